@@ -1,0 +1,3 @@
+"""ml-connector: QuickBooks Desktop ⇄ Stripe, through the QuickBooks Web Connector and Temporal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,246 @@
+"""The `ml-connector` console script."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from ml_connector import __version__, logs
+from ml_connector.config import CompanyConfig, ConfigError, Settings, load_settings
+
+log = logging.getLogger("ml_connector")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"ml-connector: {exc}", file=sys.stderr)
+        return 2
+    for company in settings.companies:
+        logs.register_secret(company.qbwc_password)
+    logs.configure(settings.log_level)
+    handler = args.handler
+    try:
+        code: int = handler(settings, args)
+    except ConfigError as exc:
+        print(f"ml-connector: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ml-connector", description="QuickBooks Desktop ⇄ Stripe, through the QuickBooks Web Connector."
+    )
+    parser.add_argument("--version", action="version", version=f"ml-connector {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run everything on the embedded default: Temporal dev server, worker, gateway")
+    dev.add_argument("--no-ui", action="store_true", help="run the Temporal dev server without its Web UI")
+    dev.set_defaults(handler=cmd_dev)
+
+    sub.add_parser("gateway", help="run the HTTP gateway (Web Connector SOAP, webhooks)").set_defaults(
+        handler=cmd_gateway
+    )
+    sub.add_parser("worker", help="run the Temporal worker").set_defaults(handler=cmd_worker)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(handler=cmd_migrate)
+
+    qwc = sub.add_parser("qwc", help="print the .qwc file to add ml-connector to the Web Connector")
+    qwc.add_argument("--company", help="company id (needed when several are configured)")
+    qwc.set_defaults(handler=cmd_qwc)
+    return parser
+
+
+# ---- commands ----------------------------------------------------------------------------------------
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from ml_connector.storage.engine import current_revision, make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    print(f"database schema at revision {current_revision(engine)}")
+    engine.dispose()
+    return 0
+
+
+def cmd_qwc(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_connector.companies import sync_companies
+    from ml_connector.qbwc.qwc import QwcSpec, render_qwc
+    from ml_connector.storage.engine import make_engine, migrate
+
+    settings = _with_dev_company(settings) if not settings.companies else settings
+    company_cfg = _pick_company(settings, args.company)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    rows = {row.id: row for row in sync_companies(engine, settings)}
+    row = rows[company_cfg.id]
+    spec = QwcSpec(
+        app_name=f"ml-connector ({company_cfg.display_name})" if len(settings.companies) > 1 else "ml-connector",
+        app_url=settings.qbwc_url,
+        app_support=settings.public_url.rstrip("/") + "/",
+        username=company_cfg.qbwc_username,
+        owner_id=row.owner_id,
+        file_id=row.file_id,
+        run_every_minutes=company_cfg.poll_minutes,
+        description="Posts Stripe payments to QuickBooks and keeps customers and invoices in sync.",
+    )
+    try:
+        sys.stdout.write(render_qwc(spec))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    engine.dispose()
+    return 0
+
+
+def cmd_gateway(settings: Settings, _args: argparse.Namespace) -> int:
+    _require_companies(settings)
+
+    async def run(stop: asyncio.Event) -> None:
+        await _serve_gateway(settings, stop)
+
+    return _run_until_signal(run)
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from worker import run_worker
+
+    async def run(stop: asyncio.Event) -> None:
+        await run_worker(settings, stop)
+
+    return _run_until_signal(run)
+
+
+def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
+    from ml_connector.devserver import DevServerError, TemporalDevServer
+
+    if not settings.companies:
+        settings = _with_dev_company(settings)
+    server: TemporalDevServer | None = None
+    if settings.embedded_temporal:
+        server = TemporalDevServer(settings.data_dir / "temporal", ui=not args.no_ui)
+        try:
+            server.start()
+        except DevServerError as exc:
+            print(f"ml-connector: {exc}", file=sys.stderr)
+            return 1
+        log.info("Temporal dev server on %s%s", server.address, "" if args.no_ui else ", Web UI on http://127.0.0.1:8233")
+
+    async def run(stop: asyncio.Event) -> None:
+        from worker import run_worker
+
+        worker_task = asyncio.create_task(run_worker(settings, stop), name="worker")
+        gateway_task = asyncio.create_task(_serve_gateway(settings, stop), name="gateway")
+        done, _ = await asyncio.wait({worker_task, gateway_task}, return_when=asyncio.FIRST_EXCEPTION)
+        stop.set()
+        for task in done:
+            task.result()
+        await asyncio.gather(worker_task, gateway_task, return_exceptions=True)
+
+    try:
+        code = _run_until_signal(run)
+    finally:
+        if server is not None:
+            server.stop()
+    return code
+
+
+# ---- helpers -----------------------------------------------------------------------------------------
+
+
+async def _serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # signals are ours, see _run_until_signal
+            yield
+
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
+    )
+    server = _Server(config)
+    serve = asyncio.create_task(server.serve(), name="uvicorn")
+    log.info("gateway on http://%s:%d (Web Connector endpoint %s)", settings.host, settings.port, settings.qbwc_url)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({serve, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await serve
+    stopper.cancel()
+    if not server.started and not stop.is_set():
+        raise RuntimeError(f"the gateway could not start on {settings.host}:{settings.port}")
+
+
+def _run_until_signal(main: object) -> int:
+    """Run `main(stop)` until Ctrl-C or SIGTERM, then let it shut down cleanly."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await main(stop)  # type: ignore[operator]
+
+    try:
+        asyncio.run(runner())
+    except KeyboardInterrupt:
+        pass
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return 0
+
+
+def _require_companies(settings: Settings) -> None:
+    if not settings.companies:
+        raise ConfigError(
+            "no company file is configured: set MLC_QBWC_USERNAME and MLC_QBWC_PASSWORD, "
+            "or list [[companies]] in the TOML file named by MLC_CONFIG"
+        )
+
+
+def _pick_company(settings: Settings, company_id: str | None) -> CompanyConfig:
+    if company_id:
+        try:
+            return settings.company(company_id)
+        except KeyError:
+            known = ", ".join(c.id for c in settings.companies)
+            raise ConfigError(f"unknown company {company_id!r}; configured: {known}") from None
+    if len(settings.companies) > 1:
+        raise ConfigError("several companies are configured: choose one with --company ID")
+    return settings.companies[0]
+
+
+def _with_dev_company(settings: Settings) -> Settings:
+    """For `dev` without credentials: one company with a generated password kept in the data directory.
+
+    The password is written to a file only its owner can read, and never printed or logged.
+    """
+    path = settings.data_dir / "qbwc-password"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(18))
+    password = Path(path).read_text().strip()
+    logs.register_secret(password)
+    log.info("no company configured: using Web Connector user 'ml-connector' with the password in %s", path)
+    company = CompanyConfig(id="default", qbwc_username="ml-connector", qbwc_password=password)
+    return replace(settings, companies=(company,))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

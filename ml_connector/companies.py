@@ -1,0 +1,57 @@
+"""Company files: bring the configured companies into the database, keeping their .qwc identity stable.
+
+OwnerID and FileID are created once per company and stored: a new pair on every .qwc download would make
+QuickBooks treat the application as a stranger (QBWC1039) and force re-authorisation.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from ml_connector.config import Settings
+from ml_connector.qbwc.passwords import hash_password, verify_password
+from ml_connector.qbwc.qwc import new_guid
+from ml_connector.storage.models import Company
+
+
+def sync_companies(engine: Engine, settings: Settings) -> list[Company]:
+    """Upsert every configured company; a changed password is re-hashed, identities are kept."""
+    out: list[Company] = []
+    with Session(engine) as db:
+        for cfg in settings.companies:
+            row = db.get(Company, cfg.id)
+            if row is None:
+                clash = db.exec(select(Company).where(Company.qbwc_username == cfg.qbwc_username)).first()
+                if clash is not None:
+                    clash.qbwc_username = f"{clash.qbwc_username} (replaced by {cfg.id})"
+                    db.add(clash)
+                    db.flush()
+                row = Company(
+                    id=cfg.id,
+                    name=cfg.display_name,
+                    qbwc_username=cfg.qbwc_username,
+                    password_hash=hash_password(cfg.qbwc_password),
+                    owner_id=new_guid(),
+                    file_id=new_guid(),
+                )
+            else:
+                row.name = cfg.display_name
+                row.qbwc_username = cfg.qbwc_username
+                if not verify_password(cfg.qbwc_password, row.password_hash):
+                    row.password_hash = hash_password(cfg.qbwc_password)
+            db.add(row)
+            out.append(row)
+        db.commit()
+        for row in out:
+            db.refresh(row)
+            db.expunge(row)
+    return out
+
+
+def get_company(engine: Engine, company_id: str) -> Company | None:
+    with Session(engine) as db:
+        row = db.get(Company, company_id)
+        if row is not None:
+            db.expunge(row)
+        return row

@@ -1,0 +1,251 @@
+"""Configuration: `MLC_*` environment variables plus an optional TOML file for several company files.
+
+Everything is validated once at start so a misconfigured deployment fails with a message that names the
+variable and says what is wrong, instead of failing hours later inside a Web Connector session.
+
+One Web Connector user maps to exactly one company file: the user name QBWC sends in `authenticate` is how we
+know which company's queue to serve. A single company can be configured with environment variables alone
+(`MLC_QBWC_USERNAME`, `MLC_QBWC_PASSWORD`); several need a TOML file (`MLC_CONFIG`) with `[[companies]]` tables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_PORT = 8000
+DEFAULT_POLL_MINUTES = 5
+_COMPANY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the setting and the fix."""
+
+
+@dataclass(frozen=True)
+class CompanyConfig:
+    """One QuickBooks company file, reached by one Web Connector user."""
+
+    id: str
+    qbwc_username: str
+    qbwc_password: str = field(repr=False)
+    poll_minutes: int = DEFAULT_POLL_MINUTES
+    name: str = ""
+    timezone: str = "America/New_York"
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated configuration of one ml-connector installation."""
+
+    data_dir: Path
+    database_url: str
+    temporal_address: str | None
+    temporal_namespace: str
+    task_queue: str
+    host: str
+    port: int
+    public_url: str
+    companies: tuple[CompanyConfig, ...]
+    max_body_bytes: int = 16 * 1024 * 1024
+    batch_max_requests: int = 100
+    batch_max_bytes: int = 2 * 1024 * 1024
+    linger_seconds: float = 10.0
+    ticket_idle_seconds: int = 1800
+    qb_wait_days: float = 14.0
+    log_level: str = "INFO"
+
+    @property
+    def embedded_temporal(self) -> bool:
+        """True when ml-connector runs its own Temporal dev server (no `MLC_TEMPORAL_ADDRESS`)."""
+        return self.temporal_address is None
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or "127.0.0.1:7233"
+
+    @property
+    def qbwc_url(self) -> str:
+        """The SOAP endpoint the Web Connector calls: the WSDL address and the .qwc AppURL."""
+        return self.public_url.rstrip("/") + "/qbwc"
+
+    @property
+    def public_url_is_local(self) -> bool:
+        return (urlsplit(self.public_url).hostname or "") in _LOCAL_HOSTS
+
+    def company(self, company_id: str) -> CompanyConfig:
+        for company in self.companies:
+            if company.id == company_id:
+                return company
+        raise KeyError(company_id)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration; raise ConfigError listing every problem found."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+
+    data_dir = Path(env.get("MLC_DATA_DIR") or ".mlc-data").expanduser().resolve()
+    database_url = env.get("MLC_DATABASE_URL") or f"sqlite:///{data_dir / 'ml-connector.db'}"
+    if not database_url.startswith(("sqlite", "postgresql")):
+        problems.append(
+            f"MLC_DATABASE_URL: unsupported database {database_url.split(':', 1)[0]!r}; "
+            "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/DB"
+        )
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+
+    host = env.get("MLC_HOST") or "127.0.0.1"
+    port = _int(env, "MLC_PORT", DEFAULT_PORT, problems, minimum=1, maximum=65535)
+    public_url = (env.get("MLC_PUBLIC_URL") or f"http://{_url_host(host)}:{port}").rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"MLC_PUBLIC_URL: {public_url!r} is not an http(s) URL such as https://sync.example.com")
+    elif parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
+        problems.append(
+            f"MLC_PUBLIC_URL: {public_url!r} uses plain http; the Web Connector only accepts https "
+            "except for localhost. Put ml-connector behind a TLS terminator and use its https URL."
+        )
+
+    temporal_address = env.get("MLC_TEMPORAL_ADDRESS") or None
+    poll_minutes = _int(env, "MLC_POLL_MINUTES", DEFAULT_POLL_MINUTES, problems, minimum=1)
+    companies = _companies(env, poll_minutes, problems)
+
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        temporal_address=temporal_address,
+        temporal_namespace=env.get("MLC_TEMPORAL_NAMESPACE") or "default",
+        task_queue=env.get("MLC_TASK_QUEUE") or "ml-connector",
+        host=host,
+        port=port,
+        public_url=public_url,
+        companies=companies,
+        max_body_bytes=_int(env, "MLC_MAX_BODY_BYTES", 16 * 1024 * 1024, problems, minimum=64 * 1024),
+        batch_max_requests=_int(env, "MLC_BATCH_MAX_REQUESTS", 100, problems, minimum=1, maximum=1000),
+        batch_max_bytes=_int(env, "MLC_BATCH_MAX_BYTES", 2 * 1024 * 1024, problems, minimum=16 * 1024),
+        linger_seconds=float(_int(env, "MLC_LINGER_SECONDS", 10, problems, minimum=0, maximum=300)),
+        ticket_idle_seconds=_int(env, "MLC_TICKET_IDLE_SECONDS", 1800, problems, minimum=60),
+        qb_wait_days=float(_int(env, "MLC_QB_WAIT_DAYS", 14, problems, minimum=1)),
+        log_level=(env.get("MLC_LOG_LEVEL") or "INFO").upper(),
+    )
+    if problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
+    return settings
+
+
+def _companies(env: Mapping[str, str], poll_minutes: int, problems: list[str]) -> tuple[CompanyConfig, ...]:
+    raw: list[dict[str, object]] = []
+    config_path = env.get("MLC_CONFIG")
+    if config_path:
+        path = Path(config_path).expanduser()
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problems.append(f"MLC_CONFIG: {path} does not exist")
+            doc = {}
+        except tomllib.TOMLDecodeError as exc:
+            problems.append(f"MLC_CONFIG: {path} is not valid TOML: {exc}")
+            doc = {}
+        entries = doc.get("companies", [])
+        if not isinstance(entries, list):
+            problems.append(f"MLC_CONFIG: {path}: 'companies' must be an array of tables ([[companies]])")
+            entries = []
+        raw.extend(e for e in entries if isinstance(e, dict))
+    if env.get("MLC_QBWC_USERNAME") or env.get("MLC_QBWC_PASSWORD"):
+        raw.append(
+            {
+                "id": env.get("MLC_COMPANY_ID") or "default",
+                "qbwc_username": env.get("MLC_QBWC_USERNAME", ""),
+                "qbwc_password": env.get("MLC_QBWC_PASSWORD", ""),
+                "name": env.get("MLC_COMPANY_NAME", ""),
+                "timezone": env.get("MLC_COMPANY_TIMEZONE", "America/New_York"),
+            }
+        )
+
+    companies: list[CompanyConfig] = []
+    for index, entry in enumerate(raw):
+        where = f"company #{index + 1}" if "id" not in entry else f"company {entry['id']!r}"
+        company_id = str(entry.get("id", ""))
+        username = str(entry.get("qbwc_username", ""))
+        password = str(entry.get("qbwc_password", ""))
+        if not _COMPANY_ID.match(company_id):
+            problems.append(f"{where}: id must be 1-40 letters, digits, '.', '_' or '-'")
+        if not username:
+            problems.append(f"{where}: the Web Connector user name is empty (MLC_QBWC_USERNAME / qbwc_username)")
+        if len(password) < 8:
+            problems.append(
+                f"{where}: the Web Connector password must have at least 8 characters "
+                "(MLC_QBWC_PASSWORD / qbwc_password)"
+            )
+        minutes = entry.get("poll_minutes", poll_minutes)
+        if not isinstance(minutes, int) or minutes < 1:
+            problems.append(f"{where}: poll_minutes must be a whole number ≥ 1 (got {minutes!r})")
+            minutes = poll_minutes
+        timezone = str(entry.get("timezone", "America/New_York"))
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"{where}: unknown time zone {timezone!r} (use an IANA name like America/Chicago)")
+        companies.append(
+            CompanyConfig(
+                id=company_id,
+                qbwc_username=username,
+                qbwc_password=password,
+                poll_minutes=minutes,
+                name=str(entry.get("name", "")),
+                timezone=timezone,
+            )
+        )
+
+    for attr, label in (("id", "company id"), ("qbwc_username", "Web Connector user name")):
+        seen: set[str] = set()
+        for company in companies:
+            value = getattr(company, attr)
+            if value in seen:
+                problems.append(f"{label} {value!r} is used twice: one Web Connector user per company file")
+            seen.add(value)
+    return tuple(companies)
+
+
+def _int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    problems: list[str],
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name}: {raw!r} is not a whole number")
+        return default
+    if minimum is not None and value < minimum:
+        problems.append(f"{name}: must be ≥ {minimum} (got {value})")
+        return default
+    if maximum is not None and value > maximum:
+        problems.append(f"{name}: must be ≤ {maximum} (got {value})")
+        return default
+    return value
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - binding all interfaces is the operator's choice
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,608 @@
+"""The durable qbXML request queue: what workflows asked QuickBooks to run, and what QuickBooks answered.
+
+A request row is written by the `qb_run` activity and leased to a Web Connector session by sendRequestXML;
+receiveResponseXML stores the answer and marks the row for delivery to the activity that waits for it. All
+state lives in the database so that any gateway or worker process may die at any moment: a re-run activity
+finds its row by `idem_key`, a lost response is recovered before anything else is sent, and an undelivered
+answer is delivered again by the gateway's delivery loop.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, func, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from ml_connector.qbwc import session as rules
+from ml_connector.qbxml.envelope import (
+    MessageSetResponse,
+    RequestItem,
+    build_message_set,
+    is_iterator_start,
+    is_write,
+    iterator_continue,
+    request_name,
+)
+from ml_connector.storage.models import QbBatch, QbRequest, QbResponsePage, utcnow
+
+# Responses up to this size travel back to the workflow inside the activity result; larger ones (and all
+# iterator pages) stay in the database and are read by activities page by page.
+INLINE_RESPONSE_LIMIT = 256 * 1024
+
+
+@dataclass(frozen=True)
+class QbRunInput:
+    """Run one qbXML request in one company file.
+
+    `body` is one `<XxxRq>` fragment built by `ml_connector.qbxml`. `idem_key` names the request so that a
+    re-run of the same activity finds the row it wrote before; by default the activity derives it from the
+    workflow id, run id and activity id.
+    """
+
+    company_id: str
+    body: str
+    idem_key: str | None = None
+
+
+@dataclass(frozen=True)
+class QbRunResult:
+    """What QuickBooks answered. Business errors (statusCode ≥ 1000) are results, not exceptions."""
+
+    request_id: int
+    name: str
+    status_code: int
+    status_severity: str
+    status_message: str
+    response: str | None = None
+    pages: int = 0
+    ret_count: int = 0
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code == 0 or self.status_code == 1 or 500 <= self.status_code < 1000
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How to tell the waiting activity: a final result, a final error, or a retryable error."""
+
+    request_id: int
+    task_token: bytes | None
+    result: QbRunResult | None = None
+    error_kind: str = ""
+    error_message: str = ""
+    retryable: bool = False
+
+
+@dataclass
+class Document:
+    """A qbXML document leased to a session, or the reason there is none."""
+
+    xml: str | None
+    batch_id: str | None = None
+    request_count: int = 0
+    recovery: bool = False
+
+
+@dataclass
+class ReceiveOutcome:
+    answered: int = 0
+    delivered: list[int] = field(default_factory=list)
+    error: str = ""
+    fatal: bool = False
+
+
+class RequestQueue:
+    """Database operations on the queue. Each public method is one transaction."""
+
+    def __init__(self, engine: Engine, *, max_requests: int = 100, max_bytes: int = 2 * 1024 * 1024) -> None:
+        self.engine = engine
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
+
+    # ---- the activity side ---------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        run: QbRunInput,
+        *,
+        idem_key: str,
+        task_token: bytes | None,
+        workflow_id: str = "",
+        run_id: str = "",
+        activity_id: str = "",
+    ) -> QbRunResult | None:
+        """Queue the request, or find the one queued by an earlier attempt.
+
+        Returns the stored result when QuickBooks already answered (the caller returns it directly, so an
+        answer is never lost between a completion and a retry); otherwise None after registering the caller's
+        task token so that the gateway completes the current attempt.
+        """
+        name = request_name(run.body)
+        with Session(self.engine) as db:
+            row = db.exec(
+                select(QbRequest).where(QbRequest.company_id == run.company_id, QbRequest.idem_key == idem_key)
+            ).first()
+            if row is None:
+                row = QbRequest(
+                    company_id=run.company_id,
+                    idem_key=idem_key,
+                    name=name,
+                    body=run.body,
+                    is_write=is_write(run.body),
+                    iterate=is_iterator_start(run.body),
+                    task_token=task_token,
+                    workflow_id=workflow_id,
+                    run_id=run_id,
+                    activity_id=activity_id,
+                )
+                db.add(row)
+                try:
+                    db.commit()
+                except IntegrityError:
+                    db.rollback()
+                    return self.enqueue(
+                        run,
+                        idem_key=idem_key,
+                        task_token=task_token,
+                        workflow_id=workflow_id,
+                        run_id=run_id,
+                        activity_id=activity_id,
+                    )
+                return None
+            if row.status in ("done", "failed"):
+                row.delivered = True
+                db.add(row)
+                db.commit()
+                if row.status == "failed":
+                    raise QueuedRequestFailed(row.error_kind, row.error_message)
+                return result_of(row)
+            row.task_token = task_token
+            db.add(row)
+            db.commit()
+            return None
+
+    def pages(self, request_id: int) -> Iterator[str]:
+        """The stored response pages of a request, one at a time (an iterator query's whole result)."""
+        page_no = 0
+        while True:
+            with Session(self.engine) as db:
+                page = db.exec(
+                    select(QbResponsePage).where(
+                        QbResponsePage.request_id == request_id, QbResponsePage.page_no == page_no
+                    )
+                ).first()
+                if page is None:
+                    if page_no == 0:
+                        row = db.get(QbRequest, request_id)
+                        if row is not None and row.response is not None:
+                            yield row.response
+                    return
+                xml = page.xml
+            yield xml
+            page_no += 1
+
+    def forget_pages(self, request_id: int) -> None:
+        """Drop stored pages once their consumer has processed them, so the database does not grow."""
+        with Session(self.engine) as db:
+            db.exec(delete(QbResponsePage).where(col(QbResponsePage.request_id) == request_id))  # type: ignore[call-overload]
+            db.commit()
+
+    # ---- the Web Connector side ----------------------------------------------------------------------
+
+    def has_work(self, company_id: str) -> bool:
+        with Session(self.engine) as db:
+            pending = db.exec(
+                select(func.count())
+                .select_from(QbRequest)
+                .where(
+                    QbRequest.company_id == company_id,
+                    col(QbRequest.status).in_(("pending", "iterating", "sent")),
+                )
+            ).one()
+            return bool(pending)
+
+    def next_document(self, company_id: str, ticket: str) -> Document:
+        """Lease the next qbXML document for this session.
+
+        Order of business: first recover whatever an earlier batch left uncertain (so a write is never run
+        twice), then continue this session's open iterators (their ids die with the session), then new
+        requests in queue order.
+        """
+        with Session(self.engine) as db:
+            recovery = self._recover_lost(db, company_id, ticket)
+            if recovery is not None:
+                db.commit()
+                return recovery
+            self._restart_stale_iterators(db, company_id, ticket)
+
+            continuing = db.exec(
+                select(QbRequest)
+                .where(
+                    QbRequest.company_id == company_id,
+                    QbRequest.status == "iterating",
+                    QbRequest.ticket == ticket,
+                )
+                .order_by(col(QbRequest.id))
+            ).all()
+            pending = db.exec(
+                select(QbRequest)
+                .where(
+                    QbRequest.company_id == company_id,
+                    QbRequest.status == "pending",
+                    or_(col(QbRequest.defer_ticket).is_(None), QbRequest.defer_ticket != ticket),
+                )
+                .order_by(col(QbRequest.id))
+                .limit(self.max_requests)
+            ).all()
+
+            items: list[RequestItem] = []
+            rows: list[QbRequest] = []
+            size = 0
+            for row in continuing:
+                assert row.iterator_id is not None
+                body = iterator_continue(row.body, row.iterator_id)
+                items.append(RequestItem(str(row.id), body))
+                rows.append(row)
+                size += len(body)
+            room = self.max_requests - len(rows)
+            plan = None
+            if room > 0 and not (rows and pending and pending[0].solo):
+                plan = rules.plan_batch(
+                    [rules.Candidate(r.id or 0, len(r.body), r.is_write, r.solo) for r in pending],
+                    max_requests=room,
+                    max_bytes=max(1, self.max_bytes - size),
+                )
+            chosen = set(plan.request_ids) if plan else set()
+            for row in pending:
+                if row.id in chosen:
+                    items.append(RequestItem(str(row.id), row.body))
+                    rows.append(row)
+            if not rows:
+                db.commit()
+                return Document(None)
+
+            batch_id = uuid.uuid4().hex
+            has_writes = any(r.is_write for r in rows)
+            on_error = plan.on_error if plan and not continuing else "continueOnError"
+            batch = QbBatch(
+                id=batch_id,
+                company_id=company_id,
+                ticket=ticket,
+                message_set_id=batch_id if has_writes else None,
+                has_writes=has_writes,
+                on_error=on_error,
+                request_count=len(rows),
+            )
+            now = utcnow()
+            for row in rows:
+                if row.status == "pending":
+                    row.attempts += 1
+                row.status = "sent"
+                row.batch_id = batch_id
+                row.ticket = ticket
+                row.sent_at = now
+                db.add(row)
+            db.add(batch)
+            xml = build_message_set(items, on_error=on_error, new_message_set_id=batch.message_set_id)  # type: ignore[arg-type]
+            db.commit()
+            return Document(xml, batch_id, len(rows))
+
+    def receive(self, company_id: str, ticket: str, response: MessageSetResponse) -> ReceiveOutcome:
+        """Store QuickBooks' answer to the session's outstanding document and decide each request's fate."""
+        with Session(self.engine) as db:
+            batch = self._outstanding(db, ticket)
+            if batch is None:
+                return ReceiveOutcome(error="a response arrived but no request document was outstanding")
+            target_id = batch.recovers or batch.id
+            rows = db.exec(
+                select(QbRequest).where(QbRequest.batch_id == target_id, QbRequest.status == "sent")
+            ).all()
+            sent = [rules.SentRequest(r.id or 0, str(r.id), r.iterate, r.attempts) for r in rows]
+            verdicts = rules.interpret_response(sent, response)
+            by_id = {r.id: r for r in rows}
+            outcome = ReceiveOutcome(answered=sum(1 for v in verdicts if v.item is not None))
+            for verdict in verdicts:
+                row = by_id[verdict.request]
+                if self._apply(db, row, verdict, ticket):
+                    outcome.delivered.append(row.id or 0)
+            now = utcnow()
+            batch.status = "answered"
+            batch.answered_at = now
+            db.add(batch)
+            if batch.recovers:
+                original = db.get(QbBatch, batch.recovers)
+                if original is not None:
+                    original.status = "recovered"
+                    original.answered_at = now
+                    db.add(original)
+            db.commit()
+            return outcome
+
+    def receive_hresult(self, company_id: str, ticket: str, hresult: str, message: str) -> ReceiveOutcome:
+        """The request processor failed on the whole document: split it, fail it, or recover it."""
+        with Session(self.engine) as db:
+            batch = self._outstanding(db, ticket)
+            if batch is None:
+                return ReceiveOutcome(error=f"QuickBooks reported {hresult}: {message}")
+            target_id = batch.recovers or batch.id
+            rows = db.exec(
+                select(QbRequest).where(QbRequest.batch_id == target_id, QbRequest.status == "sent")
+            ).all()
+            action = rules.interpret_hresult(hresult, batch_size=len(rows))
+            text = f"QuickBooks could not process the request ({hresult}): {message}".strip()
+            outcome = ReceiveOutcome(error=text)
+            if batch.recovers:
+                # The recovery query itself failed; the original batch stays uncertain and is asked about again.
+                batch.status = "abandoned"
+            elif action is rules.HresultAction.SPLIT:
+                for row in rows:
+                    self._requeue(row, solo=True, note=text + "; sending each request alone to find the bad one")
+                    db.add(row)
+                batch.status = "answered"
+            elif action is rules.HresultAction.FAIL_REQUEST:
+                for row in rows:
+                    self._finish_failed(row, "RequestRejected", text)
+                    db.add(row)
+                    outcome.delivered.append(row.id or 0)
+                batch.status = "answered"
+            else:
+                batch.status = "lost"
+            db.add(batch)
+            db.commit()
+            return outcome
+
+    def note_connection_error(self, company_id: str, text: str) -> list[int]:
+        """QuickBooks could not be opened: every waiting request hears why, and stays queued.
+
+        The waiting activities fail with a retryable error carrying the text; Temporal retries them, the retry
+        finds the same row and waits again, and the Web UI shows the reason on the pending activity.
+        """
+        with Session(self.engine) as db:
+            rows = db.exec(
+                select(QbRequest).where(
+                    QbRequest.company_id == company_id,
+                    QbRequest.status == "pending",
+                    col(QbRequest.task_token).is_not(None),
+                )
+            ).all()
+            for row in rows:
+                row.last_note = text
+                row.delivered = False
+                db.add(row)
+            db.commit()
+            return [r.id or 0 for r in rows]
+
+    def close_session(self, ticket: str) -> None:
+        """Iterators die with the session: their requests start again from the first page next time."""
+        with Session(self.engine) as db:
+            rows = db.exec(select(QbRequest).where(QbRequest.ticket == ticket, QbRequest.status == "iterating")).all()
+            for row in rows:
+                self._restart_iterator(db, row, "the session ended before the last page")
+            db.commit()
+
+    def remaining(self, company_id: str, ticket: str) -> int:
+        with Session(self.engine) as db:
+            count = db.exec(
+                select(func.count())
+                .select_from(QbRequest)
+                .where(
+                    QbRequest.company_id == company_id,
+                    or_(
+                        (QbRequest.status == "pending")
+                        & or_(col(QbRequest.defer_ticket).is_(None), QbRequest.defer_ticket != ticket),
+                        (QbRequest.status == "iterating") & (QbRequest.ticket == ticket),
+                    ),
+                )
+            ).one()
+            lost = db.exec(
+                select(func.count())
+                .select_from(QbBatch)
+                .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(("lost", "recovering")))
+            ).one()
+            return int(count) + int(lost)
+
+    # ---- delivery --------------------------------------------------------------------------------------
+
+    def undelivered(self, *, limit: int = 500, ids: Sequence[int] | None = None) -> list[Delivery]:
+        with Session(self.engine) as db:
+            query = select(QbRequest).where(QbRequest.delivered == False)  # noqa: E712
+            if ids is not None:
+                query = query.where(col(QbRequest.id).in_(list(ids)))
+            rows = db.exec(query.order_by(col(QbRequest.id)).limit(limit)).all()
+            return [delivery_of(r) for r in rows]
+
+    def mark_delivered(self, request_id: int, token: bytes | None) -> None:
+        """Mark delivered unless an activity retry registered a newer token in the meantime."""
+        with Session(self.engine) as db:
+            row = db.get(QbRequest, request_id)
+            if row is None:
+                return
+            if row.status == "pending":
+                if row.task_token == token:
+                    row.task_token = None
+                    row.delivered = True
+            elif row.task_token == token or token is None:
+                row.delivered = True
+            row.deliver_attempts += 1
+            db.add(row)
+            db.commit()
+
+    def note_delivery_failure(self, request_id: int) -> None:
+        with Session(self.engine) as db:
+            row = db.get(QbRequest, request_id)
+            if row is not None:
+                row.deliver_attempts += 1
+                db.add(row)
+                db.commit()
+
+    # ---- internals -------------------------------------------------------------------------------------
+
+    def _outstanding(self, db: Session, ticket: str) -> QbBatch | None:
+        return db.exec(
+            select(QbBatch)
+            .where(QbBatch.ticket == ticket, QbBatch.status == "sent")
+            .order_by(col(QbBatch.created_at).desc())
+        ).first()
+
+    def _recover_lost(self, db: Session, company_id: str, ticket: str) -> Document | None:
+        """Deal with batches whose response never arrived, before anything new is sent."""
+        uncertain = db.exec(
+            select(QbBatch)
+            .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(("sent", "lost", "recovering")))
+            .order_by(col(QbBatch.created_at))
+        ).all()
+        for batch in uncertain:
+            if batch.recovers:
+                batch.status = "abandoned"  # a recovery query that got no answer; ask again below
+                db.add(batch)
+        for batch in uncertain:
+            if batch.recovers:
+                continue
+            rows = db.exec(
+                select(QbRequest).where(QbRequest.batch_id == batch.id, QbRequest.status == "sent")
+            ).all()
+            if not (batch.has_writes and batch.message_set_id):
+                # Only reads: running them again is harmless.
+                for row in rows:
+                    self._requeue(row, note="response lost; sending the query again")
+                    db.add(row)
+                batch.status = "recovered"
+                db.add(batch)
+                continue
+            batch.status = "recovering"
+            db.add(batch)
+            recovery = QbBatch(
+                id=uuid.uuid4().hex,
+                company_id=company_id,
+                ticket=ticket,
+                recovers=batch.id,
+                on_error="stopOnError",
+                request_count=0,
+            )
+            db.add(recovery)
+            xml = build_message_set([], on_error="stopOnError", old_message_set_id=batch.message_set_id)
+            return Document(xml, recovery.id, 0, recovery=True)
+        return None
+
+    def _restart_stale_iterators(self, db: Session, company_id: str, ticket: str) -> None:
+        stale = db.exec(
+            select(QbRequest).where(
+                QbRequest.company_id == company_id,
+                QbRequest.status == "iterating",
+                QbRequest.ticket != ticket,
+            )
+        ).all()
+        for row in stale:
+            self._restart_iterator(db, row, "the session ended before the last page")
+
+    def _restart_iterator(self, db: Session, row: QbRequest, note: str) -> None:
+        db.exec(delete(QbResponsePage).where(col(QbResponsePage.request_id) == row.id))  # type: ignore[call-overload]
+        row.pages = 0
+        row.ret_count = 0
+        row.iterator_id = None
+        self._requeue(row, note=note)
+        db.add(row)
+
+    @staticmethod
+    def _requeue(row: QbRequest, *, note: str, solo: bool | None = None, defer: str | None = None) -> None:
+        row.status = "pending"
+        row.batch_id = None
+        row.ticket = None
+        row.last_note = note
+        row.defer_ticket = defer
+        if solo is not None:
+            row.solo = solo
+
+    @staticmethod
+    def _finish_failed(row: QbRequest, kind: str, message: str) -> None:
+        row.status = "failed"
+        row.error_kind = kind
+        row.error_message = message
+        row.completed_at = utcnow()
+        row.delivered = False
+
+    def _apply(self, db: Session, row: QbRequest, verdict: rules.Verdict, ticket: str) -> bool:
+        """Carry out one verdict; True when the waiting activity must be told something now."""
+        item = verdict.item
+        outcome = verdict.outcome
+        if outcome is rules.Outcome.NOT_RUN:
+            self._requeue(row, note=verdict.note)
+            db.add(row)
+            return False
+        assert item is not None
+        if outcome is rules.Outcome.RETRY_LATER:
+            self._requeue(row, note=verdict.note, defer=ticket)
+            notify = row.task_token is not None  # tell the waiting activity why it waits (retryable)
+            if notify:
+                row.delivered = False
+            db.add(row)
+            return notify
+        if outcome is rules.Outcome.RESTART_ITERATOR:
+            self._restart_iterator(db, row, verdict.note)
+            return False
+        if outcome in (rules.Outcome.PAGE, rules.Outcome.LAST_PAGE):
+            db.add(QbResponsePage(request_id=row.id or 0, page_no=row.pages, ret_count=item.ret_count or 0, xml=item.xml))
+            row.pages += 1
+            row.ret_count += item.ret_count or 0
+            if outcome is rules.Outcome.PAGE:
+                row.status = "iterating"
+                row.iterator_id = item.iterator_id
+                db.add(row)
+                return False
+        else:
+            row.pages = 0
+            if len(item.xml) <= INLINE_RESPONSE_LIMIT:
+                row.response = item.xml
+            else:
+                db.add(QbResponsePage(request_id=row.id or 0, page_no=0, ret_count=item.ret_count or 0, xml=item.xml))
+                row.pages = 1
+            row.ret_count = item.ret_count or 0
+        row.status = "done"
+        row.iterator_id = None
+        row.status_code = item.status_code
+        row.status_severity = item.status_severity
+        row.status_message = item.status_message
+        row.last_note = verdict.note
+        row.completed_at = utcnow()
+        row.delivered = False
+        db.add(row)
+        return True
+
+
+class QueuedRequestFailed(Exception):
+    """QuickBooks refused the request document itself (it could not be parsed): retrying cannot help."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def result_of(row: QbRequest) -> QbRunResult:
+    return QbRunResult(
+        request_id=row.id or 0,
+        name=row.name,
+        status_code=row.status_code if row.status_code is not None else -1,
+        status_severity=row.status_severity,
+        status_message=row.status_message,
+        response=row.response,
+        pages=row.pages,
+        ret_count=row.ret_count,
+        note=row.last_note,
+    )
+
+
+def delivery_of(row: QbRequest) -> Delivery:
+    if row.status == "done":
+        return Delivery(row.id or 0, row.task_token, result=result_of(row))
+    if row.status == "failed":
+        return Delivery(row.id or 0, row.task_token, error_kind=row.error_kind, error_message=row.error_message)
+    return Delivery(
+        row.id or 0, row.task_token, error_kind="QuickBooksWaiting", error_message=row.last_note, retryable=True
+    )

@@ -1,0 +1,149 @@
+"""Database tables. The same models run on SQLite (embedded default) and PostgreSQL.
+
+Every table that the Web Connector path touches is keyed so that any gateway instance can serve any call:
+tickets, leases and responses live here, never in process memory.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class Company(SQLModel, table=True):
+    """A QuickBooks company file and what we learnt about it from the Web Connector."""
+
+    __tablename__ = "company"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(default="", max_length=200)
+    qbwc_username: str = Field(index=True, unique=True, max_length=200)
+    password_hash: str = Field(max_length=300)
+    owner_id: str = Field(max_length=40)
+    file_id: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    last_contact_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_session_status: str = Field(default="", max_length=500)
+    qb_product: str = Field(default="", max_length=200)
+    qbxml_version: str = Field(default="", max_length=20)
+    country: str = Field(default="", max_length=10)
+    company_file: str = Field(default="", max_length=500)
+    host_info: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class AuthFailure(SQLModel, table=True):
+    """One failed authenticate call; recent rows throttle further attempts for that user name."""
+
+    __tablename__ = "auth_failure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True, max_length=200)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False, index=True))
+
+
+class QbwcSession(SQLModel, table=True):
+    """One Web Connector session, from authenticate to closeConnection, addressed by its ticket."""
+
+    __tablename__ = "qbwc_session"
+
+    ticket: str = Field(primary_key=True, max_length=64)
+    company_id: str = Field(index=True, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=_ts())
+    qbxml_version: str = Field(default="", max_length=20)
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    noop_pending: bool = False
+    linger_until: datetime | None = Field(default=None, sa_column=_ts())
+    round_trips: int = 0
+    requests_sent: int = 0
+    responses_received: int = 0
+    hresult_errors: int = 0
+
+
+class QbBatch(SQLModel, table=True):
+    """One qbXML message set handed to the Web Connector.
+
+    A batch that contains writes carries a newMessageSetID; if its response never comes back, the next
+    sendRequestXML for that company asks QuickBooks for the stored outcome (oldMessageSetID) before anything
+    else is sent, so a write is never run twice.
+    """
+
+    __tablename__ = "qb_batch"
+
+    id: str = Field(primary_key=True, max_length=40)
+    company_id: str = Field(index=True, max_length=40)
+    ticket: str = Field(index=True, max_length=64)
+    message_set_id: str | None = Field(default=None, max_length=40)
+    # sent → answered | lost → recovering → recovered
+    status: str = Field(default="sent", index=True, max_length=20)
+    recovers: str | None = Field(default=None, max_length=40)
+    has_writes: bool = False
+    on_error: str = Field(default="continueOnError", max_length=20)
+    request_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    answered_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class QbRequest(SQLModel, table=True):
+    """One qbXML request a workflow wants run in one company file, and, once known, its response."""
+
+    __tablename__ = "qb_request"
+    __table_args__ = (UniqueConstraint("company_id", "idem_key", name="uq_qb_request_idem"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: str = Field(index=True, max_length=40)
+    idem_key: str = Field(max_length=300)
+    name: str = Field(max_length=60)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    is_write: bool = False
+    iterate: bool = False
+    # pending → sent → (iterating →) done | failed
+    status: str = Field(default="pending", index=True, max_length=20)
+    batch_id: str | None = Field(default=None, index=True, max_length=40)
+    ticket: str | None = Field(default=None, max_length=64)
+    iterator_id: str | None = Field(default=None, max_length=64)
+    solo: bool = False
+    defer_ticket: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_ts())
+    completed_at: datetime | None = Field(default=None, sa_column=_ts())
+    workflow_id: str = Field(default="", max_length=300)
+    run_id: str = Field(default="", max_length=64)
+    activity_id: str = Field(default="", max_length=100)
+    task_token: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    status_code: int | None = None
+    status_severity: str = Field(default="", max_length=10)
+    status_message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    response: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    pages: int = 0
+    ret_count: int = 0
+    error_kind: str = Field(default="", max_length=40)
+    error_message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    last_note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    delivered: bool = Field(default=True, index=True)
+    deliver_attempts: int = 0
+
+
+class QbResponsePage(SQLModel, table=True):
+    """One page of an iterator query; pages are read back one at a time so no company is held in memory."""
+
+    __tablename__ = "qb_response_page"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(index=True)
+    page_no: int
+    ret_count: int = 0
+    xml: str = Field(sa_column=Column(Text, nullable=False))

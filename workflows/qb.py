@@ -1,0 +1,80 @@
+"""Talking to QuickBooks from workflow code: `await qb.run(company, request)` and EditSequence retries.
+
+Every call is the `qb_run` activity, which waits durably for the Web Connector. The retry policy is what makes
+"QuickBooks is closed for hours" a non-event: a waiting attempt that hears a retryable reason ("QuickBooks
+could not be opened …") fails, is retried by Temporal, finds its own queued request and waits again, with the
+reason visible on the pending activity in the Web UI. Only a request QuickBooks cannot parse fails for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.qb_queue import QbActivities
+    from ml_connector.qbxml.errors import StatusClass, classify
+    from ml_connector.queue import QbRunInput, QbRunResult
+
+# An attempt waits up to an hour for its answer; a new attempt re-registers with the same queued request.
+ATTEMPT_TIMEOUT = timedelta(hours=1)
+DEFAULT_WAIT = timedelta(days=14)
+QB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+    non_retryable_error_types=["RequestRejected"],
+)
+MAX_EDIT_SEQUENCE_RETRIES = 5
+
+
+class EditConflict(ApplicationError):
+    """The object kept changing under us (3200) more often than the bounded retry allows."""
+
+
+async def run(company_id: str, body: str, *, wait: timedelta = DEFAULT_WAIT, idem_key: str | None = None) -> QbRunResult:
+    """Run one qbXML request fragment in the company file and return QuickBooks' answer."""
+    return await workflow.execute_activity_method(
+        QbActivities.qb_run,
+        QbRunInput(company_id=company_id, body=body, idem_key=idem_key),
+        start_to_close_timeout=ATTEMPT_TIMEOUT,
+        schedule_to_close_timeout=wait,
+        retry_policy=QB_RETRY,
+    )
+
+
+async def modify(
+    company_id: str,
+    read: str,
+    build_mod: Callable[[QbRunResult], str | None],
+    *,
+    max_retries: int = MAX_EDIT_SEQUENCE_RETRIES,
+) -> QbRunResult:
+    """Read the object, build the Mod from what was read, send it; on 3200 read again and re-apply.
+
+    `build_mod` receives the fresh query result and returns the Mod fragment carrying the current
+    EditSequence and only our change (or None when nothing needs changing), so a retry never clobbers what a
+    bookkeeper typed in between. Each attempt is visible in the workflow history.
+    """
+    for attempt in range(max_retries + 1):
+        current = await run(company_id, read)
+        if classify(current.status_code) is not StatusClass.OK:
+            return current
+        mod = build_mod(current)
+        if mod is None:
+            return current
+        result = await run(company_id, mod)
+        if classify(result.status_code) is not StatusClass.EDIT_SEQUENCE:
+            return result
+        workflow.logger.info(
+            "EditSequence conflict (3200), re-reading and re-applying (attempt %d of %d)", attempt + 1, max_retries
+        )
+    raise EditConflict(
+        f"the object kept changing in QuickBooks; gave up after {max_retries} EditSequence retries",
+        type="EditConflict",
+    )
