@@ -32,6 +32,7 @@ def build_worker(
     *,
     task_queue: str | None = None,
     extra_workflows: list[type[Any]] | None = None,
+    extra_activities: list[Any] | None = None,
     executor: ThreadPoolExecutor | None = None,
 ) -> Worker:
     """Activities are synchronous (database I/O) and run on a thread pool sized for many waiting requests."""
@@ -41,7 +42,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[*WORKFLOWS, *(extra_workflows or [])],
-        activities=[qb.qb_run, qb.qb_forget_pages],
+        activities=[qb.qb_run, qb.qb_forget_pages, *(extra_activities or [])],
         activity_executor=executor or ThreadPoolExecutor(max_workers=32, thread_name_prefix="mlc-activity"),
         max_concurrent_activities=32,
     )

@@ -9,7 +9,7 @@ reason visible on the pending activity in the Web UI. Only a request QuickBooks 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import timedelta  # noqa: F401 - re-exported for callers
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
