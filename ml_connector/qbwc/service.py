@@ -20,6 +20,7 @@ from sqlmodel import Session, col, delete, select
 
 from ml_connector import __version__
 from ml_connector.qbwc import session as rules
+from ml_connector.qbwc.errors import ProtocolError
 from ml_connector.qbwc.passwords import DUMMY_HASH, FailurePolicy, verify_password
 from ml_connector.qbwc.soap import (
     Authenticate,
@@ -106,7 +107,11 @@ class QbwcService:
             log.debug("qbwc: %s took %.1f ms", type(call).__name__, (time.perf_counter() - started) * 1000)
         if events.deliver and self.on_deliver is not None:
             self.on_deliver(events.deliver)
-        return 200, render_result(call, result)
+        try:
+            return 200, render_result(call, result)
+        except ProtocolError as exc:
+            log.error("qbwc: our answer to %s could not be rendered: %s", type(call).__name__, exc.message)
+            return 500, render_fault(exc)
 
     def dispatch(self, call: Call, events: SessionEvents) -> str | int | list[str]:
         match call:

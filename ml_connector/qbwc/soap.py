@@ -1,0 +1,637 @@
+"""SOAP 1.1 codec for the QuickBooks Web Connector callbacks: bytes in, calls out; results in, bytes out.
+
+Sans-IO in the h11 sense: nothing here touches a socket, a database or FastAPI. :func:`parse_call` turns the
+body of an HTTP POST from the Web Connector into one frozen :data:`Call` value; :func:`render_result` and
+:func:`render_fault` turn our answer back into an envelope. The session logic in between lives elsewhere.
+
+The wire format is fixed by the service's WSDL (``qbwc.wsdl``): document/literal, every parameter and result
+wrapped in ``<op>`` / ``<opResponse><opResult>`` elements in the ``http://developer.intuit.com/`` namespace.
+Element names are significant -- the Web Connector is a .NET client generated from that WSDL -- so they are
+written down once, in :data:`_OPERATIONS`, and both directions are driven from that table.
+
+Parsing is defensive because the endpoint is public: no DTDs (so no XXE and no entity bombs), no network,
+no huge-tree mode, and fault messages never echo parameter values, so a password cannot leak through them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal, TypeAlias
+
+from lxml import etree
+
+from ml_connector.qbwc.errors import FaultCode, LocalError, ProtocolError
+
+__all__ = [
+    "QBWC_NS",
+    "SOAP_ENV_NS",
+    "Authenticate",
+    "Call",
+    "ClientVersion",
+    "CloseConnection",
+    "GetInteractiveURL",
+    "GetLastError",
+    "InteractiveDone",
+    "InteractiveRejected",
+    "OPERATION_NAMES",
+    "QbwcConnectionError",
+    "ReceiveResponseXML",
+    "SendRequestXML",
+    "ServerVersion",
+    "SoapFault",
+    "parse_call",
+    "render_fault",
+    "render_result",
+    "soap_action_for",
+]
+
+SOAP_ENV_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12_ENV_NS = "http://www.w3.org/2003/05/soap-envelope"
+QBWC_NS = "http://developer.intuit.com/"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+
+# authenticate answers [ticket, status] plus optional [postpone seconds] and [minimum run interval seconds].
+AUTHENTICATE_RESULT_MIN_ITEMS = 2
+AUTHENTICATE_RESULT_MAX_ITEMS = 4
+
+_INT32_MIN = -(2**31)
+_INT32_MAX = 2**31 - 1
+_MAX_FAULT_MESSAGE_CHARS = 500
+_XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
+
+# Encodings in which every markup character is its ASCII byte, so the prolog scan below sees what libxml2
+# sees. The Web Connector sends UTF-8; anything else is refused rather than trusted.
+_ASCII_COMPATIBLE_ENCODINGS = frozenset(
+    {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252"}
+)
+_ENCODING_DECL = re.compile(rb"""\A<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_UNSAFE_MESSAGE_CHARS = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\x7f-\x9f]")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Faults
+
+
+class SoapFault(ProtocolError):
+    """A SOAP 1.1 fault: ``code`` says whose fault it was (``Client`` = the Web Connector, ``Server`` = us).
+
+    The message travels to the Web Connector's log verbatim, so it is cleaned of characters XML cannot carry
+    and truncated; callers must still keep secrets out of it.
+    """
+
+    def __init__(self, code: FaultCode, message: str) -> None:
+        if code not in ("Client", "Server"):
+            raise ValueError(f"SOAP 1.1 fault code must be 'Client' or 'Server', not {code!r}")
+        super().__init__(_clean_message(message), fault_code=code)
+        self.code: FaultCode = code
+
+    def __repr__(self) -> str:
+        return f"SoapFault({self.code!r}, {self.message!r})"
+
+    @classmethod
+    def from_error(cls, error: BaseException) -> SoapFault:
+        """The fault to send for ``error``; anything that is not a :class:`ProtocolError` becomes a bland
+        ``Server`` fault, because an unexpected exception's text may hold internals or peer data."""
+        if isinstance(error, SoapFault):
+            return error
+        if isinstance(error, ProtocolError):
+            return cls(error.fault_code, error.message)
+        return cls("Server", "Internal error in the QuickBooks connector; see the server log.")
+
+
+def _clean_message(message: str) -> str:
+    cleaned = _UNSAFE_MESSAGE_CHARS.sub("?", message)
+    if len(cleaned) > _MAX_FAULT_MESSAGE_CHARS:
+        cleaned = cleaned[: _MAX_FAULT_MESSAGE_CHARS - 1] + "…"
+    return cleaned
+
+
+def _client_fault(message: str) -> SoapFault:
+    return SoapFault("Client", message)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Calls: one frozen value per WSDL operation
+
+
+def _require_text(call: Any, *, optional: Sequence[str] = ()) -> None:
+    """Calls validate themselves (h11 style) so a hand-built one in a test or the simulator cannot hold a
+    non-string where the wire can only carry text."""
+    for f in fields(call):
+        value = getattr(call, f.name)
+        if value is None and f.name in optional:
+            continue
+        if not isinstance(value, str):
+            raise TypeError(f"{type(call).__name__}.{f.name} must be str, not {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class ServerVersion:
+    """``serverVersion``: QBWC asks which server it talks to. ``str_version`` is ``None`` when not sent."""
+
+    OPERATION: ClassVar[str] = "serverVersion"
+    str_version: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_text(self, optional=("str_version",))
+
+
+@dataclass(frozen=True)
+class ClientVersion:
+    """``clientVersion``: QBWC's own build number, e.g. ``2.3.0.215``."""
+
+    OPERATION: ClassVar[str] = "clientVersion"
+    str_version: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class Authenticate:
+    """``authenticate``: the .qwc ``UserName`` and the password the user typed into QBWC.
+
+    The password is excluded from ``repr``/``str`` so that logging a call can never write it out.
+    """
+
+    OPERATION: ClassVar[str] = "authenticate"
+    username: str
+    password: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class SendRequestXML:
+    """``sendRequestXML``: QBWC asks for the next qbXML document.
+
+    ``hcp_response`` (Host/Company/Preferences query result) is only filled on the first call of a session.
+    The version numbers stay text, as sent; the session decides what to do with an unusable one.
+    """
+
+    OPERATION: ClassVar[str] = "sendRequestXML"
+    ticket: str
+    hcp_response: str
+    company_file_name: str
+    country: str
+    major_version: str
+    minor_version: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class ReceiveResponseXML:
+    """``receiveResponseXML``: QuickBooks' answer to the last document, or ``hresult``/``message`` when the
+    request processor itself failed (then ``response`` is empty)."""
+
+    OPERATION: ClassVar[str] = "receiveResponseXML"
+    ticket: str
+    response: str
+    hresult: str
+    message: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class QbwcConnectionError:
+    """``connectionError``: QBWC could not open QuickBooks or the company file (``hresult`` is hex text)."""
+
+    OPERATION: ClassVar[str] = "connectionError"
+    ticket: str
+    hresult: str
+    message: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class GetLastError:
+    """``getLastError``: QBWC asks what to show after an empty/``NoOp`` send or a negative receive."""
+
+    OPERATION: ClassVar[str] = "getLastError"
+    ticket: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class CloseConnection:
+    """``closeConnection``: the session is over; the answer is shown in QBWC's status column."""
+
+    OPERATION: ClassVar[str] = "closeConnection"
+    ticket: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class GetInteractiveURL:
+    """``getInteractiveURL`` (interactive mode, not in the WSDL): QBWC wants a URL to open in a browser."""
+
+    OPERATION: ClassVar[str] = "getInteractiveURL"
+    ticket: str
+    session_id: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class InteractiveDone:
+    """``interactiveDone`` (interactive mode, not in the WSDL): QBWC asks whether the browser part is over."""
+
+    OPERATION: ClassVar[str] = "interactiveDone"
+    ticket: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+@dataclass(frozen=True)
+class InteractiveRejected:
+    """``interactiveRejected`` (interactive mode, not in the WSDL): the user or a timeout declined."""
+
+    OPERATION: ClassVar[str] = "interactiveRejected"
+    ticket: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        _require_text(self)
+
+
+Call: TypeAlias = (
+    ServerVersion
+    | ClientVersion
+    | Authenticate
+    | SendRequestXML
+    | ReceiveResponseXML
+    | QbwcConnectionError
+    | GetLastError
+    | CloseConnection
+    | GetInteractiveURL
+    | InteractiveDone
+    | InteractiveRejected
+)
+
+Result: TypeAlias = str | int | Sequence[str] | None
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The operation table: element names exactly as the WSDL spells them
+
+
+@dataclass(frozen=True)
+class _Param:
+    element: str
+    attr: str
+    kind: Literal["string", "int"] = "string"
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Operation:
+    name: str
+    call_type: type[Call]
+    params: tuple[_Param, ...]
+    result: Literal["string", "int", "strings"]
+    absent: Literal["empty", "none"] = "empty"
+
+
+_OPERATIONS: tuple[_Operation, ...] = (
+    _Operation("serverVersion", ServerVersion, (_Param("strVersion", "str_version"),), "string", "none"),
+    _Operation("clientVersion", ClientVersion, (_Param("strVersion", "str_version"),), "string"),
+    _Operation(
+        "authenticate",
+        Authenticate,
+        (_Param("strUserName", "username"), _Param("strPassword", "password")),
+        "strings",
+    ),
+    _Operation(
+        "sendRequestXML",
+        SendRequestXML,
+        (
+            _Param("ticket", "ticket"),
+            _Param("strHCPResponse", "hcp_response"),
+            _Param("strCompanyFileName", "company_file_name"),
+            _Param("qbXMLCountry", "country"),
+            _Param("qbXMLMajorVers", "major_version", "int"),
+            _Param("qbXMLMinorVers", "minor_version", "int"),
+        ),
+        "string",
+    ),
+    _Operation(
+        "receiveResponseXML",
+        ReceiveResponseXML,
+        (
+            _Param("ticket", "ticket"),
+            _Param("response", "response"),
+            _Param("hresult", "hresult"),
+            _Param("message", "message"),
+        ),
+        "int",
+    ),
+    _Operation(
+        "connectionError",
+        QbwcConnectionError,
+        (_Param("ticket", "ticket"), _Param("hresult", "hresult"), _Param("message", "message")),
+        "string",
+    ),
+    _Operation("getLastError", GetLastError, (_Param("ticket", "ticket"),), "string"),
+    _Operation("closeConnection", CloseConnection, (_Param("ticket", "ticket"),), "string"),
+    # The interactive callbacks are documented by Intuit with a ``wcTicket`` parameter; accept ``ticket`` too.
+    _Operation(
+        "getInteractiveURL",
+        GetInteractiveURL,
+        (_Param("wcTicket", "ticket", aliases=("ticket",)), _Param("sessionID", "session_id")),
+        "string",
+    ),
+    _Operation(
+        "interactiveDone", InteractiveDone, (_Param("wcTicket", "ticket", aliases=("ticket",)),), "string"
+    ),
+    _Operation(
+        "interactiveRejected",
+        InteractiveRejected,
+        (_Param("wcTicket", "ticket", aliases=("ticket",)), _Param("reason", "reason")),
+        "string",
+    ),
+)
+
+_BY_NAME: dict[str, _Operation] = {op.name: op for op in _OPERATIONS}
+_BY_TYPE: dict[type, _Operation] = {op.call_type: op for op in _OPERATIONS}
+
+OPERATION_NAMES: tuple[str, ...] = tuple(op.name for op in _OPERATIONS)
+
+
+def soap_action_for(operation: str) -> str:
+    """The SOAPAction URI the WSDL binds to ``operation`` (``http://developer.intuit.com/<op>``)."""
+    return QBWC_NS + operation
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Parsing
+
+
+def _parser() -> etree.XMLParser:
+    # A fresh parser per call: lxml parser objects must not be shared between threads, and this one is cheap.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=False,
+    )
+
+
+def _refuse_unsafe_prolog(body: bytes) -> None:
+    """Refuse DTDs before libxml2 sees them.
+
+    A DOCTYPE can only occur in the prolog, so scanning the prolog (declaration, processing instructions,
+    comments) is exact: it rejects ``<!DOCTYPE`` without being fooled by qbXML text that merely mentions it.
+    The scan only reads what libxml2 reads if the bytes are ASCII-compatible, hence the encoding check first.
+    """
+    pos = 3 if body.startswith(b"\xef\xbb\xbf") else 0
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in body[:64]:
+        raise _client_fault("The request must be UTF-8 encoded XML.")
+    declared = _ENCODING_DECL.match(body, pos)
+    if declared is not None and declared.group(1).decode("ascii").lower() not in _ASCII_COMPATIBLE_ENCODINGS:
+        raise _client_fault("The request must be UTF-8 encoded XML.")
+    end = len(body)
+    while pos < end:
+        if body[pos] in b" \t\r\n":
+            pos += 1
+        elif body.startswith(b"<?", pos):
+            close = body.find(b"?>", pos + 2)
+            if close < 0:
+                return
+            pos = close + 2
+        elif body.startswith(b"<!--", pos):
+            close = body.find(b"-->", pos + 4)
+            if close < 0:
+                return
+            pos = close + 3
+        elif body[pos : pos + 9].upper() == b"<!DOCTYPE":
+            raise _client_fault("Document type declarations (DTDs) are not allowed in a SOAP request.")
+        else:
+            return
+
+
+def _parse_xml(body: bytes) -> etree._Element:
+    _refuse_unsafe_prolog(body)
+    try:
+        root = etree.fromstring(body, _parser())
+    except etree.XMLSyntaxError as exc:
+        # libxml2's own text can quote entity names taken from the request (a password, say), so only the
+        # position is reported.
+        line, column = exc.position
+        raise _client_fault(
+            f"The request body is not well-formed XML (line {line}, column {column})."
+        ) from None
+    # Second line of defence behind the prolog scan: libxml2 records any DOCTYPE it met as an internal DTD.
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise _client_fault("Document type declarations (DTDs) are not allowed in a SOAP request.")
+    return root
+
+
+def _body_element(root: etree._Element) -> etree._Element:
+    qname = etree.QName(root)
+    if qname.localname == "Envelope" and qname.namespace == SOAP12_ENV_NS:
+        raise _client_fault(
+            "SOAP 1.2 is not supported: the Web Connector service speaks SOAP 1.1 "
+            f"(envelope namespace {SOAP_ENV_NS})."
+        )
+    if qname.localname != "Envelope" or qname.namespace != SOAP_ENV_NS:
+        raise _client_fault(f"The request is not a SOAP 1.1 envelope (expected {{{SOAP_ENV_NS}}}Envelope).")
+    bodies = [child for child in root if child.tag == f"{{{SOAP_ENV_NS}}}Body"]
+    if not bodies:
+        raise _client_fault("The SOAP envelope has no Body.")
+    if len(bodies) > 1:
+        raise _client_fault("The SOAP envelope has more than one Body.")
+    return bodies[0]
+
+
+def _normalise_soap_action(soap_action: str | None) -> str | None:
+    if soap_action is None:
+        return None
+    action = soap_action.strip()
+    if len(action) >= 2 and action[0] == action[-1] == '"':
+        action = action[1:-1].strip()
+    # SOAP 1.1 §6.1.1: an empty SOAPAction states no intent; only a non-empty one is cross-checked.
+    return action or None
+
+
+def _is_nil(element: etree._Element) -> bool:
+    return element.get(f"{{{XSI_NS}}}nil", "").strip() in ("true", "1")
+
+
+def _parameter_elements(op: _Operation, op_element: etree._Element) -> dict[str, etree._Element]:
+    found: dict[str, etree._Element] = {}
+    for child in op_element:
+        if not isinstance(child.tag, str):
+            continue  # processing instructions carry no parameters
+        qname = etree.QName(child)
+        # The WSDL says elementFormDefault="qualified"; unqualified parameters are accepted for robustness.
+        if qname.namespace not in (QBWC_NS, None):
+            continue
+        if qname.localname in found:
+            raise _client_fault(f"Parameter {qname.localname!r} of {op.name} is given more than once.")
+        found[qname.localname] = child
+    return found
+
+
+def _parameter_text(op: _Operation, param: _Param, element: etree._Element) -> str:
+    if any(isinstance(child.tag, str) for child in element):
+        raise _client_fault(
+            f"Parameter {param.element!r} of {op.name} must be text (escaped or CDATA), not XML elements."
+        )
+    text = "".join(piece for piece in element.itertext() if isinstance(piece, str))
+    return text.strip() if param.kind == "int" else text
+
+
+def _build_call(op: _Operation, op_element: etree._Element) -> Call:
+    elements = _parameter_elements(op, op_element)
+    values: dict[str, str | None] = {}
+    for param in op.params:
+        element = next((elements[name] for name in (param.element, *param.aliases) if name in elements), None)
+        if element is None or _is_nil(element):
+            # .NET leaves out (or nils) a null string parameter; for us that is the empty string.
+            values[param.attr] = None if op.absent == "none" else ""
+        else:
+            values[param.attr] = _parameter_text(op, param, element)
+    return op.call_type(**values)  # type: ignore[arg-type]
+
+
+def parse_call(body: bytes, soap_action: str | None = None, *, max_bytes: int | None = None) -> Call:
+    """Decode one Web Connector SOAP request.
+
+    ``soap_action`` is the HTTP ``SOAPAction`` header as received (quotes and all), or ``None`` when absent;
+    when present and non-empty it must name the same operation as the Body. ``max_bytes`` is a second line
+    of defence behind the HTTP layer's own size cap. Note that libxml2 without huge-tree mode refuses a
+    single text node above 10 MB, which bounds the qbXML response one receiveResponseXML can carry.
+
+    Raises :class:`SoapFault` with code ``Client`` for anything the Web Connector should not have sent.
+    """
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"parse_call expects the raw request bytes, not {type(body).__name__}")
+    data = bytes(body)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise _client_fault(f"The request body is larger than the {max_bytes}-byte limit.")
+    envelope_body = _body_element(_parse_xml(data))
+    op_element = next((child for child in envelope_body if isinstance(child.tag, str)), None)
+    if op_element is None:
+        raise _client_fault("The SOAP Body is empty: no operation was called.")
+    qname = etree.QName(op_element)
+    if qname.namespace != QBWC_NS:
+        namespace = qname.namespace or "no namespace"
+        raise _client_fault(
+            f"Operation element {qname.localname!r} must be in namespace {QBWC_NS} (it is in {namespace})."
+        )
+    op = _BY_NAME.get(qname.localname)
+    if op is None:
+        raise _client_fault(f"Unknown Web Connector operation {qname.localname!r}.")
+    action = _normalise_soap_action(soap_action)
+    if action is not None and action != soap_action_for(op.name):
+        raise _client_fault(
+            f"SOAPAction {action!r} does not match the operation in the Body ({soap_action_for(op.name)})."
+        )
+    return _build_call(op, op_element)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _envelope() -> tuple[etree._Element, etree._Element]:
+    envelope = etree.Element(f"{{{SOAP_ENV_NS}}}Envelope", nsmap={"soap": SOAP_ENV_NS})
+    return envelope, etree.SubElement(envelope, f"{{{SOAP_ENV_NS}}}Body")
+
+
+def _serialise(envelope: etree._Element) -> bytes:
+    return _XML_DECLARATION + etree.tostring(envelope, encoding="utf-8", xml_declaration=False)
+
+
+def _set_text(element: etree._Element, text: str, what: str) -> None:
+    try:
+        element.text = text
+    except ValueError:
+        raise LocalError(f"{what} holds characters that XML 1.0 cannot carry (control characters).") from None
+
+
+def _result_element(op: _Operation, result: Result) -> etree._Element | None:
+    """The ``<opResult>`` element, or ``None`` for a null string result (the WSDL makes it optional)."""
+    tag = f"{{{QBWC_NS}}}{op.name}Result"
+    what = f"The {op.name} result"
+    if op.result == "int":
+        if not isinstance(result, int) or isinstance(result, bool):
+            raise LocalError(f"{what} must be an int, not {type(result).__name__}.")
+        if not _INT32_MIN <= result <= _INT32_MAX:
+            raise LocalError(f"{what} {result} does not fit the WSDL's 32-bit int.")
+        element = etree.Element(tag)
+        element.text = str(result)
+        return element
+    if op.result == "strings":
+        if isinstance(result, (str, bytes)) or not isinstance(result, Sequence):
+            raise LocalError(f"{what} must be a sequence of strings, not {type(result).__name__}.")
+        if not AUTHENTICATE_RESULT_MIN_ITEMS <= len(result) <= AUTHENTICATE_RESULT_MAX_ITEMS:
+            raise LocalError(
+                f"{what} must hold {AUTHENTICATE_RESULT_MIN_ITEMS} to {AUTHENTICATE_RESULT_MAX_ITEMS} "
+                f"strings, not {len(result)}."
+            )
+        element = etree.Element(tag)
+        for index, item in enumerate(result):
+            if not isinstance(item, str):
+                raise LocalError(f"{what}[{index}] must be str, not {type(item).__name__}.")
+            _set_text(etree.SubElement(element, f"{{{QBWC_NS}}}string"), item, f"{what}[{index}]")
+        return element
+    if result is None:
+        return None
+    if not isinstance(result, str):
+        raise LocalError(f"{what} must be str or None, not {type(result).__name__}.")
+    element = etree.Element(tag)
+    _set_text(element, result, what)
+    return element
+
+
+def render_result(call: Call, result: Result) -> bytes:
+    """Encode the answer to ``call`` as the WSDL's ``<opResponse><opResult>`` envelope (UTF-8).
+
+    Result types follow the WSDL: ``authenticate`` takes 2-4 strings, ``receiveResponseXML`` an int, every
+    other operation a string or ``None``. qbXML is passed as a plain ``str`` and leaves here as escaped text,
+    which is what the Web Connector expects. A wrong type is our bug and raises :class:`LocalError`.
+    """
+    op = _BY_TYPE.get(type(call))
+    if op is None:
+        raise LocalError(f"render_result was given {type(call).__name__}, which is not a Web Connector call.")
+    envelope, body = _envelope()
+    response = etree.SubElement(body, f"{{{QBWC_NS}}}{op.name}Response", nsmap={None: QBWC_NS})  # type: ignore[dict-item]
+    result_element = _result_element(op, result)
+    if result_element is not None:
+        response.append(result_element)
+    return _serialise(envelope)
+
+
+def render_fault(fault: ProtocolError) -> bytes:
+    """Encode a SOAP 1.1 Fault envelope (UTF-8). The HTTP status (500) is the caller's business.
+
+    Accepts any :class:`ProtocolError`, so a :class:`PeerError` or :class:`LocalError` raised by the session
+    logic can be answered directly; other exceptions go through :meth:`SoapFault.from_error` first.
+    """
+    wire = SoapFault.from_error(fault)
+    envelope, body = _envelope()
+    fault_element = etree.SubElement(body, f"{{{SOAP_ENV_NS}}}Fault")
+    # SOAP 1.1 §4.4: faultcode and faultstring are unqualified; faultcode is a QName in the envelope's
+    # namespace (the 'soap' prefix is bound on the Envelope).
+    etree.SubElement(fault_element, "faultcode").text = f"soap:{wire.code}"
+    etree.SubElement(fault_element, "faultstring").text = wire.message
+    return _serialise(envelope)
