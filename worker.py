@@ -22,7 +22,16 @@ from ml_connector.temporal import connect, ensure_search_attributes
 
 log = logging.getLogger(__name__)
 
+# Every product workflow, registered once.
 WORKFLOWS: list[type[Any]] = []
+
+
+def build_activities(settings: Settings, engine: Engine, client: Client) -> list[Any]:
+    """The activity objects hold their clients (database, queue, Stripe); one of each per worker process."""
+    queue = RequestQueue(engine, max_requests=settings.batch_max_requests, max_bytes=settings.batch_max_bytes)
+    qb = QbActivities(queue)
+    activities: list[Any] = [qb.qb_run, qb.qb_forget_pages]
+    return activities
 
 
 def build_worker(
@@ -36,13 +45,11 @@ def build_worker(
     executor: ThreadPoolExecutor | None = None,
 ) -> Worker:
     """Activities are synchronous (database I/O) and run on a thread pool sized for many waiting requests."""
-    queue = RequestQueue(engine, max_requests=settings.batch_max_requests, max_bytes=settings.batch_max_bytes)
-    qb = QbActivities(queue)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=[*WORKFLOWS, *(extra_workflows or [])],
-        activities=[qb.qb_run, qb.qb_forget_pages, *(extra_activities or [])],
+        activities=[*build_activities(settings, engine, client), *(extra_activities or [])],
         activity_executor=executor or ThreadPoolExecutor(max_workers=32, thread_name_prefix="mlc-activity"),
         max_concurrent_activities=32,
     )

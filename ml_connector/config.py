@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,6 +46,39 @@ class CompanyConfig:
 
 
 @dataclass(frozen=True)
+class StripeConfig:
+    """How we reach Stripe. `api_base` points the SDK at a Stripe server on 127.0.0.1 (tests, sandbox)."""
+
+    api_key: str = field(default="", repr=False)
+    api_base: str | None = None
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    rate_per_s: float | None = None
+    webhook_tolerance_s: int = 300
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key)
+
+    @property
+    def live(self) -> bool:
+        return self.api_key.startswith(("sk_live_", "rk_live_"))
+
+
+@dataclass(frozen=True)
+class PostingConfig:
+    """How Stripe money is written into QuickBooks, and how QuickBooks data is presented in Stripe."""
+
+    payment_method: str = "Stripe"
+    deposit_account: str = "Undeposited Funds"
+    unmatched_policy: str = "unapplied"  # unapplied | hold
+    invoice_fallback: bool = True  # oldest open invoice of the customer with exactly that balance
+    customer_link_field: str = "dataext"  # dataext | notes
+    customer_link_dataext_name: str = "StripeCustomerId"
+    invoice_mode: str = "finalize"  # draft | finalize | send
+    create_missing_customers: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated configuration of one ml-connector installation."""
 
@@ -65,6 +98,8 @@ class Settings:
     ticket_idle_seconds: int = 1800
     qb_wait_days: float = 14.0
     log_level: str = "INFO"
+    stripe: StripeConfig = field(default_factory=lambda: StripeConfig())
+    posting: PostingConfig = field(default_factory=lambda: PostingConfig())
 
     @property
     def embedded_temporal(self) -> bool:
@@ -140,9 +175,76 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         qb_wait_days=float(_int(env, "MLC_QB_WAIT_DAYS", 14, problems, minimum=1)),
         log_level=(env.get("MLC_LOG_LEVEL") or "INFO").upper(),
     )
+    settings = replace(settings, stripe=_stripe(env, problems), posting=_posting(env, problems))
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return settings
+
+
+def _stripe(env: Mapping[str, str], problems: list[str]) -> StripeConfig:
+    key = env.get("MLC_STRIPE_API_KEY", "")
+    if key and not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
+        problems.append("MLC_STRIPE_API_KEY: expected a secret or restricted key (sk_test_…, sk_live_…, rk_…)")
+    base = env.get("MLC_STRIPE_API_BASE") or None
+    if base is not None:
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"MLC_STRIPE_API_BASE: {base!r} is not a URL such as http://127.0.0.1:12111")
+        elif parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
+            problems.append("MLC_STRIPE_API_BASE: plain http is only allowed for a Stripe server on this machine")
+    secrets = tuple(s for s in re.split(r"[,\s]+", env.get("MLC_STRIPE_WEBHOOK_SECRET", "")) if s)
+    for secret in secrets:
+        if not secret.startswith("whsec_"):
+            problems.append("MLC_STRIPE_WEBHOOK_SECRET: each secret starts with whsec_ (separate several with commas)")
+            break
+    rate = env.get("MLC_STRIPE_RATE_LIMIT")
+    rate_value: float | None = None
+    if rate:
+        try:
+            rate_value = float(rate)
+            if rate_value <= 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"MLC_STRIPE_RATE_LIMIT: {rate!r} is not a positive number of requests per second")
+            rate_value = None
+    return StripeConfig(
+        api_key=key,
+        api_base=base,
+        webhook_secrets=secrets,
+        rate_per_s=rate_value,
+        webhook_tolerance_s=_int(env, "MLC_STRIPE_WEBHOOK_TOLERANCE", 300, problems, minimum=1),
+    )
+
+
+def _posting(env: Mapping[str, str], problems: list[str]) -> PostingConfig:
+    def choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = (env.get(name) or default).strip().lower()
+        if value not in allowed:
+            problems.append(f"{name}: {value!r} is not one of {', '.join(allowed)}")
+            return default
+        return value
+
+    def flag(name: str, default: bool) -> bool:
+        raw = (env.get(name) or "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        problems.append(f"{name}: {raw!r} is not true or false")
+        return default
+
+    return PostingConfig(
+        payment_method=env.get("MLC_PAYMENT_METHOD") or "Stripe",
+        deposit_account=env.get("MLC_DEPOSIT_ACCOUNT") or "Undeposited Funds",
+        unmatched_policy=choice("MLC_UNMATCHED_POLICY", "unapplied", ("unapplied", "hold")),
+        invoice_fallback=flag("MLC_INVOICE_FALLBACK", True),
+        customer_link_field=choice("MLC_CUSTOMER_LINK_FIELD", "dataext", ("dataext", "notes")),
+        customer_link_dataext_name=env.get("MLC_CUSTOMER_LINK_DATAEXT_NAME") or "StripeCustomerId",
+        invoice_mode=choice("MLC_INVOICE_MODE", "finalize", ("draft", "finalize", "send")),
+        create_missing_customers=flag("MLC_CREATE_MISSING_CUSTOMERS", True),
+    )
 
 
 def _companies(env: Mapping[str, str], poll_minutes: int, problems: list[str]) -> tuple[CompanyConfig, ...]:

@@ -147,3 +147,85 @@ class QbResponsePage(SQLModel, table=True):
     page_no: int
     ret_count: int = 0
     xml: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CustomerLink(SQLModel, table=True):
+    """QuickBooks customer ↔ Stripe customer. A cache of links that also live in both systems.
+
+    The authoritative copies are the Stripe id on the QuickBooks customer (custom field or Notes) and the
+    ListID in the Stripe customer's metadata, so this table can be rebuilt from the two systems alone.
+    """
+
+    __tablename__ = "customer_link"
+    __table_args__ = (
+        UniqueConstraint("company_id", "qb_list_id", name="uq_customer_link_qb"),
+        UniqueConstraint("company_id", "stripe_customer_id", name="uq_customer_link_stripe"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: str = Field(index=True, max_length=40)
+    qb_list_id: str = Field(max_length=40)
+    stripe_customer_id: str = Field(index=True, max_length=80)
+    qb_edit_sequence: str = Field(default="", max_length=20)
+    qb_full_name: str = Field(default="", max_length=250)
+    origin: str = Field(default="quickbooks", max_length=20)  # quickbooks | stripe
+    written_back: bool = False  # the Stripe id is stored on the QuickBooks customer
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class InvoiceLink(SQLModel, table=True):
+    """QuickBooks invoice ↔ Stripe invoice, so a Stripe payment is tied back to the exact QuickBooks invoice."""
+
+    __tablename__ = "invoice_link"
+    __table_args__ = (
+        UniqueConstraint("company_id", "qb_txn_id", name="uq_invoice_link_qb"),
+        UniqueConstraint("company_id", "stripe_invoice_id", name="uq_invoice_link_stripe"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: str = Field(index=True, max_length=40)
+    qb_txn_id: str = Field(max_length=40)
+    qb_ref_number: str = Field(default="", max_length=20)
+    stripe_invoice_id: str = Field(index=True, max_length=80)
+    qb_edit_sequence: str = Field(default="", max_length=20)
+    state: str = Field(default="open", max_length=20)  # open | paid | voided
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class StripeEvent(SQLModel, table=True):
+    """Every verified Stripe webhook, once (unique by event id), before any work starts."""
+
+    __tablename__ = "stripe_event"
+
+    id: str = Field(primary_key=True, max_length=80)
+    type: str = Field(index=True, max_length=80)
+    company_id: str = Field(default="", index=True, max_length=40)
+    object_id: str = Field(default="", max_length=80)
+    workflow_id: str = Field(default="", max_length=300)
+    livemode: bool = False
+    created: datetime = Field(sa_column=_ts(nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    deliveries: int = 1
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One action ml-connector took (or refused to take), with the ids needed to find it in both systems."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False, index=True))
+    company_id: str = Field(index=True, max_length=40)
+    action: str = Field(max_length=60)  # e.g. payment.posted, payment.held, customer.created
+    outcome: str = Field(index=True, max_length=20)  # ok | failed | held | skipped
+    stripe_event_id: str = Field(default="", index=True, max_length=80)
+    stripe_object_id: str = Field(default="", index=True, max_length=80)
+    stripe_customer_id: str = Field(default="", index=True, max_length=80)
+    qb_list_id: str = Field(default="", max_length=40)
+    qb_txn_id: str = Field(default="", index=True, max_length=40)
+    amount: str = Field(default="", max_length=30)  # Decimal as text: exact on every database
+    currency: str = Field(default="", max_length=3)
+    workflow_id: str = Field(default="", max_length=300)
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
