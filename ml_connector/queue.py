@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, or_
+from sqlalchemy import Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -126,7 +126,9 @@ class RequestQueue:
         name = request_name(run.body)
         with Session(self.engine) as db:
             row = db.exec(
-                select(QbRequest).where(QbRequest.company_id == run.company_id, QbRequest.idem_key == idem_key)
+                select(QbRequest).where(
+                    QbRequest.company_id == run.company_id, QbRequest.idem_key == idem_key
+                )
             ).first()
             if row is None:
                 row = QbRequest(
@@ -235,7 +237,7 @@ class RequestQueue:
                 .where(
                     QbRequest.company_id == company_id,
                     QbRequest.status == "pending",
-                    or_(col(QbRequest.defer_ticket).is_(None), QbRequest.defer_ticket != ticket),
+                    or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
                 )
                 .order_by(col(QbRequest.id))
                 .limit(self.max_requests)
@@ -342,7 +344,9 @@ class RequestQueue:
                 batch.status = "abandoned"
             elif action is rules.HresultAction.SPLIT:
                 for row in rows:
-                    self._requeue(row, solo=True, note=text + "; sending each request alone to find the bad one")
+                    self._requeue(
+                        row, solo=True, note=text + "; sending each request alone to find the bad one"
+                    )
                     db.add(row)
                 batch.status = "answered"
             elif action is rules.HresultAction.FAIL_REQUEST:
@@ -381,7 +385,9 @@ class RequestQueue:
     def close_session(self, ticket: str) -> None:
         """Iterators die with the session: their requests start again from the first page next time."""
         with Session(self.engine) as db:
-            rows = db.exec(select(QbRequest).where(QbRequest.ticket == ticket, QbRequest.status == "iterating")).all()
+            rows = db.exec(
+                select(QbRequest).where(QbRequest.ticket == ticket, QbRequest.status == "iterating")
+            ).all()
             for row in rows:
                 self._restart_iterator(db, row, "the session ended before the last page")
             db.commit()
@@ -394,9 +400,11 @@ class RequestQueue:
                 .where(
                     QbRequest.company_id == company_id,
                     or_(
-                        (QbRequest.status == "pending")
-                        & or_(col(QbRequest.defer_ticket).is_(None), QbRequest.defer_ticket != ticket),
-                        (QbRequest.status == "iterating") & (QbRequest.ticket == ticket),
+                        and_(
+                            col(QbRequest.status) == "pending",
+                            or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
+                        ),
+                        and_(col(QbRequest.status) == "iterating", col(QbRequest.ticket) == ticket),
                     ),
                 )
             ).one()
@@ -547,7 +555,11 @@ class RequestQueue:
             self._restart_iterator(db, row, verdict.note)
             return False
         if outcome in (rules.Outcome.PAGE, rules.Outcome.LAST_PAGE):
-            db.add(QbResponsePage(request_id=row.id or 0, page_no=row.pages, ret_count=item.ret_count or 0, xml=item.xml))
+            db.add(
+                QbResponsePage(
+                    request_id=row.id or 0, page_no=row.pages, ret_count=item.ret_count or 0, xml=item.xml
+                )
+            )
             row.pages += 1
             row.ret_count += item.ret_count or 0
             if outcome is rules.Outcome.PAGE:
@@ -560,7 +572,11 @@ class RequestQueue:
             if len(item.xml) <= INLINE_RESPONSE_LIMIT:
                 row.response = item.xml
             else:
-                db.add(QbResponsePage(request_id=row.id or 0, page_no=0, ret_count=item.ret_count or 0, xml=item.xml))
+                db.add(
+                    QbResponsePage(
+                        request_id=row.id or 0, page_no=0, ret_count=item.ret_count or 0, xml=item.xml
+                    )
+                )
                 row.pages = 1
             row.ret_count = item.ret_count or 0
         row.status = "done"
@@ -602,7 +618,13 @@ def delivery_of(row: QbRequest) -> Delivery:
     if row.status == "done":
         return Delivery(row.id or 0, row.task_token, result=result_of(row))
     if row.status == "failed":
-        return Delivery(row.id or 0, row.task_token, error_kind=row.error_kind, error_message=row.error_message)
+        return Delivery(
+            row.id or 0, row.task_token, error_kind=row.error_kind, error_message=row.error_message
+        )
     return Delivery(
-        row.id or 0, row.task_token, error_kind="QuickBooksWaiting", error_message=row.last_note, retryable=True
+        row.id or 0,
+        row.task_token,
+        error_kind="QuickBooksWaiting",
+        error_message=row.last_note,
+        retryable=True,
     )

@@ -82,7 +82,9 @@ class LiveSystem:
 
     async def start_gateway(self) -> None:
         app = create_app(self.settings, client=self.client, engine=self.engine)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.settings.port, log_config=None, access_log=False)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.settings.port, log_config=None, access_log=False
+        )
         self.server = _QuietServer(config)
         self.server_task = asyncio.create_task(self.server.serve())
         for _ in range(200):
