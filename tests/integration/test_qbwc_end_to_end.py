@@ -6,7 +6,8 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-from ml_connector.simulator.seed import seed_company
+
+import pytest
 from sqlmodel import Session, select
 
 from ml_connector.storage.models import QbRequest
@@ -43,6 +44,7 @@ async def test_a_workflow_receives_each_of_1050_customers_exactly_once_through_a
     temporal_client, database_url
 ):
     from ml_connector.simulator.company import CompanyFile
+    from ml_connector.simulator.seed import seed_company
 
     company = CompanyFile()
     seed_company(company, customers=1050, open_invoices=0)
@@ -75,6 +77,7 @@ async def test_a_customer_mod_that_meets_a_concurrent_edit_succeeds_after_the_re
     temporal_client, database_url
 ):
     from ml_connector.simulator.company import CompanyFile
+    from ml_connector.simulator.seed import seed_company
 
     company = CompanyFile()
     seed_company(company, customers=5, open_invoices=0)
@@ -101,8 +104,9 @@ async def test_a_customer_mod_that_meets_a_concurrent_edit_succeeds_after_the_re
     assert after.fields["Phone"] == "555-0199", "the bookkeeper's concurrent edit is kept"
 
 
+@pytest.mark.parametrize("how", ["web connector dies", "request processor error"])
 async def test_killing_the_worker_and_losing_a_response_loses_no_request_and_duplicates_none(
-    temporal_client, database_url
+    temporal_client, database_url, how
 ):
     from ml_connector.simulator.company import CompanyFile
 
@@ -121,7 +125,10 @@ async def test_killing_the_worker_and_losing_a_response_loses_no_request_and_dup
 
         wc = system.web_connector()
         wc.faults.lose_response_after = 1  # QuickBooks runs the batch; the response never reaches us
-        await asyncio.to_thread(wc.run_session)
+        wc.faults.lose_response_mode = "die" if how == "web connector dies" else "hresult"
+        lost = await asyncio.to_thread(wc.run_session)
+        # after a request-processor error the session goes on and asks QuickBooks what happened right away
+        assert lost.round_trips == (1 if how == "web connector dies" else 2)
         assert len(company.customers) == 40, "QuickBooks ran the batch once"
 
         await system.start_worker()
