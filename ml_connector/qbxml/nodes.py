@@ -1,0 +1,409 @@
+"""Element building and tolerant element reading shared by the entity modules.
+
+Building: every helper takes the value as Python data, applies the :mod:`~ml_connector.qbxml.text`
+rules and the field's length limit, and leaves the element out when the value is ``None``. Builders call
+them in XSD order, so the order of calls in a builder *is* the schema order.
+
+Reading: QuickBooks' responses are read by element name, never by position, and a missing optional
+element is ``None``. Malformed values in a response raise :class:`QbxmlParseError` naming the element.
+
+Parsing is safe by construction: no DTD loading, no entity expansion, no network, and any document that
+declares a DOCTYPE is refused outright (a qbXML response never has one, so one means an attack or garbage).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import TypeVar
+
+from lxml import etree
+
+from ml_connector.qbxml.errors import QbxmlParseError
+from ml_connector.qbxml.text import qb_text
+from ml_connector.qbxml.values import (
+    QbDateTime,
+    format_amount,
+    format_bool,
+    format_date,
+    format_qb_datetime,
+    parse_amount,
+    parse_bool,
+    parse_date,
+    parse_qb_datetime,
+)
+
+Element = etree._Element
+
+ID_MAX_LEN = 36  # IDTYPE: ListID / TxnID
+EDIT_SEQUENCE_MAX_LEN = 16
+
+_XML_DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*\?>", re.IGNORECASE)
+_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml\b[^>]*\bencoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']", re.I)
+# Characters XML 1.0 forbids, raw or as numeric references. QuickBooks lets users type some of them
+# (a vertical tab pasted into Notes); refusing the whole response for that would block a sync forever.
+_ILLEGAL_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ILLEGAL_CHAR_REFS = re.compile(
+    r"&#(?:x0*(?:[0-8bBcCeE]|[fF]|1[0-9a-fA-F])|0*(?:[0-8]|1[1-2]|1[4-9]|2[0-9]|3[01]));"
+)
+
+_SINGLE_BYTE_DECLARATIONS = frozenset(
+    {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii", "windows-1252", "cp1252"}
+)
+
+_T = TypeVar("_T")
+
+
+# --------------------------------------------------------------------------------------- parsing
+
+
+def _safe_parser() -> etree.XMLParser:
+    # A fresh parser per call: no error log or state carries over from one untrusted document to the next.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        remove_comments=True,
+        huge_tree=False,
+    )
+
+
+def _decode(doc: bytes) -> str:
+    """Bytes to text the way QuickBooks means them.
+
+    A declared ISO-8859-1 is read as Windows-1252 (its superset, and what QuickBooks really stores, the
+    same rule browsers follow); undeclared bytes are UTF-8 if they decode as such, else Windows-1252.
+    """
+    if doc.startswith(b"\xef\xbb\xbf"):
+        return doc[3:].decode("utf-8")
+    match = _DECLARED_ENCODING.match(doc)
+    declared = match.group(1).decode("ascii").lower() if match else None
+    candidates: list[str]
+    if declared in _SINGLE_BYTE_DECLARATIONS:
+        candidates = ["cp1252", "latin-1"]
+    elif declared:
+        candidates = [declared, "cp1252", "latin-1"]
+    else:
+        candidates = ["utf-8", "cp1252", "latin-1"]
+    for encoding in candidates:
+        try:
+            return doc.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise QbxmlParseError("document bytes are not in any encoding QuickBooks uses")  # pragma: no cover
+
+
+def parse_xml(doc: str | bytes, what: str = "qbXML document") -> Element:
+    """Parse untrusted XML text leniently but safely and return the root element."""
+    text = _decode(doc) if isinstance(doc, bytes) else doc
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be str or bytes, not {type(doc).__name__}")
+    text = text.lstrip("\ufeff \t\r\n")
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise QbxmlParseError(f"{what} declares a DOCTYPE or entity; refused")
+    # The text is already decoded, so an encoding declaration is both useless and (for lxml) an error.
+    text = _XML_DECLARATION.sub("", text, count=1)
+    text = _ILLEGAL_XML_CHARS.sub("", text)
+    text = _ILLEGAL_CHAR_REFS.sub("", text)
+    if not text.strip():
+        raise QbxmlParseError(f"{what} is empty")
+    try:
+        root = etree.fromstring(text, parser=_safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise QbxmlParseError(f"{what} is not well-formed XML: {exc}") from exc
+    # lxml-stubs lacks DocInfo.doctype; the attribute exists in every lxml we support.
+    if getattr(root.getroottree().docinfo, "doctype", ""):
+        raise QbxmlParseError(f"{what} declares a DOCTYPE; refused")
+    return root
+
+
+def parse_fragment(fragment: str) -> Element:
+    """Parse a request fragment built by this package; a bad one is a caller bug (``ValueError``)."""
+    try:
+        root = parse_xml(fragment, "request fragment")
+    except QbxmlParseError as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(root.tag, str) or not root.tag.endswith("Rq"):
+        raise ValueError(f"a request fragment must be one <...Rq> element, got <{root.tag}>")
+    return root
+
+
+def to_text(element: Element) -> str:
+    return etree.tostring(element, encoding="unicode", with_tail=False)
+
+
+# -------------------------------------------------------------------------------------- building
+
+
+def new_request(tag: str, *, iterator: bool = False) -> Element:
+    root = etree.Element(tag)
+    if iterator:
+        root.set("iterator", "Start")
+    return root
+
+
+def sub(parent: Element, tag: str, text: str | None = None) -> Element:
+    child = etree.SubElement(parent, tag)
+    if text is not None:
+        child.text = text
+    return child
+
+
+def check_id(value: str, what: str = "ListID/TxnID", max_len: int = ID_MAX_LEN) -> str:
+    """Identifiers are copied, never cleaned: a cut or transliterated ID would name another object."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if not value or value != value.strip():
+        raise ValueError(f"{what} must be non-empty with no surrounding whitespace: {value!r}")
+    if len(value) > max_len:
+        raise ValueError(f"{what} is longer than {max_len} characters: {value!r}")
+    return value
+
+
+def add_id(parent: Element, tag: str, value: str | None, max_len: int = ID_MAX_LEN) -> None:
+    if value is not None:
+        sub(parent, tag, check_id(value, tag, max_len))
+
+
+def add_text(
+    parent: Element,
+    tag: str,
+    value: str | None,
+    max_len: int | None = None,
+    *,
+    multiline: bool = False,
+    keep_empty: bool = False,
+) -> None:
+    """Add ``<tag>cleaned text</tag>``; skipped for ``None``.
+
+    Text that is empty after cleaning is skipped too, unless ``keep_empty``: in a Mod request an empty
+    element is how QuickBooks is told to clear a field, so Mod builders pass ``keep_empty=True``.
+    """
+    if value is None:
+        return
+    cleaned = qb_text(value, max_len, multiline=multiline)
+    if cleaned or keep_empty:
+        sub(parent, tag, cleaned)
+
+
+def add_bool(parent: Element, tag: str, value: bool | None) -> None:
+    if value is not None:
+        sub(parent, tag, format_bool(value))
+
+
+def add_amount(parent: Element, tag: str, value: Decimal | None) -> None:
+    if value is not None:
+        sub(parent, tag, format_amount(value))
+
+
+def add_date(parent: Element, tag: str, value: date | None) -> None:
+    if value is not None:
+        sub(parent, tag, format_date(value))
+
+
+def add_datetime(parent: Element, tag: str, value: datetime | QbDateTime | None) -> None:
+    if value is not None:
+        sub(parent, tag, format_qb_datetime(value))
+
+
+def add_int(parent: Element, tag: str, value: int | None, *, minimum: int = 0) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{tag} must be int, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{tag} must be at least {minimum}, got {value}")
+    sub(parent, tag, str(value))
+
+
+def add_ref(
+    parent: Element,
+    tag: str,
+    *,
+    list_id: str | None = None,
+    full_name: str | None = None,
+    full_name_max: int | None = None,
+) -> None:
+    """A ``*Ref`` element; ListID is preferred by QuickBooks, FullName is the colon-joined path."""
+    if list_id is None and full_name is None:
+        return
+    ref = sub(parent, tag)
+    add_id(ref, "ListID", list_id)
+    if full_name is not None:
+        name = qb_text(full_name, full_name_max)
+        if not name:
+            raise ValueError(f"{tag} FullName is empty after cleaning: {full_name!r}")
+        sub(ref, "FullName", name)
+
+
+def add_owner_ids(parent: Element, owner_ids: Iterable[str]) -> None:
+    """OwnerID elements: ``0`` for public custom fields, or an application GUID for private ones."""
+    for owner_id in owner_ids:
+        sub(parent, "OwnerID", check_guid(owner_id))
+
+
+_GUID = re.compile(r"0|\{[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}")
+
+
+def check_guid(value: str) -> str:
+    """GUIDTYPE: ``0`` or a brace-wrapped GUID; anything else QuickBooks rejects."""
+    if not isinstance(value, str) or not _GUID.fullmatch(value):
+        raise ValueError(f"not a qbXML GUID ('0' or '{{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}}'): {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------- reading
+
+
+def rets(rs_xml: str, tag: str) -> list[Element]:
+    """The ``tag`` elements directly inside a ``*Rs`` (or the element itself if ``rs_xml`` is one)."""
+    root = parse_xml(rs_xml, "response element")
+    if root.tag == tag:
+        return [root]
+    return [child for child in root if child.tag == tag]
+
+
+def text_of(element: Element, tag: str) -> str | None:
+    """Text of the first direct child ``tag`` ("" for an empty one), ``None`` when absent."""
+    child = element.find(tag)
+    if child is None:
+        return None
+    return child.text or ""
+
+
+def _read(element: Element, tag: str, convert: Callable[[str], _T]) -> _T | None:
+    raw = text_of(element, tag)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return convert(raw)
+    except (ValueError, ArithmeticError) as exc:
+        raise QbxmlParseError(f"<{element.tag}>/<{tag}> has an invalid value {raw!r}: {exc}") from exc
+
+
+def amount_of(element: Element, tag: str) -> Decimal | None:
+    return _read(element, tag, parse_amount)
+
+
+def bool_of(element: Element, tag: str) -> bool | None:
+    return _read(element, tag, parse_bool)
+
+
+def date_of(element: Element, tag: str) -> date | None:
+    return _read(element, tag, parse_date)
+
+
+def datetime_of(element: Element, tag: str) -> QbDateTime | None:
+    return _read(element, tag, parse_qb_datetime)
+
+
+def int_of(element: Element, tag: str) -> int | None:
+    return _read(element, tag, lambda raw: int(raw.strip()))
+
+
+def ref_of(element: Element, tag: str) -> tuple[str | None, str | None]:
+    """``(ListID, FullName)`` of a ``*Ref`` child; ``(None, None)`` when absent."""
+    ref = element.find(tag)
+    if ref is None:
+        return None, None
+    return text_of(ref, "ListID"), text_of(ref, "FullName")
+
+
+def data_ext_of(element: Element) -> Mapping[str, str]:
+    """Custom-field values (``DataExtRet``) by DataExtName.
+
+    Read-only mapping. If two owners define the same name, the public one (OwnerID 0 or absent) wins,
+    because that is the field a QuickBooks user sees and edits.
+    """
+    values: dict[str, str] = {}
+    public: set[str] = set()
+    for ext in element.findall("DataExtRet"):
+        name = text_of(ext, "DataExtName")
+        if not name:
+            continue
+        owner = text_of(ext, "OwnerID")
+        is_public = owner in (None, "", "0")
+        if name in public and not is_public:
+            continue
+        values[name] = text_of(ext, "DataExtValue") or ""
+        if is_public:
+            public.add(name)
+    return MappingProxyType(values)
+
+
+# ------------------------------------------------------------------------ transaction queries
+
+
+def add_txn_query_selection(
+    request: Element,
+    *,
+    txn_ids: Sequence[str] = (),
+    ref_numbers: Sequence[str] = (),
+    max_returned: int | None = None,
+    from_modified: datetime | QbDateTime | None = None,
+    to_modified: datetime | QbDateTime | None = None,
+    from_txn_date: date | None = None,
+    to_txn_date: date | None = None,
+    customer_list_ids: Sequence[str] = (),
+    ref_number_match: tuple[str, str] | None = None,
+    iterator: bool = False,
+    extra_filters: bool = False,
+) -> None:
+    """The TxnQuery/TxnFilter choice shared by InvoiceQuery and ReceivePaymentQuery.
+
+    The schema offers exactly one of: TxnIDs, RefNumbers, or a filter group; within the filter group a
+    modified-date range and a transaction-date range exclude each other. Mixing them raises
+    ``ValueError`` here rather than a parse error (0x80040400) inside QuickBooks.
+    ``extra_filters`` tells us the caller adds more filter-group elements (such as PaidStatus).
+    """
+    modified = from_modified is not None or to_modified is not None
+    txn_dated = from_txn_date is not None or to_txn_date is not None
+    by_filters = (
+        extra_filters
+        or max_returned is not None
+        or modified
+        or txn_dated
+        or bool(customer_list_ids)
+        or ref_number_match is not None
+    )
+    if sum((bool(txn_ids), bool(ref_numbers), by_filters)) > 1:
+        raise ValueError("select by txn ids, by ref numbers or by filters, not a mix (a schema choice)")
+    if modified and txn_dated:
+        raise ValueError("a query filters on modified dates or on transaction dates, not both")
+    if iterator and (txn_ids or ref_numbers):
+        raise ValueError("an iterator pages through a filtered query, not a list of ids or ref numbers")
+    if iterator and max_returned is None:
+        raise ValueError("an iterator needs max_returned (the page size)")
+
+    for txn_id in txn_ids:
+        add_id(request, "TxnID", txn_id)
+    for ref_number in ref_numbers:
+        cleaned = qb_text(ref_number)
+        if not cleaned:
+            raise ValueError(f"ref number has nothing QuickBooks can match: {ref_number!r}")
+        sub(request, "RefNumber", cleaned)
+    add_int(request, "MaxReturned", max_returned, minimum=1)
+    if modified:
+        date_range = sub(request, "ModifiedDateRangeFilter")
+        add_datetime(date_range, "FromModifiedDate", from_modified)
+        add_datetime(date_range, "ToModifiedDate", to_modified)
+    if txn_dated:
+        date_range = sub(request, "TxnDateRangeFilter")
+        add_date(date_range, "FromTxnDate", from_txn_date)
+        add_date(date_range, "ToTxnDate", to_txn_date)
+    if customer_list_ids:
+        entity = sub(request, "EntityFilter")
+        for list_id in customer_list_ids:
+            add_id(entity, "ListID", list_id)
+    if ref_number_match is not None:
+        criterion, ref_number = ref_number_match
+        needle = qb_text(ref_number)
+        if not needle:
+            raise ValueError(f"ref number filter has nothing QuickBooks can match: {ref_number!r}")
+        ref_filter = sub(request, "RefNumberFilter")
+        sub(ref_filter, "MatchCriterion", criterion)
+        sub(ref_filter, "RefNumber", needle)
