@@ -60,10 +60,12 @@ def configure(level: str = "INFO", *, json_lines: bool | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(
-        JsonFormatter() if json_lines else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "temporalio.activity", "httpx"):
+    for noisy in ("uvicorn.access", "temporalio.activity", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
