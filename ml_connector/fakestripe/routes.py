@@ -1,0 +1,102 @@
+"""The table of Stripe endpoints this fake serves, and the matcher that picks a handler for a request."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ml_connector.fakestripe import billing, customers, events, payments
+from ml_connector.fakestripe.context import Call
+from ml_connector.fakestripe.listing import Includable
+from ml_connector.fakestripe.store import Obj
+
+Handler = Callable[[Call], Obj]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    handler: Handler
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template) + "$")
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/customers", customers.create),
+    Route("GET", "/v1/customers", customers.list_customers),
+    Route("GET", "/v1/customers/{id}", customers.retrieve),
+    Route("POST", "/v1/customers/{id}", customers.update),
+    Route("DELETE", "/v1/customers/{id}", customers.delete),
+    Route("POST", "/v1/invoices", billing.create_invoice),
+    Route("GET", "/v1/invoices", billing.list_invoices),
+    Route("GET", "/v1/invoices/{id}", billing.retrieve_invoice),
+    Route("POST", "/v1/invoices/{id}", billing.update_invoice),
+    Route("DELETE", "/v1/invoices/{id}", billing.delete_invoice),
+    Route("GET", "/v1/invoices/{id}/lines", billing.list_lines),
+    Route("GET", "/v1/invoices/{id}/payments", billing.payments_list_of_invoice),
+    Route("POST", "/v1/invoices/{id}/finalize", billing.finalize),
+    Route("POST", "/v1/invoices/{id}/send", billing.send),
+    Route("POST", "/v1/invoices/{id}/pay", billing.pay),
+    Route("POST", "/v1/invoices/{id}/void", billing.void),
+    Route("POST", "/v1/invoices/{id}/mark_uncollectible", billing.mark_uncollectible),
+    Route("POST", "/v1/invoiceitems", billing.create_item),
+    Route("GET", "/v1/invoiceitems", billing.list_items),
+    Route("GET", "/v1/invoiceitems/{id}", billing.retrieve_item),
+    Route("POST", "/v1/invoiceitems/{id}", billing.update_item),
+    Route("DELETE", "/v1/invoiceitems/{id}", billing.delete_item),
+    Route("GET", "/v1/invoice_payments", billing.list_invoice_payments),
+    Route("GET", "/v1/invoice_payments/{id}", billing.retrieve_invoice_payment),
+    Route("POST", "/v1/payment_intents", payments.create_payment_intent),
+    Route("GET", "/v1/payment_intents", payments.list_payment_intents),
+    Route("GET", "/v1/payment_intents/{id}", payments.retrieve_payment_intent),
+    Route("POST", "/v1/payment_intents/{id}", payments.update_payment_intent),
+    Route("POST", "/v1/payment_intents/{id}/confirm", payments.confirm_payment_intent),
+    Route("POST", "/v1/payment_intents/{id}/cancel", payments.cancel_payment_intent),
+    Route("GET", "/v1/charges", payments.list_charges),
+    Route("GET", "/v1/charges/{id}", payments.retrieve_charge),
+    Route("POST", "/v1/charges/{id}", payments.update_charge),
+    Route("POST", "/v1/refunds", payments.create_refund),
+    Route("GET", "/v1/refunds", payments.list_refunds),
+    Route("GET", "/v1/refunds/{id}", payments.retrieve_refund),
+    Route("POST", "/v1/refunds/{id}", payments.update_refund),
+    Route("GET", "/v1/balance_transactions", payments.list_balance_transactions),
+    Route("GET", "/v1/balance_transactions/{id}", payments.retrieve_balance_transaction),
+    Route("GET", "/v1/payment_methods/{id}", payments.retrieve_payment_method),
+    Route("GET", "/v1/events", events.list_events),
+    Route("GET", "/v1/events/{id}", events.retrieve_event),
+    Route("POST", "/v1/webhook_endpoints", events.create_webhook_endpoint),
+    Route("GET", "/v1/webhook_endpoints", events.list_webhook_endpoints),
+    Route("GET", "/v1/webhook_endpoints/{id}", events.retrieve_webhook_endpoint),
+    Route("POST", "/v1/webhook_endpoints/{id}", events.update_webhook_endpoint),
+    Route("DELETE", "/v1/webhook_endpoints/{id}", events.delete_webhook_endpoint),
+)
+
+# Fields Stripe omits unless asked for with ``expand``.
+INCLUDABLES: dict[tuple[str, str], Includable] = {
+    ("invoice", "payments"): billing.payments_of,
+}
+
+_COMPILED = tuple((route, route.pattern) for route in ROUTES)
+_ID_SEGMENT = re.compile(r"/[a-z]+_[A-Za-z0-9_]+(?=/|$)")
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    for route, pattern in _COMPILED:
+        if route.method != method:
+            continue
+        found = pattern.match(path)
+        if found is not None:
+            return route, found.groupdict()
+    return None
+
+
+def template_of(method: str, path: str) -> str:
+    """``POST /v1/invoices/{id}/pay`` — the key request counts are kept under."""
+    found = match(method, path)
+    if found is not None:
+        return f"{method} {found[0].template}"
+    return f"{method} {_ID_SEGMENT.sub('/{id}', path)}"
