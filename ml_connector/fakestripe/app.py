@@ -16,6 +16,11 @@ Control endpoints (JSON in, JSON out, no authentication — they are not Stripe'
 ``POST /_fake/webhooks/flush``  body ``{"timeout": 10}`` → ``{"idle": true, "pending": 0}``
 ``GET /_fake/webhooks/attempts``
     Every delivery attempt: event, endpoint, attempt number, HTTP status, error.
+``POST /_fake/payouts/run``  body ``{"currency": "usd", "livemode": false}``
+    An automatic payout of the whole available balance (``payouts.py``).
+``POST /_fake/payouts/{id}/status``  body ``{"status": "in_transit"|"paid"|"failed"|"canceled"}``
+``POST /_fake/disputes``  body ``{"charge": "ch_…", "reason": "fraudulent"}`` — funds and the fee withdrawn
+``POST /_fake/disputes/{id}/close``  body ``{"outcome": "won"|"lost"}``
 ``GET /_fake/clock`` · ``POST /_fake/clock/advance``  body ``{"seconds": 3600}``
     Moves the fake clock (object timestamps, idempotency expiry, balance availability) and runs what
     Stripe does on its own meanwhile: auto-advancing drafts are finalized, due invoices are charged.
@@ -23,7 +28,7 @@ Control endpoints (JSON in, JSON out, no authentication — they are not Stripe'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,7 +37,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from ml_connector.fakestripe import payouts
 from ml_connector.fakestripe.api import ApiRequest, FakeStripe
+from ml_connector.fakestripe.errors import StripeError
 from ml_connector.fakestripe.webhooks import DeliveryAttempt
 
 
@@ -61,6 +68,27 @@ class FlushBody(BaseModel):
 
 class AdvanceBody(BaseModel):
     seconds: float = Field(ge=0)
+
+
+class PayoutRunBody(BaseModel):
+    currency: str = "usd"
+    livemode: bool = False
+
+
+class PayoutStatusBody(BaseModel):
+    status: str
+    livemode: bool = False
+
+
+class DisputeBody(BaseModel):
+    charge: str
+    reason: str = "fraudulent"
+    livemode: bool = False
+
+
+class DisputeCloseBody(BaseModel):
+    outcome: str
+    livemode: bool = False
 
 
 def create_app(fake: FakeStripe | None = None, *, api_keys: set[str] | None = None) -> FastAPI:
@@ -150,6 +178,28 @@ def create_app(fake: FakeStripe | None = None, *, api_keys: set[str] | None = No
     @app.post("/_fake/clock/advance")
     def advance(body: AdvanceBody) -> dict[str, int]:
         return {"now": fake.advance_time(body.seconds)}
+
+    def money_control(action: Callable[[], Any]) -> Response:
+        try:
+            return JSONResponse(action())
+        except StripeError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.post("/_fake/payouts/run")
+    def payout_run(body: PayoutRunBody) -> Response:
+        return money_control(lambda: payouts.run_payout(fake.store, body.livemode, body.currency.lower()))
+
+    @app.post("/_fake/payouts/{payout_id}/status")
+    def payout_status(payout_id: str, body: PayoutStatusBody) -> Response:
+        return money_control(lambda: payouts.set_payout_status(fake.store, body.livemode, payout_id, body.status))
+
+    @app.post("/_fake/disputes")
+    def dispute_open(body: DisputeBody) -> Response:
+        return money_control(lambda: payouts.open_dispute(fake.store, body.livemode, body.charge, body.reason))
+
+    @app.post("/_fake/disputes/{dispute_id}/close")
+    def dispute_close(dispute_id: str, body: DisputeCloseBody) -> Response:
+        return money_control(lambda: payouts.close_dispute(fake.store, body.livemode, dispute_id, body.outcome))
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "DELETE", "PUT", "PATCH"])
     async def stripe_api(request: Request) -> Response:

@@ -28,6 +28,7 @@ from ml_connector.fakestripe.params import (
     string,
     string_list,
 )
+from ml_connector.fakestripe.payouts import balance_transactions_of_payout
 from ml_connector.fakestripe.store import Obj, previous_attributes
 
 _CURRENCY = re.compile(r"^[a-z]{3}$")
@@ -292,8 +293,6 @@ def list_balance_transactions(call: Call) -> Obj:
     params = call.params
     reject_unknown(params, {"created", "currency", "ending_before", "limit", "payout", "source",
                             "starting_after", "type"})
-    if "payout" in params:
-        raise invalid("This fake has no payouts; payout cannot be used as a filter.", param="payout")
     txn_type = string(params, "type")
     source = string(params, "source")
     currency = string(params, "currency")
@@ -306,6 +305,9 @@ def list_balance_transactions(call: Call) -> Obj:
         and (currency is None or txn["currency"] == currency.lower())
         and in_bounds(txn["created"], created)
     ]
+    payout_id = string(params, "payout")
+    if payout_id is not None:
+        items = balance_transactions_of_payout(call, payout_id, items)
     return page(call.store, items, params, "/v1/balance_transactions", "balance_transaction")
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ml_connector.fakestripe import billing, customers, events, payments
+from ml_connector.fakestripe import billing, customers, events, payments, payouts
 from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.listing import Includable
 from ml_connector.fakestripe.store import Obj
@@ -66,6 +66,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/balance_transactions", payments.list_balance_transactions),
     Route("GET", "/v1/balance_transactions/{id}", payments.retrieve_balance_transaction),
     Route("GET", "/v1/payment_methods/{id}", payments.retrieve_payment_method),
+    Route("GET", "/v1/balance", payouts.retrieve_balance),
+    Route("GET", "/v1/payouts", payouts.list_payouts),
+    Route("GET", "/v1/payouts/{id}", payouts.retrieve_payout),
+    Route("GET", "/v1/disputes", payouts.list_disputes),
+    Route("GET", "/v1/disputes/{id}", payouts.retrieve_dispute),
     Route("GET", "/v1/events", events.list_events),
     Route("GET", "/v1/events/{id}", events.retrieve_event),
     Route("POST", "/v1/webhook_endpoints", events.create_webhook_endpoint),

@@ -45,6 +45,8 @@ KINDS: dict[str, tuple[str, str]] = {
     "payment_method": ("pm", "PaymentMethod"),
     "event": ("evt", "event"),
     "webhook_endpoint": ("we", "webhook endpoint"),
+    "payout": ("po", "payout"),
+    "dispute": ("du", "dispute"),
 }
 
 

@@ -57,6 +57,8 @@ from ml_connector.simulator.company import (
     not_found,
     too_long,
 )
+from ml_connector.simulator.ledger import CompanyLedger
+from ml_connector.simulator.ledger import handlers as ledger_handlers
 from ml_connector.simulator.schema import LengthViolation, load_schema, safe_parser, validate
 
 HRESULT_PARSE_ERROR = "0x80040400"
@@ -236,6 +238,9 @@ class QuickBooksProcessor:
             "DataExtAddRq": self._data_ext_add,
             "DataExtModRq": self._data_ext_mod,
         }
+        # Journal entries, deposits, transfers, credit memos and card refunds (clearing-account mode).
+        self.ledger = CompanyLedger(company)
+        self._handlers.update(ledger_handlers(self.ledger))
 
     # -- public interface ---------------------------------------------------------------------------------
 

@@ -1,0 +1,291 @@
+"""Customer credits and card refunds: CreditMemoAdd/Query and ARRefundCreditCardAdd/Query.
+
+How a Stripe refund is recorded (the way QuickBooks Desktop itself records a card refund of a paid
+invoice: Customers → Create Credit Memos/Refunds → "Give a refund"):
+
+1. a **credit memo** for the customer, for the refunded amount, on the refund item (a service or
+   other-charge item whose account is the income or "Refunds" contra-income account). It reverses the
+   revenue of the original invoice, which stays paid, and names the invoice and payment in its Memo;
+2. an **ARRefundCreditCard** ("Refund" with a card payment method) that pays that credit out *from the
+   clearing account* (RefundFromAccountRef) and is applied to the credit memo (RefundAppliedToTxnAdd).
+
+Together they leave the customer's balance and A/R untouched, reduce income, and take the money out of
+the clearing account exactly as Stripe's refund balance transaction does. Several partial refunds of one
+charge are several such pairs, each keyed by its own ``re_…`` id. A reversing journal entry would
+balance too, but it bypasses the customer: QuickBooks' sales-by-customer and the customer's history
+would still show the full sale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from ml_connector.qbxml import nodes
+from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, MEMO_MAX_LEN, REF_NUMBER_MAX_LEN, cents
+from ml_connector.qbxml.values import QbDateTime, format_quantity
+
+ITEM_FULL_NAME_MAX_LEN = 159
+PAYMENT_METHOD_NAME_MAX_LEN = 31
+
+
+def _check_ref_number(ref_number: str | None) -> None:
+    if ref_number is not None and len(ref_number) > REF_NUMBER_MAX_LEN:
+        raise ValueError(f"RefNumber is longer than {REF_NUMBER_MAX_LEN} characters: {ref_number!r}")
+
+
+# ---------------------------------------------------------------------------------- credit memos
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditMemoAdd:
+    """A one-line credit memo for ``amount`` on ``item_name``."""
+
+    customer_list_id: str
+    item_name: str
+    amount: Decimal
+    description: str | None = None
+    ar_account_name: str | None = None
+    txn_date: date | None = None
+    ref_number: str | None = None
+    memo: str | None = None
+    exchange_rate: Decimal | None = None
+    external_guid: str | None = None
+
+    def __post_init__(self) -> None:
+        if cents(self.amount) <= 0:
+            raise ValueError(f"a credit memo amount must be positive, got {self.amount}")
+        _check_ref_number(self.ref_number)
+
+
+def credit_memo_add(memo: CreditMemoAdd) -> str:
+    request = nodes.new_request("CreditMemoAddRq")
+    add = nodes.sub(request, "CreditMemoAdd")
+    nodes.add_ref(add, "CustomerRef", list_id=memo.customer_list_id)
+    nodes.add_ref(add, "ARAccountRef", full_name=memo.ar_account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN)
+    nodes.add_date(add, "TxnDate", memo.txn_date)
+    nodes.add_text(add, "RefNumber", memo.ref_number, REF_NUMBER_MAX_LEN)
+    nodes.add_text(add, "Memo", memo.memo, MEMO_MAX_LEN, multiline=True)
+    if memo.exchange_rate is not None:
+        nodes.sub(add, "ExchangeRate", format_quantity(memo.exchange_rate))
+    if memo.external_guid is not None:
+        nodes.sub(add, "ExternalGUID", nodes.check_guid(memo.external_guid))
+    line = nodes.sub(add, "CreditMemoLineAdd")
+    nodes.add_ref(line, "ItemRef", full_name=memo.item_name, full_name_max=ITEM_FULL_NAME_MAX_LEN)
+    nodes.add_text(line, "Desc", memo.description, MEMO_MAX_LEN, multiline=True)
+    nodes.add_amount(line, "Amount", memo.amount)
+    return nodes.to_text(request)
+
+
+def credit_memo_query(
+    *,
+    txn_ids: Sequence[str] = (),
+    ref_numbers: Sequence[str] = (),
+    from_txn_date: date | None = None,
+    to_txn_date: date | None = None,
+    customer_list_ids: Sequence[str] = (),
+    max_returned: int | None = None,
+    include_line_items: bool = False,
+    include_linked_txns: bool = True,
+) -> str:
+    """A CreditMemoQueryRq; ``include_linked_txns`` (default on) shows the refund that used the credit."""
+    request = nodes.new_request("CreditMemoQueryRq")
+    nodes.add_txn_query_selection(
+        request,
+        txn_ids=txn_ids,
+        ref_numbers=ref_numbers,
+        max_returned=max_returned,
+        from_txn_date=from_txn_date,
+        to_txn_date=to_txn_date,
+        customer_list_ids=customer_list_ids,
+    )
+    if include_line_items:
+        nodes.add_bool(request, "IncludeLineItems", True)
+    if include_linked_txns:
+        nodes.add_bool(request, "IncludeLinkedTxns", True)
+    return nodes.to_text(request)
+
+
+@dataclass(frozen=True)
+class LinkedTxn:
+    txn_id: str
+    txn_type: str | None
+    amount: Decimal | None
+
+
+@dataclass(frozen=True)
+class CreditMemo:
+    txn_id: str
+    edit_sequence: str
+    time_modified: QbDateTime | None
+    customer_list_id: str | None
+    txn_date: date | None
+    ref_number: str | None
+    memo: str | None
+    total_amount: Decimal | None
+    credit_remaining: Decimal | None
+    external_guid: str | None
+    linked: tuple[LinkedTxn, ...]
+
+
+def parse_credit_memos(rs_xml: str) -> list[CreditMemo]:
+    """Every CreditMemoRet in a CreditMemoQueryRs/AddRs."""
+    memos = []
+    for ret in nodes.rets(rs_xml, "CreditMemoRet"):
+        memos.append(
+            CreditMemo(
+                txn_id=nodes.text_of(ret, "TxnID") or "",
+                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
+                time_modified=nodes.datetime_of(ret, "TimeModified"),
+                customer_list_id=nodes.ref_of(ret, "CustomerRef")[0],
+                txn_date=nodes.date_of(ret, "TxnDate"),
+                ref_number=nodes.text_of(ret, "RefNumber"),
+                memo=nodes.text_of(ret, "Memo"),
+                total_amount=nodes.amount_of(ret, "TotalAmount"),
+                credit_remaining=nodes.amount_of(ret, "CreditRemaining"),
+                external_guid=nodes.text_of(ret, "ExternalGUID"),
+                linked=tuple(
+                    LinkedTxn(
+                        txn_id=nodes.text_of(link, "TxnID") or "",
+                        txn_type=nodes.text_of(link, "TxnType"),
+                        amount=nodes.amount_of(link, "Amount"),
+                    )
+                    for link in ret.findall("LinkedTxn")
+                ),
+            )
+        )
+    return memos
+
+
+# ------------------------------------------------------------------------------ card refunds
+
+
+@dataclass(frozen=True)
+class RefundAppliedTo:
+    """Pay out ``amount`` of the credit ``txn_id`` (a credit memo, or a payment's unused amount)."""
+
+    txn_id: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class ARRefundCreditCardAdd:
+    customer_list_id: str
+    refund_from_account_name: str
+    applied: tuple[RefundAppliedTo, ...]
+    ar_account_name: str | None = None
+    txn_date: date | None = None
+    ref_number: str | None = None
+    payment_method_name: str | None = None
+    memo: str | None = None
+    exchange_rate: Decimal | None = None
+    external_guid: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.applied:
+            raise ValueError("a refund must be applied to the credit it pays out")
+        for applied in self.applied:
+            if cents(applied.amount) <= 0:
+                raise ValueError(f"a refund amount must be positive, got {applied.amount}")
+        _check_ref_number(self.ref_number)
+
+    @property
+    def total(self) -> Decimal:
+        return sum((cents(a.amount) for a in self.applied), Decimal(0))
+
+
+def ar_refund_credit_card_add(refund: ARRefundCreditCardAdd) -> str:
+    request = nodes.new_request("ARRefundCreditCardAddRq")
+    add = nodes.sub(request, "ARRefundCreditCardAdd")
+    nodes.add_ref(add, "CustomerRef", list_id=refund.customer_list_id)
+    nodes.add_ref(
+        add, "RefundFromAccountRef", full_name=refund.refund_from_account_name,
+        full_name_max=ACCOUNT_FULL_NAME_MAX_LEN,
+    )
+    nodes.add_ref(add, "ARAccountRef", full_name=refund.ar_account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN)
+    nodes.add_date(add, "TxnDate", refund.txn_date)
+    nodes.add_text(add, "RefNumber", refund.ref_number, REF_NUMBER_MAX_LEN)
+    nodes.add_ref(
+        add, "PaymentMethodRef", full_name=refund.payment_method_name, full_name_max=PAYMENT_METHOD_NAME_MAX_LEN
+    )
+    nodes.add_text(add, "Memo", refund.memo, MEMO_MAX_LEN, multiline=True)
+    if refund.exchange_rate is not None:
+        nodes.sub(add, "ExchangeRate", format_quantity(refund.exchange_rate))
+    if refund.external_guid is not None:
+        nodes.sub(add, "ExternalGUID", nodes.check_guid(refund.external_guid))
+    for applied in refund.applied:
+        element = nodes.sub(add, "RefundAppliedToTxnAdd")
+        nodes.add_id(element, "TxnID", applied.txn_id)
+        nodes.add_amount(element, "RefundAmount", applied.amount)
+    return nodes.to_text(request)
+
+
+def ar_refund_credit_card_query(
+    *,
+    txn_ids: Sequence[str] = (),
+    ref_numbers: Sequence[str] = (),
+    from_txn_date: date | None = None,
+    to_txn_date: date | None = None,
+    customer_list_ids: Sequence[str] = (),
+    max_returned: int | None = None,
+    include_line_items: bool = True,
+) -> str:
+    request = nodes.new_request("ARRefundCreditCardQueryRq")
+    nodes.add_txn_query_selection(
+        request,
+        txn_ids=txn_ids,
+        ref_numbers=ref_numbers,
+        max_returned=max_returned,
+        from_txn_date=from_txn_date,
+        to_txn_date=to_txn_date,
+        customer_list_ids=customer_list_ids,
+    )
+    if include_line_items:
+        nodes.add_bool(request, "IncludeLineItems", True)
+    return nodes.to_text(request)
+
+
+@dataclass(frozen=True)
+class ARRefundCreditCard:
+    txn_id: str
+    edit_sequence: str
+    time_modified: QbDateTime | None
+    customer_list_id: str | None
+    refund_from_account_name: str | None
+    txn_date: date | None
+    ref_number: str | None
+    total_amount: Decimal | None
+    memo: str | None
+    external_guid: str | None
+    applied_to: tuple[LinkedTxn, ...]
+
+
+def parse_ar_refunds_credit_card(rs_xml: str) -> list[ARRefundCreditCard]:
+    """Every ARRefundCreditCardRet in an ARRefundCreditCardQueryRs/AddRs."""
+    refunds = []
+    for ret in nodes.rets(rs_xml, "ARRefundCreditCardRet"):
+        refunds.append(
+            ARRefundCreditCard(
+                txn_id=nodes.text_of(ret, "TxnID") or "",
+                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
+                time_modified=nodes.datetime_of(ret, "TimeModified"),
+                customer_list_id=nodes.ref_of(ret, "CustomerRef")[0],
+                refund_from_account_name=nodes.ref_of(ret, "RefundFromAccountRef")[1],
+                txn_date=nodes.date_of(ret, "TxnDate"),
+                ref_number=nodes.text_of(ret, "RefNumber"),
+                total_amount=nodes.amount_of(ret, "TotalAmount"),
+                memo=nodes.text_of(ret, "Memo"),
+                external_guid=nodes.text_of(ret, "ExternalGUID"),
+                applied_to=tuple(
+                    LinkedTxn(
+                        txn_id=nodes.text_of(el, "TxnID") or "",
+                        txn_type=nodes.text_of(el, "TxnType"),
+                        amount=nodes.amount_of(el, "RefundAmount"),
+                    )
+                    for el in ret.findall("RefundAppliedToTxnRet")
+                ),
+            )
+        )
+    return refunds

@@ -1,0 +1,171 @@
+"""Bank deposits: DepositAdd, DepositQuery, and reading DepositRet.
+
+A Stripe payout is one deposit into the bank account whose single line comes *from* the clearing
+account, for exactly the payout's amount: the bank feed then shows one line per payout and QuickBooks'
+bank-feed matcher pairs it with this deposit. A deposit (rather than a transfer) is used because it
+carries an ExternalGUID, so a re-run can find it and never post it twice (TransferAdd has no such
+field and no RefNumber).
+
+DepositQuery has no RefNumber filter either: look a deposit up by date range and bank account, then
+compare ExternalGUIDs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from ml_connector.qbxml import nodes
+from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, CURRENCY_NAME_MAX_LEN, MEMO_MAX_LEN, cents
+from ml_connector.qbxml.values import QbDateTime, format_quantity
+
+CHECK_NUMBER_MAX_LEN = 11
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepositLine:
+    """Money deposited *from* ``account_name`` (the clearing account for a payout)."""
+
+    account_name: str
+    amount: Decimal
+    memo: str | None = None
+    entity_list_id: str | None = None
+    check_number: str | None = None
+    payment_method_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if cents(self.amount) <= 0:
+            raise ValueError(f"a deposit line amount must be positive, got {self.amount}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepositAdd:
+    deposit_to_account_name: str
+    lines: tuple[DepositLine, ...]
+    txn_date: date | None = None
+    memo: str | None = None
+    currency_name: str | None = None
+    exchange_rate: Decimal | None = None
+    external_guid: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.lines:
+            raise ValueError("a deposit needs at least one line")
+        if self.exchange_rate is not None and self.exchange_rate <= 0:
+            raise ValueError(f"exchange rate must be positive, got {self.exchange_rate}")
+
+    @property
+    def total(self) -> Decimal:
+        return sum((cents(line.amount) for line in self.lines), Decimal(0))
+
+
+def deposit_add(deposit: DepositAdd) -> str:
+    """A DepositAddRq in the schema's order (DepositInfo lines: EntityRef, AccountRef, Memo, …, Amount)."""
+    request = nodes.new_request("DepositAddRq")
+    add = nodes.sub(request, "DepositAdd")
+    nodes.add_date(add, "TxnDate", deposit.txn_date)
+    nodes.add_ref(
+        add, "DepositToAccountRef", full_name=deposit.deposit_to_account_name,
+        full_name_max=ACCOUNT_FULL_NAME_MAX_LEN,
+    )
+    nodes.add_text(add, "Memo", deposit.memo, MEMO_MAX_LEN, multiline=True)
+    nodes.add_ref(add, "CurrencyRef", full_name=deposit.currency_name, full_name_max=CURRENCY_NAME_MAX_LEN)
+    if deposit.exchange_rate is not None:
+        nodes.sub(add, "ExchangeRate", format_quantity(deposit.exchange_rate))
+    if deposit.external_guid is not None:
+        nodes.sub(add, "ExternalGUID", nodes.check_guid(deposit.external_guid))
+    for line in deposit.lines:
+        element = nodes.sub(add, "DepositLineAdd")
+        nodes.add_ref(element, "EntityRef", list_id=line.entity_list_id)
+        nodes.add_ref(element, "AccountRef", full_name=line.account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN)
+        nodes.add_text(element, "Memo", line.memo, MEMO_MAX_LEN, multiline=True)
+        nodes.add_text(element, "CheckNumber", line.check_number, CHECK_NUMBER_MAX_LEN)
+        nodes.add_ref(element, "PaymentMethodRef", full_name=line.payment_method_name, full_name_max=31)
+        nodes.add_amount(element, "Amount", line.amount)
+    return nodes.to_text(request)
+
+
+def deposit_query(
+    *,
+    txn_ids: Sequence[str] = (),
+    from_txn_date: date | None = None,
+    to_txn_date: date | None = None,
+    account_names: Sequence[str] = (),
+    max_returned: int | None = None,
+    include_line_items: bool = True,
+) -> str:
+    """A DepositQueryRq by TxnIDs, or by a transaction-date range and/or the accounts involved."""
+    filtered = from_txn_date is not None or to_txn_date is not None or bool(account_names) or (
+        max_returned is not None
+    )
+    if txn_ids and filtered:
+        raise ValueError("select by txn ids or by filters, not both (a schema choice)")
+    request = nodes.new_request("DepositQueryRq")
+    for txn_id in txn_ids:
+        nodes.add_id(request, "TxnID", txn_id)
+    nodes.add_int(request, "MaxReturned", max_returned, minimum=1)
+    if from_txn_date is not None or to_txn_date is not None:
+        date_range = nodes.sub(request, "TxnDateRangeFilter")
+        nodes.add_date(date_range, "FromTxnDate", from_txn_date)
+        nodes.add_date(date_range, "ToTxnDate", to_txn_date)
+    if account_names:
+        account_filter = nodes.sub(request, "AccountFilter")
+        for name in account_names:
+            nodes.add_text(account_filter, "FullName", name, ACCOUNT_FULL_NAME_MAX_LEN)
+    if include_line_items:
+        nodes.add_bool(request, "IncludeLineItems", True)
+    return nodes.to_text(request)
+
+
+@dataclass(frozen=True)
+class DepositLineRet:
+    txn_line_id: str | None
+    account_name: str | None
+    amount: Decimal | None
+    memo: str | None
+
+
+@dataclass(frozen=True)
+class Deposit:
+    txn_id: str
+    edit_sequence: str
+    time_modified: QbDateTime | None
+    txn_date: date | None
+    deposit_to_account_name: str | None
+    memo: str | None
+    deposit_total: Decimal | None
+    external_guid: str | None
+    lines: tuple[DepositLineRet, ...]
+
+
+def read_deposit(ret: nodes.Element) -> Deposit:
+    _, deposit_to = nodes.ref_of(ret, "DepositToAccountRef")
+    lines = []
+    for line in ret.findall("DepositLineRet"):
+        _, account_name = nodes.ref_of(line, "AccountRef")
+        lines.append(
+            DepositLineRet(
+                txn_line_id=nodes.text_of(line, "TxnLineID"),
+                account_name=account_name,
+                amount=nodes.amount_of(line, "Amount"),
+                memo=nodes.text_of(line, "Memo"),
+            )
+        )
+    return Deposit(
+        txn_id=nodes.text_of(ret, "TxnID") or "",
+        edit_sequence=nodes.text_of(ret, "EditSequence") or "",
+        time_modified=nodes.datetime_of(ret, "TimeModified"),
+        txn_date=nodes.date_of(ret, "TxnDate"),
+        deposit_to_account_name=deposit_to,
+        memo=nodes.text_of(ret, "Memo"),
+        deposit_total=nodes.amount_of(ret, "DepositTotal"),
+        external_guid=nodes.text_of(ret, "ExternalGUID"),
+        lines=tuple(lines),
+    )
+
+
+def parse_deposits(rs_xml: str) -> list[Deposit]:
+    """Every DepositRet in a DepositQueryRs/AddRs."""
+    return [read_deposit(ret) for ret in nodes.rets(rs_xml, "DepositRet")]

@@ -1,0 +1,102 @@
+"""Funds transfers between balance-sheet accounts: TransferAdd, TransferQuery, reading TransferRet.
+
+qbXML 13.0 has TransferAdd (QuickBooks' "Transfer Funds"). The connector posts payouts as deposits
+(see :mod:`ml_connector.qbxml.deposits`) because a transfer has neither ExternalGUID nor RefNumber;
+this module exists for bookkeepers who prefer transfers and for reading transfers a bookkeeper made by
+hand between the same accounts (the reconciliation shows them). A transfer can only be found again by
+the Stripe id in its Memo; TransferQuery filters only by TxnID or date range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from ml_connector.qbxml import nodes
+from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, MEMO_MAX_LEN, cents
+from ml_connector.qbxml.values import QbDateTime
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferAdd:
+    from_account_name: str
+    to_account_name: str
+    amount: Decimal
+    txn_date: date | None = None
+    memo: str | None = None
+
+    def __post_init__(self) -> None:
+        if cents(self.amount) <= 0:
+            raise ValueError(f"a transfer amount must be positive, got {self.amount}")
+        if self.from_account_name.casefold() == self.to_account_name.casefold():
+            raise ValueError("a transfer needs two different accounts")
+
+
+def transfer_add(transfer: TransferAdd) -> str:
+    request = nodes.new_request("TransferAddRq")
+    add = nodes.sub(request, "TransferAdd")
+    nodes.add_date(add, "TxnDate", transfer.txn_date)
+    nodes.add_ref(
+        add, "TransferFromAccountRef", full_name=transfer.from_account_name,
+        full_name_max=ACCOUNT_FULL_NAME_MAX_LEN,
+    )
+    nodes.add_ref(
+        add, "TransferToAccountRef", full_name=transfer.to_account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN
+    )
+    nodes.add_amount(add, "Amount", transfer.amount)
+    nodes.add_text(add, "Memo", transfer.memo, MEMO_MAX_LEN, multiline=True)
+    return nodes.to_text(request)
+
+
+def transfer_query(
+    *,
+    txn_ids: Sequence[str] = (),
+    from_txn_date: date | None = None,
+    to_txn_date: date | None = None,
+    max_returned: int | None = None,
+) -> str:
+    filtered = from_txn_date is not None or to_txn_date is not None or max_returned is not None
+    if txn_ids and filtered:
+        raise ValueError("select by txn ids or by filters, not both (a schema choice)")
+    request = nodes.new_request("TransferQueryRq")
+    for txn_id in txn_ids:
+        nodes.add_id(request, "TxnID", txn_id)
+    nodes.add_int(request, "MaxReturned", max_returned, minimum=1)
+    if from_txn_date is not None or to_txn_date is not None:
+        date_range = nodes.sub(request, "TxnDateRangeFilter")
+        nodes.add_date(date_range, "FromTxnDate", from_txn_date)
+        nodes.add_date(date_range, "ToTxnDate", to_txn_date)
+    return nodes.to_text(request)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    txn_id: str
+    edit_sequence: str
+    time_modified: QbDateTime | None
+    txn_date: date | None
+    from_account_name: str | None
+    to_account_name: str | None
+    amount: Decimal | None
+    memo: str | None
+
+
+def parse_transfers(rs_xml: str) -> list[Transfer]:
+    """Every TransferRet in a TransferQueryRs/AddRs."""
+    transfers = []
+    for ret in nodes.rets(rs_xml, "TransferRet"):
+        transfers.append(
+            Transfer(
+                txn_id=nodes.text_of(ret, "TxnID") or "",
+                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
+                time_modified=nodes.datetime_of(ret, "TimeModified"),
+                txn_date=nodes.date_of(ret, "TxnDate"),
+                from_account_name=nodes.ref_of(ret, "TransferFromAccountRef")[1],
+                to_account_name=nodes.ref_of(ret, "TransferToAccountRef")[1],
+                amount=nodes.amount_of(ret, "Amount"),
+                memo=nodes.text_of(ret, "Memo"),
+            )
+        )
+    return transfers
