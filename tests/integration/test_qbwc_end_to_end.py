@@ -137,3 +137,34 @@ async def test_killing_the_worker_and_losing_a_response_loses_no_request_and_dup
 
     assert sorted(c.name for c in company.customers.values()) == names, "no duplicates, nothing lost"
     assert sorted(list_ids) == sorted(c.list_id for c in company.customers.values())
+
+
+async def test_restarting_the_gateway_in_the_middle_of_a_session_loses_nothing(temporal_client, database_url):
+    from ml_connector.simulator.company import CompanyFile
+
+    company = CompanyFile()
+    names = [f"Restart {i:02d}" for i in range(10)]
+    async with live_system(database_url, temporal_client, workflows=WORKFLOWS, company=company) as system:
+        handle = await temporal_client.start_workflow(
+            AddCustomersWorkflow.run,
+            AddCustomersInput("acme", names),
+            id=_wid("restart"),
+            task_queue=system.task_queue,
+            execution_timeout=timedelta(minutes=5),
+        )
+        await _wait_for_pending(system, 10)
+        system.processor.latency_seconds = 0.5  # QuickBooks is busy with the batch while the gateway goes down
+        wc = system.web_connector()
+        session = asyncio.create_task(asyncio.to_thread(wc.run_session))
+        await asyncio.sleep(0.3)
+        await system.stop_gateway()
+        interrupted = await session
+        assert interrupted.outcome == "failed", "the Web Connector could not deliver the response"
+        system.processor.latency_seconds = 0.0
+
+        await system.start_gateway()  # a new gateway process, same database
+        await system.run_sessions(system.web_connector())
+        list_ids = await asyncio.wait_for(handle.result(), timeout=60)
+
+    assert sorted(c.name for c in company.customers.values()) == names
+    assert len(set(list_ids)) == 10
