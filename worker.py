@@ -14,16 +14,48 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.audit import AuditActivities
+from activities.invoice_reading import InvoiceReadingActivities
+from activities.links import LinkActivities
+from activities.payment_routing import RoutingActivities
 from activities.qb_queue import QbActivities
+from activities.stripe_side import StripeActivities
+from activities.stripe_sync import StripeSyncActivities
 from ml_connector.config import Settings
 from ml_connector.queue import RequestQueue
 from ml_connector.storage.engine import make_engine, migrate
+from ml_connector.stripe.client import StripeGateway, StripeSettings
+from ml_connector.stripe.ratelimit import LIVE_RATE_PER_S, TEST_RATE_PER_S, RateLimiter
 from ml_connector.temporal import connect, ensure_search_attributes
+from workflows.backfill import PaymentBackfillWorkflow
+from workflows.customer_sync import CustomerSyncWorkflow
+from workflows.invoice_reader import InvoiceReaderWorkflow
+from workflows.links_rebuild import LinksRebuildWorkflow
+from workflows.payment import PaymentWorkflow
+from workflows.stripe_customer import StripeCustomerWorkflow
 
 log = logging.getLogger(__name__)
 
 # Every product workflow, registered once.
-WORKFLOWS: list[type[Any]] = []
+WORKFLOWS: list[type[Any]] = [
+    PaymentWorkflow,
+    InvoiceReaderWorkflow,
+    PaymentBackfillWorkflow,
+    CustomerSyncWorkflow,
+    StripeCustomerWorkflow,
+    LinksRebuildWorkflow,
+]
+
+
+def stripe_gateway(settings: Settings) -> StripeGateway | None:
+    """One gateway (one rate limiter) for the customer and invoice sync of this process; None until Stripe
+    is configured."""
+    if not settings.stripe.configured:
+        return None
+    stripe_settings = StripeSettings(settings.stripe.api_key, settings.stripe.api_base, settings.stripe.rate_per_s)
+    rate = settings.stripe.rate_per_s or (LIVE_RATE_PER_S if stripe_settings.mode == "live" else TEST_RATE_PER_S)
+    # Evenly spaced requests (no burst): a backfill of thousands of customers runs at the limit, never over it.
+    return StripeGateway.from_settings(stripe_settings, limiter=RateLimiter(rate, burst=1))
 
 
 def build_activities(settings: Settings, engine: Engine, client: Client) -> list[Any]:
@@ -31,6 +63,44 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
     queue = RequestQueue(engine, max_requests=settings.batch_max_requests, max_bytes=settings.batch_max_bytes)
     qb = QbActivities(queue)
     activities: list[Any] = [qb.qb_run, qb.qb_forget_pages]
+    audit = AuditActivities(engine, settings.posting)
+    stripe_side = StripeActivities(settings)
+    routing = RoutingActivities(client, settings.posting.home_currency)
+    reading = InvoiceReadingActivities(queue)
+    activities += [
+        audit.payment_config,
+        audit.record,
+        audit.payment_history,
+        audit.customer_link,
+        audit.save_customer_link,
+        audit.invoice_link,
+        audit.company_of_customer,
+        stripe_side.fetch_payment,
+        stripe_side.invoice_payments,
+        stripe_side.customer,
+        stripe_side.link_customer_back,
+        stripe_side.mark_payment_posted,
+        stripe_side.list_payments,
+        routing.route_payments,
+        routing.request_invoices,
+        reading.read_invoices,
+    ]
+    gateway = stripe_gateway(settings)
+    sync = StripeSyncActivities(settings, engine, queue, gateway)
+    links = LinkActivities(settings, engine, gateway)
+    activities += [
+        sync.sync_customer_page,
+        sync.sync_invoice_page,
+        sync.fetch_stripe_customer,
+        sync.tag_stripe_customer,
+        links.customer_sync_config,
+        links.pending_write_backs,
+        links.mark_written_back,
+        links.find_customer_link,
+        links.record_customer_link,
+        links.rebuild_links_from_stripe,
+        links.rebuild_links_from_qb_page,
+    ]
     return activities
 
 

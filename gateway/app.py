@@ -17,16 +17,21 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine, text
 from temporalio.client import Client
 
+from gateway.arrivals import ArrivalHook
+from gateway.body import BodyTooLarge, read_body
+from gateway.delivery import Deliverer
+from gateway.event_signals import EventSignaller
+from gateway.ops import router as ops_router
+from gateway.status import router as status_router
+from gateway.stripe_webhook import router as stripe_webhook_router
 from ml_connector.companies import sync_companies
 from ml_connector.config import Settings
 from ml_connector.qbwc.service import QbwcService
 from ml_connector.qbwc.wsdl import render_wsdl
 from ml_connector.queue import RequestQueue
+from ml_connector.runwindows import RunWindowSchedule
 from ml_connector.storage.engine import make_engine, migrate
 from ml_connector.temporal import connect
-
-from gateway.body import BodyTooLarge, read_body
-from gateway.delivery import Deliverer
 
 log = logging.getLogger(__name__)
 SOAP_TYPE = "text/xml; charset=utf-8"
@@ -40,9 +45,16 @@ class GatewayState:
     queue: RequestQueue
     service: QbwcService
     deliverer: Deliverer
+    signaller: EventSignaller
 
 
-def create_app(settings: Settings, *, client: Client | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    engine: Engine | None = None,
+    sweep_interval: float = 5.0,
+) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = engine or make_engine(settings.database_url)
@@ -62,20 +74,32 @@ def create_app(settings: Settings, *, client: Client | None = None, engine: Engi
             linger_seconds=settings.linger_seconds,
             ticket_idle_seconds=settings.ticket_idle_seconds,
             on_deliver=on_deliver,
+            # Without Stripe there is nothing to sync customers to: the Web Connector only serves the queue.
+            on_arrival=ArrivalHook(temporal, settings, loop) if settings.stripe.configured else None,
+            run_windows=RunWindowSchedule.from_companies(settings.companies),
         )
-        app.state.gw = GatewayState(settings, db, temporal, queue, service, deliverer)
-        task = asyncio.create_task(deliverer.run(), name="qb-delivery")
+        signaller = EventSignaller(temporal, settings, db, interval=sweep_interval)
+        app.state.gw = GatewayState(settings, db, temporal, queue, service, deliverer, signaller)
+        tasks = [
+            asyncio.create_task(deliverer.run(), name="qb-delivery"),
+            asyncio.create_task(signaller.run(), name="stripe-event-sweeper"),
+        ]
         deliverer.kick()
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if engine is None:
                 db.dispose()
 
     app = FastAPI(title="ml-connector gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.include_router(ops_router)
+    app.include_router(status_router)
+    app.include_router(stripe_webhook_router)
 
     @app.get("/qbwc")
     async def wsdl(request: Request) -> Response:

@@ -76,6 +76,9 @@ class Deliverer:
                 log.warning("delivery: request %s not delivered yet: %s", delivery.request_id, exc.message)
                 await asyncio.to_thread(self.queue.note_delivery_failure, delivery.request_id)
                 return False
-            log.info("delivery: request %s: activity attempt gone; its retry will pick up the answer", delivery.request_id)
+            log.info(
+                "delivery: request %s: activity attempt gone; its retry will pick up the answer",
+                delivery.request_id,
+            )
         await asyncio.to_thread(self.queue.mark_delivered, delivery.request_id, delivery.task_token)
         return True

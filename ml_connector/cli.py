@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ml_connector import __version__, logs
+from ml_connector import __version__, cli_links, cli_ops, cli_payments, logs
 from ml_connector.config import CompanyConfig, ConfigError, Settings, load_settings
 
 log = logging.getLogger("ml_connector")
@@ -23,6 +23,8 @@ log = logging.getLogger("ml_connector")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "standalone", None) is not None:  # commands that report configuration errors themselves
+        return int(args.standalone(args))
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -47,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ml-connector {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    dev = sub.add_parser("dev", help="run everything on the embedded default: Temporal dev server, worker, gateway")
+    dev = sub.add_parser(
+        "dev", help="run everything on the embedded default: Temporal dev server, worker, gateway"
+    )
     dev.add_argument("--no-ui", action="store_true", help="run the Temporal dev server without its Web UI")
     dev.set_defaults(handler=cmd_dev)
 
@@ -60,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     qwc = sub.add_parser("qwc", help="print the .qwc file to add ml-connector to the Web Connector")
     qwc.add_argument("--company", help="company id (needed when several are configured)")
     qwc.set_defaults(handler=cmd_qwc)
+    cli_ops.register(sub)
+    cli_payments.register(sub)
+    cli_links.register(sub)
     return parser
 
 
@@ -88,7 +95,9 @@ def cmd_qwc(settings: Settings, args: argparse.Namespace) -> int:
     rows = {row.id: row for row in sync_companies(engine, settings)}
     row = rows[company_cfg.id]
     spec = QwcSpec(
-        app_name=f"ml-connector ({company_cfg.display_name})" if len(settings.companies) > 1 else "ml-connector",
+        app_name=f"ml-connector ({company_cfg.display_name})"
+        if len(settings.companies) > 1
+        else "ml-connector",
         app_url=settings.qbwc_url,
         app_support=settings.public_url.rstrip("/") + "/",
         username=company_cfg.qbwc_username,
@@ -136,7 +145,11 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
         except DevServerError as exc:
             print(f"ml-connector: {exc}", file=sys.stderr)
             return 1
-        log.info("Temporal dev server on %s%s", server.address, "" if args.no_ui else ", Web UI on http://127.0.0.1:8233")
+        log.info(
+            "Temporal dev server on %s%s",
+            server.address,
+            "" if args.no_ui else ", Web UI on http://127.0.0.1:8233",
+        )
 
     async def run(stop: asyncio.Event) -> None:
         from worker import run_worker
@@ -175,7 +188,9 @@ async def _serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     )
     server = _Server(config)
     serve = asyncio.create_task(server.serve(), name="uvicorn")
-    log.info("gateway on http://%s:%d (Web Connector endpoint %s)", settings.host, settings.port, settings.qbwc_url)
+    log.info(
+        "gateway on http://%s:%d (Web Connector endpoint %s)", settings.host, settings.port, settings.qbwc_url
+    )
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({serve, stopper}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True

@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ml_connector.runwindows import RunWindowError, parse_windows, split_env
+
 DEFAULT_PORT = 8000
 DEFAULT_POLL_MINUTES = 5
 _COMPANY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -39,6 +41,8 @@ class CompanyConfig:
     poll_minutes: int = DEFAULT_POLL_MINUTES
     name: str = ""
     timezone: str = "America/New_York"
+    # When the Web Connector may work on this file ("18:00-07:00", company-local); empty: any time.
+    run_windows: tuple[str, ...] = ()
 
     @property
     def display_name(self) -> str:
@@ -76,6 +80,7 @@ class PostingConfig:
     customer_link_dataext_name: str = "StripeCustomerId"
     invoice_mode: str = "finalize"  # draft | finalize | send
     create_missing_customers: bool = True
+    home_currency: str = "usd"  # the company files' currency; Stripe payments in another are refused
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,10 @@ class Settings:
     ticket_idle_seconds: int = 1800
     qb_wait_days: float = 14.0
     log_level: str = "INFO"
+    # HTTP Basic password for the status page when the request is not from this machine ("": local only).
+    status_password: str = field(default="", repr=False)
+    # Where workflow links on the status page and in the demo point ("" when there is no Web UI to link).
+    temporal_ui_url: str = ""
     stripe: StripeConfig = field(default_factory=lambda: StripeConfig())
     posting: PostingConfig = field(default_factory=lambda: PostingConfig())
 
@@ -146,7 +155,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     public_url = (env.get("MLC_PUBLIC_URL") or f"http://{_url_host(host)}:{port}").rstrip("/")
     parts = urlsplit(public_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.append(f"MLC_PUBLIC_URL: {public_url!r} is not an http(s) URL such as https://sync.example.com")
+        problems.append(
+            f"MLC_PUBLIC_URL: {public_url!r} is not an http(s) URL such as https://sync.example.com"
+        )
     elif parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
         problems.append(
             f"MLC_PUBLIC_URL: {public_url!r} uses plain http; the Web Connector only accepts https "
@@ -174,6 +185,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ticket_idle_seconds=_int(env, "MLC_TICKET_IDLE_SECONDS", 1800, problems, minimum=60),
         qb_wait_days=float(_int(env, "MLC_QB_WAIT_DAYS", 14, problems, minimum=1)),
         log_level=(env.get("MLC_LOG_LEVEL") or "INFO").upper(),
+        status_password=env.get("MLC_STATUS_PASSWORD", ""),
+        temporal_ui_url=(
+            env.get("MLC_TEMPORAL_UI_URL") or ("" if temporal_address else "http://127.0.0.1:8233")
+        ).rstrip("/"),
     )
     settings = replace(settings, stripe=_stripe(env, problems), posting=_posting(env, problems))
     if problems:
@@ -184,18 +199,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def _stripe(env: Mapping[str, str], problems: list[str]) -> StripeConfig:
     key = env.get("MLC_STRIPE_API_KEY", "")
     if key and not key.startswith(("sk_test_", "sk_live_", "rk_test_", "rk_live_")):
-        problems.append("MLC_STRIPE_API_KEY: expected a secret or restricted key (sk_test_…, sk_live_…, rk_…)")
+        problems.append(
+            "MLC_STRIPE_API_KEY: expected a secret or restricted key (sk_test_…, sk_live_…, rk_…)"
+        )
     base = env.get("MLC_STRIPE_API_BASE") or None
     if base is not None:
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             problems.append(f"MLC_STRIPE_API_BASE: {base!r} is not a URL such as http://127.0.0.1:12111")
         elif parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS:
-            problems.append("MLC_STRIPE_API_BASE: plain http is only allowed for a Stripe server on this machine")
+            problems.append(
+                "MLC_STRIPE_API_BASE: plain http is only allowed for a Stripe server on this machine"
+            )
     secrets = tuple(s for s in re.split(r"[,\s]+", env.get("MLC_STRIPE_WEBHOOK_SECRET", "")) if s)
     for secret in secrets:
         if not secret.startswith("whsec_"):
-            problems.append("MLC_STRIPE_WEBHOOK_SECRET: each secret starts with whsec_ (separate several with commas)")
+            problems.append(
+                "MLC_STRIPE_WEBHOOK_SECRET: each secret starts with whsec_ (separate several with commas)"
+            )
             break
     rate = env.get("MLC_STRIPE_RATE_LIMIT")
     rate_value: float | None = None
@@ -205,7 +226,9 @@ def _stripe(env: Mapping[str, str], problems: list[str]) -> StripeConfig:
             if rate_value <= 0:
                 raise ValueError
         except ValueError:
-            problems.append(f"MLC_STRIPE_RATE_LIMIT: {rate!r} is not a positive number of requests per second")
+            problems.append(
+                f"MLC_STRIPE_RATE_LIMIT: {rate!r} is not a positive number of requests per second"
+            )
             rate_value = None
     return StripeConfig(
         api_key=key,
@@ -244,7 +267,16 @@ def _posting(env: Mapping[str, str], problems: list[str]) -> PostingConfig:
         customer_link_dataext_name=env.get("MLC_CUSTOMER_LINK_DATAEXT_NAME") or "StripeCustomerId",
         invoice_mode=choice("MLC_INVOICE_MODE", "finalize", ("draft", "finalize", "send")),
         create_missing_customers=flag("MLC_CREATE_MISSING_CUSTOMERS", True),
+        home_currency=_currency_code(env.get("MLC_HOME_CURRENCY") or "usd", problems),
     )
+
+
+def _currency_code(raw: str, problems: list[str]) -> str:
+    code = raw.strip().lower()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        problems.append(f"MLC_HOME_CURRENCY: {raw!r} is not a three-letter ISO 4217 code such as usd")
+        return "usd"
+    return code
 
 
 def _companies(env: Mapping[str, str], poll_minutes: int, problems: list[str]) -> tuple[CompanyConfig, ...]:
@@ -273,6 +305,7 @@ def _companies(env: Mapping[str, str], poll_minutes: int, problems: list[str]) -
                 "qbwc_password": env.get("MLC_QBWC_PASSWORD", ""),
                 "name": env.get("MLC_COMPANY_NAME", ""),
                 "timezone": env.get("MLC_COMPANY_TIMEZONE", "America/New_York"),
+                "run_windows": split_env(env.get("MLC_RUN_WINDOWS", "")),
             }
         )
 
@@ -285,7 +318,9 @@ def _companies(env: Mapping[str, str], poll_minutes: int, problems: list[str]) -
         if not _COMPANY_ID.match(company_id):
             problems.append(f"{where}: id must be 1-40 letters, digits, '.', '_' or '-'")
         if not username:
-            problems.append(f"{where}: the Web Connector user name is empty (MLC_QBWC_USERNAME / qbwc_username)")
+            problems.append(
+                f"{where}: the Web Connector user name is empty (MLC_QBWC_USERNAME / qbwc_username)"
+            )
         if len(password) < 8:
             problems.append(
                 f"{where}: the Web Connector password must have at least 8 characters "
@@ -296,10 +331,21 @@ def _companies(env: Mapping[str, str], poll_minutes: int, problems: list[str]) -
             problems.append(f"{where}: poll_minutes must be a whole number ≥ 1 (got {minutes!r})")
             minutes = poll_minutes
         timezone = str(entry.get("timezone", "America/New_York"))
+        windows = entry.get("run_windows", [])
+        if not isinstance(windows, list) or not all(isinstance(w, str) for w in windows):
+            problems.append(f"{where}: run_windows must be a list of strings like [\"18:00-07:00\"]")
+            windows = []
+        try:
+            parse_windows(windows)
+        except RunWindowError as exc:
+            problems.append(f"{where}: run_windows (MLC_RUN_WINDOWS): {exc}")
+            windows = []
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"{where}: unknown time zone {timezone!r} (use an IANA name like America/Chicago)")
+            problems.append(
+                f"{where}: unknown time zone {timezone!r} (use an IANA name like America/Chicago)"
+            )
         companies.append(
             CompanyConfig(
                 id=company_id,
@@ -308,6 +354,7 @@ def _companies(env: Mapping[str, str], poll_minutes: int, problems: list[str]) -
                 poll_minutes=minutes,
                 name=str(entry.get("name", "")),
                 timezone=timezone,
+                run_windows=tuple(w.strip() for w in windows),
             )
         )
 

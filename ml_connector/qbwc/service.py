@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, delete, select
 
-from ml_connector import __version__
+from ml_connector import __version__, metrics
 from ml_connector.qbwc import session as rules
 from ml_connector.qbwc.errors import ProtocolError
 from ml_connector.qbwc.passwords import DUMMY_HASH, FailurePolicy, verify_password
@@ -45,6 +45,7 @@ from ml_connector.qbxml.envelope import parse_response
 from ml_connector.qbxml.errors import QbxmlParseError
 from ml_connector.qbxml.host import parse_hcp
 from ml_connector.queue import RequestQueue
+from ml_connector.runwindows import RunWindowSchedule
 from ml_connector.storage.models import AuthFailure, Company, QbwcSession, utcnow
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class QbwcService:
         failure_policy: FailurePolicy | None = None,
         on_deliver: Callable[[Sequence[int]], None] | None = None,
         on_arrival: Callable[[str], bool] | None = None,
+        run_windows: RunWindowSchedule | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
@@ -85,6 +87,7 @@ class QbwcService:
         self.failure_policy = failure_policy or FailurePolicy()
         self.on_deliver = on_deliver
         self.on_arrival = on_arrival
+        self.run_windows = run_windows or RunWindowSchedule({})
         self.clock = clock
 
     # ---- entry point ---------------------------------------------------------------------------------
@@ -104,7 +107,9 @@ class QbwcService:
             log.exception("qbwc: %s failed", type(call).__name__)
             result = self._internal_error(call, exc)
         finally:
-            log.debug("qbwc: %s took %.1f ms", type(call).__name__, (time.perf_counter() - started) * 1000)
+            elapsed = time.perf_counter() - started
+            metrics.SOAP_LATENCY.labels(type(call).__name__).observe(elapsed)
+            log.debug("qbwc: %s took %.1f ms", type(call).__name__, elapsed * 1000)
         if events.deliver and self.on_deliver is not None:
             self.on_deliver(events.deliver)
         try:
@@ -149,7 +154,9 @@ class QbwcService:
             failures = [
                 _aware(f.at)
                 for f in db.exec(
-                    select(AuthFailure).where(AuthFailure.username == call.username, AuthFailure.at >= window_start)
+                    select(AuthFailure).where(
+                        AuthFailure.username == call.username, AuthFailure.at >= window_start
+                    )
                 ).all()
             ]
             locked = self.failure_policy.locked_until(failures, now) is not None
@@ -160,7 +167,10 @@ class QbwcService:
                 db.add(AuthFailure(username=call.username, at=now))
                 db.exec(delete(AuthFailure).where(col(AuthFailure.at) < now - timedelta(days=1)))  # type: ignore[call-overload]
                 db.commit()
-                log.warning("qbwc: authentication failed for a Web Connector user%s", " (throttled)" if locked else "")
+                log.warning(
+                    "qbwc: authentication failed for a Web Connector user%s", " (throttled)" if locked else ""
+                )
+                metrics.QBWC_SESSIONS.labels("", "nvu").inc()
                 return rules.decide_authenticate(password_ok=False, locked=locked, has_work=False).result(
                     secrets.token_hex(16)
                 )
@@ -170,12 +180,21 @@ class QbwcService:
             db.commit()
             company_id = company.id
 
+        wait = self.run_windows.seconds_until_open(company_id, now)
+        if wait > 0:
+            # Outside the company's run window: nothing runs; the Web Connector waits until it opens.
+            self._set_company_status(
+                company_id, f"Outside the run window ({self.run_windows.describe(company_id)}); next run in {wait} s"
+            )
+            metrics.QBWC_SESSIONS.labels(company_id, "postponed").inc()
+            return rules.AuthDecision(rules.AuthStatus.NONE, wait).result(secrets.token_hex(16))
         due = bool(self.on_arrival and self.on_arrival(company_id))
         events.arrived_company = company_id
         has_work = due or self.queue.has_work(company_id)
         decision = rules.decide_authenticate(password_ok=True, locked=False, has_work=has_work)
         if decision.status is not rules.AuthStatus.WORK:
             self._set_company_status(company_id, "Nothing to do")
+            metrics.QBWC_SESSIONS.labels(company_id, "none").inc()
             return decision.result(secrets.token_hex(16))
         ticket = secrets.token_urlsafe(32)
         with Session(self.engine) as db:
@@ -190,7 +209,8 @@ class QbwcService:
                 )
             )
             db.commit()
-        log.info("qbwc: session opened for company %s", company_id)
+        log.info("qbwc: session opened for company %s", company_id, extra={"company": company_id})
+        metrics.QBWC_SESSIONS.labels(company_id, "work").inc()
         return decision.result(ticket)
 
     def send_request_xml(self, call: SendRequestXML) -> str:
@@ -221,6 +241,8 @@ class QbwcService:
             session = db.get(QbwcSession, ticket)
             assert session is not None
             if document.xml is not None:
+                metrics.QBWC_ROUND_TRIPS.labels(company_id).inc()
+                metrics.QBWC_REQUESTS_SENT.labels(company_id).inc(document.request_count)
                 session.round_trips += 1
                 session.requests_sent += document.request_count
                 session.noop_pending = False
@@ -283,7 +305,9 @@ class QbwcService:
 
     def connection_error(self, call: QbwcConnectionError, events: SessionEvents) -> str:
         now = self.clock()
-        text = f"QuickBooks could not be opened ({call.hresult}): {call.message} {explain_hresult(call.hresult)}"
+        text = (
+            f"QuickBooks could not be opened ({call.hresult}): {call.message} {explain_hresult(call.hresult)}"
+        )
         with Session(self.engine) as db:
             session = self._live_session(db, call.ticket, now)
             if session is None:
@@ -295,7 +319,8 @@ class QbwcService:
             company_id = session.company_id
         self._set_company_status(company_id, text.strip())
         events.deliver.extend(self.queue.note_connection_error(company_id, text.strip()))
-        log.warning("qbwc: company %s: %s", company_id, text.strip())
+        metrics.QBWC_CONNECTION_ERRORS.labels(company_id, call.hresult.strip().lower() or "unknown").inc()
+        log.warning("qbwc: company %s: %s", company_id, text.strip(), extra={"company": company_id})
         return "done"
 
     def get_last_error(self, call: GetLastError) -> str:
@@ -321,7 +346,9 @@ class QbwcService:
             db.add(session)
             db.commit()
             company_id = session.company_id
-            summary = f"OK: {session.responses_received} requests answered in {session.round_trips} round trips."
+            summary = (
+                f"OK: {session.responses_received} requests answered in {session.round_trips} round trips."
+            )
             if session.last_error and not session.last_error.startswith("ml-connector: done"):
                 summary += f" Last problem: {session.last_error}"
         self.queue.close_session(call.ticket)
@@ -361,7 +388,9 @@ class QbwcService:
 
     def _internal_error(self, call: Call, exc: Exception) -> str | int | list[str]:
         """Answer in the operation's own terms and leave a getLastError text that says what went wrong."""
-        text = f"ml-connector internal error in {type(call).__name__}: {type(exc).__name__}. See the server log."
+        text = (
+            f"ml-connector internal error in {type(call).__name__}: {type(exc).__name__}. See the server log."
+        )
         ticket = getattr(call, "ticket", None)
         if ticket:
             try:

@@ -170,6 +170,9 @@ class CustomerLink(SQLModel, table=True):
     qb_full_name: str = Field(default="", max_length=250)
     origin: str = Field(default="quickbooks", max_length=20)  # quickbooks | stripe
     written_back: bool = False  # the Stripe id is stored on the QuickBooks customer
+    # What we last made the other side hold (see ml_connector/sync): a changed EditSequence whose
+    # mapped fields are unchanged (our own write-back, an edit of an unmapped field) costs no Stripe call.
+    stripe_fingerprint: str = Field(default="", max_length=40)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
@@ -189,7 +192,25 @@ class InvoiceLink(SQLModel, table=True):
     stripe_invoice_id: str = Field(index=True, max_length=80)
     qb_edit_sequence: str = Field(default="", max_length=20)
     state: str = Field(default="open", max_length=20)  # open | paid | voided
+    content_fingerprint: str = Field(default="", max_length=40)  # the QuickBooks content the Stripe invoice shows
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class StripeWriteIntent(SQLModel, table=True):
+    """A Stripe create we are about to send, with its exact parameters, until its result is linked.
+
+    Idempotency keys only replay a request whose parameters are identical. If an activity dies after Stripe
+    created an object but before the link was stored, and the QuickBooks record changes before the retry,
+    the retry must still send the *original* parameters (replayed by Stripe: the same object comes back)
+    and apply the change as an update afterwards. Deleted in the transaction that stores the link.
+    """
+
+    __tablename__ = "stripe_write_intent"
+
+    key: str = Field(primary_key=True, max_length=255)
+    company_id: str = Field(index=True, max_length=40)
+    params: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
 class StripeEvent(SQLModel, table=True):
@@ -207,6 +228,9 @@ class StripeEvent(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     deliveries: int = 1
     payload: str = Field(sa_column=Column(Text, nullable=False))
+    # NULL until signal-with-start of its workflow succeeded: the webhook acks after the insert, and the
+    # gateway's sweeper (gateway/event_signals.py) re-signals every event still NULL, so a crash loses nothing.
+    signalled_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
 
 
 class AuditEntry(SQLModel, table=True):

@@ -15,10 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_docker_compose_file_is_valid_and_runs_the_whole_stack():
     binary = shutil.which("docker-compose")
-    assert binary, "docker-compose (v1) is needed to validate docker-compose.yml; scripts/services installs it"
+    assert binary, (
+        "docker-compose (v1) is needed to validate docker-compose.yml; scripts/services installs it"
+    )
     env = {**os.environ, "MLC_PUBLIC_URL": "https://sync.example.com"}
     out = subprocess.run(
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "config"], env=env, capture_output=True, text=True, check=True
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     services = yaml.safe_load(out)["services"]
     assert {"postgresql", "temporal", "temporal-ui", "gateway", "worker"} <= set(services)
@@ -32,7 +38,10 @@ def test_docker_compose_refuses_to_start_without_a_public_url():
     assert binary
     env = {k: v for k, v in os.environ.items() if k != "MLC_PUBLIC_URL"}
     result = subprocess.run(
-        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], env=env, capture_output=True, text=True
+        [binary, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "MLC_PUBLIC_URL" in result.stderr

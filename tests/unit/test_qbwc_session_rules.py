@@ -6,7 +6,9 @@ from ml_connector.qbwc import session as rules
 from ml_connector.qbxml.envelope import MessageSetResponse, ResponseItem
 
 
-def _item(request_id: str, code: int = 0, *, remaining: int | None = None, iterator: str | None = None) -> ResponseItem:
+def _item(
+    request_id: str, code: int = 0, *, remaining: int | None = None, iterator: str | None = None
+) -> ResponseItem:
     return ResponseItem(
         request_id=request_id,
         name="CustomerQueryRs",
@@ -26,7 +28,9 @@ def test_wrong_password_and_throttled_users_both_get_nvu():
 
 
 def test_nothing_to_do_answers_none_optionally_with_a_postpone():
-    decision = rules.decide_authenticate(password_ok=True, locked=False, has_work=False, postpone_when_idle=120)
+    decision = rules.decide_authenticate(
+        password_ok=True, locked=False, has_work=False, postpone_when_idle=120
+    )
     assert decision.result("t") == ["t", "none", "120"]
     assert rules.decide_authenticate(password_ok=True, locked=False, has_work=True).result("t") == ["t", ""]
 
@@ -41,8 +45,11 @@ def test_a_batch_keeps_queue_order_and_respects_the_caps():
 
 
 def test_an_oversized_first_request_still_goes_alone():
-    plan = rules.plan_batch([rules.Candidate(1, 5000, True, False), rules.Candidate(2, 10, True, False)],
-                            max_requests=10, max_bytes=1000)
+    plan = rules.plan_batch(
+        [rules.Candidate(1, 5000, True, False), rules.Candidate(2, 10, True, False)],
+        max_requests=10,
+        max_bytes=1000,
+    )
     assert plan is not None and plan.request_ids == (1,)
 
 
@@ -50,15 +57,19 @@ def test_a_request_under_suspicion_travels_alone_with_stop_on_error():
     cands = [rules.Candidate(1, 10, False, True), rules.Candidate(2, 10, False, False)]
     plan = rules.plan_batch(cands, max_requests=10, max_bytes=1000)
     assert plan is not None and plan.request_ids == (1,) and plan.on_error == "stopOnError"
-    plan = rules.plan_batch([rules.Candidate(2, 10, False, False), rules.Candidate(1, 10, False, True)],
-                            max_requests=10, max_bytes=1000)
+    plan = rules.plan_batch(
+        [rules.Candidate(2, 10, False, False), rules.Candidate(1, 10, False, True)],
+        max_requests=10,
+        max_bytes=1000,
+    )
     assert plan is not None and plan.request_ids == (2,)
 
 
 def test_responses_are_routed_by_request_id_not_by_position():
     sent = [rules.SentRequest(1, "1", False, 1), rules.SentRequest(2, "2", False, 1)]
-    response = MessageSetResponse(items=(_item("2", 3100), _item("1", 0)), new_message_set_id=None,
-                                  message_set_status_code=None)
+    response = MessageSetResponse(
+        items=(_item("2", 3100), _item("1", 0)), new_message_set_id=None, message_set_status_code=None
+    )
     verdicts = {v.request: v for v in rules.interpret_response(sent, response)}
     assert verdicts[1].item is not None and verdicts[1].item.status_code == 0
     assert verdicts[2].item is not None and verdicts[2].item.status_code == 3100
@@ -67,17 +78,25 @@ def test_responses_are_routed_by_request_id_not_by_position():
 
 def test_a_request_quickbooks_did_not_run_goes_back_to_the_queue():
     sent = [rules.SentRequest(1, "1", False, 1), rules.SentRequest(2, "2", False, 1)]
-    response = MessageSetResponse(items=(_item("1", 3140),), new_message_set_id=None, message_set_status_code=None)
+    response = MessageSetResponse(
+        items=(_item("1", 3140),), new_message_set_id=None, message_set_status_code=None
+    )
     verdicts = {v.request: v.outcome for v in rules.interpret_response(sent, response)}
     assert verdicts == {1: rules.Outcome.DONE, 2: rules.Outcome.NOT_RUN}
 
 
 def test_iterator_pages_continue_until_nothing_remains():
     sent = [rules.SentRequest(1, "1", True, 1)]
-    more = MessageSetResponse(items=(_item("1", remaining=37, iterator="{it}"),), new_message_set_id=None,
-                              message_set_status_code=None)
-    last = MessageSetResponse(items=(_item("1", remaining=0, iterator="{it}"),), new_message_set_id=None,
-                              message_set_status_code=None)
+    more = MessageSetResponse(
+        items=(_item("1", remaining=37, iterator="{it}"),),
+        new_message_set_id=None,
+        message_set_status_code=None,
+    )
+    last = MessageSetResponse(
+        items=(_item("1", remaining=0, iterator="{it}"),),
+        new_message_set_id=None,
+        message_set_status_code=None,
+    )
     empty = MessageSetResponse(items=(_item("1", 1),), new_message_set_id=None, message_set_status_code=None)
     assert rules.interpret_response(sent, more)[0].outcome is rules.Outcome.PAGE
     assert rules.interpret_response(sent, last)[0].outcome is rules.Outcome.LAST_PAGE
@@ -85,17 +104,28 @@ def test_iterator_pages_continue_until_nothing_remains():
 
 
 def test_an_expired_iterator_restarts_a_bounded_number_of_times():
-    response = MessageSetResponse(items=(_item("1", 3391),), new_message_set_id=None, message_set_status_code=None)
+    response = MessageSetResponse(
+        items=(_item("1", 3391),), new_message_set_id=None, message_set_status_code=None
+    )
     first = rules.interpret_response([rules.SentRequest(1, "1", True, 1)], response)[0]
     assert first.outcome is rules.Outcome.RESTART_ITERATOR
-    last = rules.interpret_response([rules.SentRequest(1, "1", True, rules.MAX_ITERATOR_RESTARTS)], response)[0]
+    last = rules.interpret_response([rules.SentRequest(1, "1", True, rules.MAX_ITERATOR_RESTARTS)], response)[
+        0
+    ]
     assert last.outcome is rules.Outcome.DONE
 
 
 def test_a_record_in_use_is_retried_in_a_later_session_then_reported():
-    response = MessageSetResponse(items=(_item("1", 3175),), new_message_set_id=None, message_set_status_code=None)
-    assert rules.interpret_response([rules.SentRequest(1, "1", False, 1)], response)[0].outcome is rules.Outcome.RETRY_LATER
-    gave_up = rules.interpret_response([rules.SentRequest(1, "1", False, rules.MAX_IN_USE_RETRIES)], response)[0]
+    response = MessageSetResponse(
+        items=(_item("1", 3175),), new_message_set_id=None, message_set_status_code=None
+    )
+    assert (
+        rules.interpret_response([rules.SentRequest(1, "1", False, 1)], response)[0].outcome
+        is rules.Outcome.RETRY_LATER
+    )
+    gave_up = rules.interpret_response(
+        [rules.SentRequest(1, "1", False, rules.MAX_IN_USE_RETRIES)], response
+    )[0]
     assert gave_up.outcome is rules.Outcome.DONE
 
 

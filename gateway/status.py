@@ -1,0 +1,317 @@
+"""`GET /`: the status page a bookkeeper opens to see, at a glance, what is stuck and why.
+
+Server-rendered HTML from plain string templates (every value through `html.escape`), no JavaScript, no build
+step, refreshed by the browser every 30 s. It reads only the database, so it works while Temporal or Stripe
+are down — exactly when someone looks at it.
+
+Access: requests from this machine are served; anything else needs HTTP Basic with `MLC_STATUS_PASSWORD`
+(any user name). A request that arrived through a reverse proxy (it carries `Forwarded`/`X-Forwarded-For`)
+is never "from this machine", even though the proxy connects from 127.0.0.1. With no password configured the
+page is local-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import html
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from ml_connector.check import CompanyRow, company_rows
+from ml_connector.config import Settings
+from ml_connector.metrics import PaymentState, payment_states
+from ml_connector.qbwc.troubleshooting import explain
+from ml_connector.storage.models import CustomerLink, InvoiceLink, QbwcSession
+
+router = APIRouter()
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+RECENT_SESSIONS = 10
+MAX_WAITING = 200
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    company_id: str
+    customers: int
+    invoices: int
+    last_change: datetime | None
+
+
+@dataclass(frozen=True)
+class StatusData:
+    companies: list[CompanyRow]
+    sessions: list[QbwcSession]
+    waiting: list[PaymentState]
+    sync: dict[str, SyncCounts]
+    now: datetime
+
+
+def is_local(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    return host in _LOOPBACK and not any(h in request.headers for h in _FORWARDING_HEADERS)
+
+
+def authorised(request: Request, password: str) -> bool:
+    if is_local(request):
+        return True
+    if not password:
+        return False
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        _user, _, given = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return secrets.compare_digest(given.encode(), password.encode())
+
+
+@router.get("/", response_class=HTMLResponse)
+async def status_page(request: Request) -> Response:
+    gw = request.app.state.gw
+    settings: Settings = gw.settings
+    if not authorised(request, settings.status_password):
+        if not settings.status_password:
+            return PlainTextResponse(
+                "The status page is only served to this machine. Set MLC_STATUS_PASSWORD to open it to others "
+                "(HTTP Basic, any user name).\n",
+                status_code=403,
+            )
+        return PlainTextResponse(
+            "Authentication required.\n",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="ml-connector status", charset="UTF-8"'},
+        )
+    data = await asyncio.to_thread(load_status, gw.engine, settings)
+    return HTMLResponse(render_page(data, settings), headers={"Cache-Control": "no-store"})
+
+
+def load_status(engine: Engine, settings: Settings) -> StatusData:
+    with Session(engine) as db:
+        sessions = list(
+            db.exec(
+                select(QbwcSession).order_by(col(QbwcSession.created_at).desc()).limit(RECENT_SESSIONS)
+            ).all()
+        )
+        for row in sessions:
+            db.expunge(row)
+        customers = dict(
+            db.exec(select(CustomerLink.company_id, func.count()).group_by(CustomerLink.company_id)).all()
+        )
+        invoices = dict(
+            db.exec(select(InvoiceLink.company_id, func.count()).group_by(InvoiceLink.company_id)).all()
+        )
+        changed_c = dict(
+            db.exec(
+                select(CustomerLink.company_id, func.max(CustomerLink.updated_at)).group_by(
+                    CustomerLink.company_id
+                )
+            ).all()
+        )
+        changed_i = dict(
+            db.exec(
+                select(InvoiceLink.company_id, func.max(InvoiceLink.updated_at)).group_by(
+                    InvoiceLink.company_id
+                )
+            ).all()
+        )
+    sync: dict[str, SyncCounts] = {}
+    for company in settings.companies:
+        moments = [_aware(m) for m in (changed_c.get(company.id), changed_i.get(company.id)) if m is not None]
+        sync[company.id] = SyncCounts(
+            company.id,
+            int(customers.get(company.id, 0)),
+            int(invoices.get(company.id, 0)),
+            max(moments) if moments else None,
+        )
+    waiting = payment_states(engine, states=("waiting", "failed"))[:MAX_WAITING]
+    return StatusData(company_rows(engine, settings), sessions, waiting, sync, datetime.now(UTC))
+
+
+# ---- rendering ---------------------------------------------------------------------------------------
+
+_STYLE = """
+body{font-family:"Liberation Sans",Arial,sans-serif;margin:24px;color:#1d2430;background:#f7f8fa}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
+.sub{color:#5b6574;margin-bottom:16px}
+table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0002}
+th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #e3e6ea;vertical-align:top;font-size:14px}
+th{background:#eef1f5;font-weight:600}
+.ok{color:#17723a;font-weight:600} .warn{color:#9a5b00;font-weight:600} .bad{color:#b3261e;font-weight:600}
+.advice{color:#5b6574;font-size:13px} .empty{color:#5b6574;font-style:italic;padding:10px}
+code{font-size:13px}
+"""
+
+
+def render_page(data: StatusData, settings: Settings) -> str:
+    waiting = [p for p in data.waiting if p.state == "waiting"]
+    failed = [p for p in data.waiting if p.state == "failed"]
+    summary = (
+        f"{len(data.companies)} company file(s) · {sum(c.queue.pending + c.queue.sent for c in data.companies)} "
+        f"qbXML request(s) queued · {len(waiting)} payment(s) waiting for a person · {len(failed)} failed"
+    )
+    body = [
+        "<h1>ml-connector status</h1>",
+        f'<div class="sub">{_e(summary)} · as of {_e(_when(data.now))}</div>',
+        "<h2>Company files</h2>",
+        _companies_table(data),
+        "<h2>Payments waiting for a person</h2>",
+        _payments_table(data.waiting, settings),
+        "<h2>Sync</h2>",
+        _sync_table(data),
+        "<h2>Recent Web Connector sessions</h2>",
+        _sessions_table(data),
+    ]
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="refresh" content="30"><meta name="viewport" content="width=device-width">'
+        f"<title>ml-connector status</title><style>{_STYLE}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>"
+    )
+
+
+def _companies_table(data: StatusData) -> str:
+    rows = []
+    for c in data.companies:
+        if c.last_contact_at is None:
+            contact = '<span class="warn">never</span>'
+        else:
+            css = "warn" if c.overdue(data.now) else "ok"
+            contact = f'<span class="{css}">{_e(_ago(data.now, c.last_contact_at))}</span>'
+        status = _e(c.last_session_status or "—")
+        advice = c.problem_advice
+        if advice:
+            status += f'<div class="advice">{_e(advice)}</div>'
+        oldest = _ago(data.now, c.queue.oldest_created_at) if c.queue.oldest_created_at else "—"
+        quickbooks = " · ".join(
+            x for x in (c.qb_product, f"qbXML {c.qbxml_version}" if c.qbxml_version else "") if x
+        )
+        rows.append(
+            f"<tr><td><b>{_e(c.name)}</b>{_e_sub(c.id) if c.name != c.id else ''}</td><td>{contact}</td>"
+            f"<td>{status}</td><td>{_e(quickbooks or '—')}</td>"
+            f"<td>{c.queue.pending} pending · {c.queue.sent} sent</td><td>{_e(oldest)}</td></tr>"
+        )
+    head = (
+        "<tr><th>Company file</th><th>Last Web Connector contact</th><th>Last session</th><th>QuickBooks</th>"
+        "<th>Queue</th><th>Oldest request</th></tr>"
+    )
+    return _table("companies", head, rows, "No company file is configured.")
+
+
+def _payments_table(items: list[PaymentState], settings: Settings) -> str:
+    rows = []
+    for item in items:
+        e = item.entry
+        css = "warn" if item.state == "waiting" else "bad"
+        label = "waiting" if item.state == "waiting" else "failed"
+        reason = e.error or e.detail or e.action
+        advice = explain(reason)
+        reason_html = _e(reason) + (f'<div class="advice">{_e(advice)}</div>' if advice else "")
+        amount = f"{e.amount} {e.currency.upper()}".strip() or "—"
+        rows.append(
+            f"<tr><td><span class='{css}'>{label}</span></td><td>{_e(e.company_id)}</td>"
+            f"<td><code>{_e(item.stripe_object_id)}</code></td><td>{_e(amount)}</td>"
+            f"<td>{reason_html}</td><td>{_workflow_link(e.workflow_id, settings)}</td>"
+            f"<td>{_e(_when(_aware(e.at)))}</td></tr>"
+        )
+    head = (
+        "<tr><th>State</th><th>Company</th><th>Stripe payment</th><th>Amount</th><th>Reason</th>"
+        "<th>Workflow</th><th>Since</th></tr>"
+    )
+    return _table("waiting-payments", head, rows, "Nothing is waiting: every payment is in QuickBooks.")
+
+
+def _sync_table(data: StatusData) -> str:
+    rows = []
+    for company in data.companies:
+        s = data.sync.get(company.id)
+        if s is None:
+            continue
+        last = _ago(data.now, s.last_change) if s.last_change else "never"
+        rows.append(
+            f"<tr><td>{_e(company.name)}</td><td>{s.customers}</td><td>{s.invoices}</td><td>{_e(last)}</td></tr>"
+        )
+    head = "<tr><th>Company file</th><th>Linked customers</th><th>Linked invoices</th><th>Last linked change</th></tr>"
+    return _table("sync", head, rows, "No company file is configured.")
+
+
+def _sessions_table(data: StatusData) -> str:
+    rows = []
+    for s in data.sessions:
+        state = "open" if s.closed_at is None else "closed"
+        error = s.last_error or "—"
+        advice = explain(error)
+        error_html = _e(error) + (f'<div class="advice">{_e(advice)}</div>' if advice else "")
+        rows.append(
+            f"<tr><td>{_e(s.company_id)}</td><td>{_e(_when(_aware(s.created_at)))}</td><td>{state}</td>"
+            f"<td>{s.round_trips}</td><td>{s.requests_sent}</td><td>{s.responses_received}</td>"
+            f"<td>{error_html}</td></tr>"
+        )
+    head = (
+        "<tr><th>Company</th><th>Started</th><th>State</th><th>Round trips</th><th>Requests sent</th>"
+        "<th>Answers</th><th>Last message</th></tr>"
+    )
+    return _table("sessions", head, rows, "The Web Connector has not come yet.")
+
+
+def _table(table_id: str, head: str, rows: list[str], empty: str) -> str:
+    if not rows:
+        return f'<div id="{table_id}" class="empty">{_e(empty)}</div>'
+    return f'<table id="{table_id}"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def workflow_url(settings: Settings, workflow_id: str) -> str:
+    """The workflow's page in the Temporal Web UI ('' when no Web UI is configured)."""
+    if not settings.temporal_ui_url or not workflow_id:
+        return ""
+    return (
+        f"{settings.temporal_ui_url}/namespaces/{quote(settings.temporal_namespace, safe='')}"
+        f"/workflows/{quote(workflow_id, safe='')}"
+    )
+
+
+def _workflow_link(workflow_id: str, settings: Settings) -> str:
+    if not workflow_id:
+        return "—"
+    url = workflow_url(settings, workflow_id)
+    if not url:
+        return f"<code>{_e(workflow_id)}</code>"
+    return f'<a href="{_e(url)}"><code>{_e(workflow_id)}</code></a>'
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _e_sub(value: object) -> str:
+    return f'<div class="advice">{_e(value)}</div>'
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(now: datetime, then: datetime) -> str:
+    seconds = max(0, int((now - _aware(then)).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min ago"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
+    return f"{seconds // 86400} days ago"
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -1,0 +1,178 @@
+"""``POST /stripe/webhook``: verify, persist, answer; the payment's workflow is signalled after the answer.
+
+The request path does the least that makes a delivery durable and nothing more; the work happens in
+Temporal. In order:
+
+1. Read the raw body under the size cap (413) — the signature covers the exact bytes, so nothing parses
+   them before verification.
+2. Verify ``Stripe-Signature`` against every configured secret (rotation), with the configured tolerance:
+   a bad or stale signature or bad JSON is a 400 whose body names the reason, and nothing is stored or
+   started. No secret configured: 503, so Stripe keeps the event and retries once the operator fixes it.
+3. Route it (``ml_connector.stripe.events.route``). Event types we do not act on here: 200, no-op.
+4. Store the event (unique by id; a redelivery counts ``deliveries``) and commit.
+5. 200 — the answer depends only on verification and that insert. Then, after the response is sent,
+   signal-with-start the payment's workflow ``payment/{company}/{pi_… | ch_…}`` (or the customer's) and set
+   ``stripe_event.signalled_at`` (``gateway/event_signals.py``). If Temporal is unreachable the event stays
+   unsignalled — counted in ``mlc_webhook_signal_failures``, logged, visible in ``/healthz`` — and the
+   gateway's sweeper signals it once Temporal answers. A redelivery of an event already signalled is only
+   counted; one whose signal has not gone out yet is signalled again (the workflows deduplicate by event id).
+
+Which company? The object's ``qb_company`` metadata, else the only configured company, else the placeholder
+``unresolved``: the workflow then resolves the company through the stored customer link and hands the
+payment over (a database search has no place in a request Stripe times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+from starlette.background import BackgroundTask
+
+from gateway.body import BodyTooLarge, read_body
+from gateway.event_signals import StoredEvent
+from gateway.stripe_customers import customer_company
+from ml_connector import metrics
+from ml_connector.payments.companies import company_for
+from ml_connector.storage.models import AuditEntry, StripeEvent
+from ml_connector.stripe.events import EventShapeError, Route, RouteKind, route
+from ml_connector.stripe.webhooks import WebhookVerificationError, verify_event
+from workflows.stripe_customer import workflow_id as customer_workflow_id
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def _error(status: int, reason: str, message: str) -> JSONResponse:
+    metrics.WEBHOOKS_REJECTED.labels(reason).inc()
+    return JSONResponse({"error": reason, "message": message}, status_code=status)
+
+
+@router.post("/stripe/webhook")
+async def stripe_webhook(request: Request) -> JSONResponse:
+    gw = request.app.state.gw
+    settings = gw.settings
+    try:
+        body = await read_body(request, settings.max_body_bytes)
+    except BodyTooLarge as exc:
+        return _error(413, "payload_too_large", str(exc))
+    secrets = list(settings.stripe.webhook_secrets)
+    if not secrets:
+        return _error(
+            503, "not_configured", "no webhook signing secret configured (MLC_STRIPE_WEBHOOK_SECRET)"
+        )
+    try:
+        event = verify_event(
+            body,
+            request.headers.get("stripe-signature"),
+            secrets,
+            tolerance=settings.stripe.webhook_tolerance_s,
+        )
+    except WebhookVerificationError as exc:
+        return _error(400, exc.reason, str(exc))
+    metrics.WEBHOOKS_RECEIVED.labels(str(event.get("type") or "unknown")).inc()
+
+    configured = [c.id for c in settings.companies]
+    data = event.get("data")
+    obj: dict[str, Any] = data.get("object", {}) if isinstance(data, dict) else {}
+    company = company_for(obj, configured) if configured else ""
+    try:
+        found = route(event)
+    except EventShapeError as exc:
+        await asyncio.to_thread(_store_unroutable, gw.engine, event, body, company, str(exc))
+        return JSONResponse({"received": True, "routed": False, "reason": str(exc)})
+    if found is not None and found.kind is RouteKind.CUSTOMER and configured:
+        # customer.created/updated/deleted: Stripe → QuickBooks customers (gateway/stripe_customers.py)
+        customer_company_id = customer_company(settings, company)
+        customer_wid = customer_workflow_id(customer_company_id, found.customer_id or found.object_id)
+        return await _store_and_ack(request, found, body, customer_company_id, customer_wid)
+    if found is None or found.kind is not RouteKind.PAYMENT or not company:
+        return JSONResponse({"received": True, "ignored": str(event.get("type"))})
+    return await _store_and_ack(request, found, body, company, found.workflow_id(company))
+
+
+async def _store_and_ack(
+    request: Request, found: Route, body: bytes, company: str, workflow_id: str
+) -> JSONResponse:
+    """Commit the event, answer 200, and signal its workflow only after the answer is on its way."""
+    gw = request.app.state.gw
+    unsignalled = await asyncio.to_thread(_store_event, gw.engine, found, body, company, workflow_id)
+    background = (
+        BackgroundTask(gw.signaller.signal_stored, StoredEvent(found, company)) if unsignalled else None
+    )
+    return JSONResponse({"received": True, "workflow_id": workflow_id}, background=background)
+
+
+def _store_event(engine: Engine, found: Route, body: bytes, company: str, workflow_id: str) -> bool:
+    """Insert the event once; a redelivery only counts. Two concurrent deliveries both end in one row.
+
+    Returns whether the event still needs its signal: a new event, or a redelivery of one whose signal has
+    not gone out (Temporal was down, or the gateway died before signalling).
+    """
+    with Session(engine) as db:
+        existing = db.get(StripeEvent, found.event_id)
+        if existing is None:
+            db.add(
+                StripeEvent(
+                    id=found.event_id,
+                    type=found.event_type,
+                    company_id=company,
+                    object_id=found.object_id,
+                    workflow_id=workflow_id,
+                    livemode=found.livemode,
+                    created=found.created or datetime.now(UTC),
+                    payload=body.decode("utf-8", errors="replace"),
+                )
+            )
+            try:
+                db.commit()
+                return True
+            except IntegrityError:
+                db.rollback()
+                existing = db.get(StripeEvent, found.event_id)
+        if existing is None:  # the conflicting insert's row vanished again: nothing to count
+            return True
+        metrics.WEBHOOKS_DUPLICATE.inc()
+        existing.deliveries += 1
+        unsignalled = existing.signalled_at is None
+        db.add(existing)
+        db.commit()
+        return unsignalled
+
+
+def _store_unroutable(engine: Engine, event: dict[str, Any], body: bytes, company: str, reason: str) -> None:
+    """An event of a type we handle that cannot be routed: parked in the audit trail, never dropped."""
+    event_id = str(event.get("id") or "")
+    created = event.get("created")
+    with Session(engine) as db:
+        if event_id and db.get(StripeEvent, event_id) is None:
+            db.add(
+                StripeEvent(
+                    id=event_id,
+                    type=str(event.get("type") or ""),
+                    company_id=company,
+                    created=datetime.fromtimestamp(created, UTC)
+                    if isinstance(created, int)
+                    else datetime.now(UTC),
+                    payload=body.decode("utf-8", errors="replace"),
+                )
+            )
+        db.add(
+            AuditEntry(
+                company_id=company,
+                action="event.unroutable",
+                outcome="failed",
+                stripe_event_id=event_id[:80],
+                error=reason,
+                detail=json.dumps({"type": event.get("type")}),
+            )
+        )
+        db.commit()

@@ -1,0 +1,581 @@
+"""`ml-connector check`: ask every real system whether this installation is wired right, and say what to fix.
+
+Each probe returns :class:`CheckResult` rows — never raises — so one unreachable system does not hide what is
+wrong with the others, and every failure carries an `advice` a person can act on. The probes talk to the real
+things: the database (and whether its schema is at the migration head), Temporal, the Stripe API with the
+configured key, the served WSDL at the public URL, and the company rows the Web Connector updates.
+
+The same probes back `GET /readyz` (`schema_status`) and the status page (`company_rows`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import httpx
+import stripe
+from alembic.script import ScriptDirectory
+from lxml import etree
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from ml_connector.config import ConfigError, Settings, load_settings
+from ml_connector.metrics import QueueDepth, queue_depths
+from ml_connector.qbwc.troubleshooting import explain
+from ml_connector.qbwc.wsdl import WSDL_NS, WSDL_SOAP_NS
+from ml_connector.storage.engine import alembic_config, current_revision, make_engine
+from ml_connector.storage.models import Company
+from ml_connector.stripe.client import StripeSettings, make_client
+
+WEBHOOK_PATH = "/stripe/webhook"
+# What the webhook router acts on (ml_connector/stripe/events.py routes these); an endpoint must send them all.
+REQUIRED_EVENTS: tuple[str, ...] = (
+    "payment_intent.succeeded",
+    "charge.succeeded",
+    "charge.refunded",
+    "invoice.paid",
+    "invoice.payment_succeeded",
+    "invoice_payment.paid",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+)
+PROBE_TIMEOUT_S = 5.0
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class Status(enum.StrEnum):
+    OK = "ok"
+    WARN = "warn"  # worth knowing, not wrong: the exit code stays 0
+    FAIL = "fail"
+    SKIP = "skip"  # could not be checked because something it depends on failed
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+    advice: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    results: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status is not Status.FAIL for r in self.results)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"ok": self.ok, "checks": [{**asdict(r), "status": r.status.value} for r in self.results]},
+            indent=2,
+            ensure_ascii=False,
+        )
+
+    def to_table(self) -> str:
+        """A plain-text table, then each failure's and warning's advice beneath it."""
+        width = max([len(r.name) for r in self.results] + [5])
+        lines = [f"{'CHECK'.ljust(width)}  STATUS  DETAIL"]
+        for r in self.results:
+            lines.append(f"{r.name.ljust(width)}  {r.status.value.upper().ljust(6)}  {r.detail}")
+        advice = [r for r in self.results if r.advice and r.status in (Status.FAIL, Status.WARN)]
+        if advice:
+            lines.append("")
+            lines.append("What to do:")
+            for r in advice:
+                lines.append(f"  - {r.name}: {r.advice}")
+        lines.append("")
+        failed = sum(1 for r in self.results if r.status is Status.FAIL)
+        lines.append("All checks passed." if self.ok else f"{failed} check(s) failed.")
+        return "\n".join(lines)
+
+
+# ---- database ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: str | None
+    head: str | None
+
+    @property
+    def at_head(self) -> bool:
+        return self.current is not None and self.current == self.head
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    """The database's migration revision and the newest one this code ships (raises if unreachable)."""
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    return SchemaStatus(current=current_revision(engine), head=head)
+
+
+def check_database(engine: Engine, settings: Settings) -> CheckResult:
+    backend = engine.url.get_backend_name()
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        status = schema_status(engine)
+    except Exception as exc:  # noqa: BLE001 - a probe reports
+        advice = (
+            "Is PostgreSQL running and does MLC_DATABASE_URL name the right host, database and user?"
+            if backend == "postgresql"
+            else f"Check that {settings.data_dir} exists and is writable (MLC_DATA_DIR / MLC_DATABASE_URL)."
+        )
+        return CheckResult("database", Status.FAIL, f"{where}: unreachable ({_short(exc)})", advice)
+    if status.current is None:
+        return CheckResult(
+            "database",
+            Status.FAIL,
+            f"{where}: no schema yet",
+            "Run `ml-connector migrate` (the gateway and worker also migrate when they start).",
+        )
+    if not status.at_head:
+        return CheckResult(
+            "database",
+            Status.FAIL,
+            f"{where}: schema at {status.current}, this version needs {status.head}",
+            "Run `ml-connector migrate`, or start the gateway of this version once.",
+        )
+    return CheckResult("database", Status.OK, f"{backend}, schema at {status.current} (head)")
+
+
+# ---- Temporal ----------------------------------------------------------------------------------------
+
+
+async def check_temporal(settings: Settings, client: Client | None = None) -> CheckResult:
+    target = settings.temporal_target
+    try:
+        if client is None:
+            client = await asyncio.wait_for(
+                Client.connect(target, namespace=settings.temporal_namespace), timeout=PROBE_TIMEOUT_S
+            )
+        await asyncio.wait_for(client.service_client.check_health(), timeout=PROBE_TIMEOUT_S)
+    except Exception as exc:  # noqa: BLE001
+        advice = (
+            "Start ml-connector (`ml-connector dev` runs the embedded Temporal server), or point "
+            "MLC_TEMPORAL_ADDRESS at your Temporal frontend."
+            if settings.embedded_temporal
+            else f"Is Temporal running at {target}? Check MLC_TEMPORAL_ADDRESS and the firewall."
+        )
+        return CheckResult("temporal", Status.FAIL, f"{target}: unreachable ({_short(exc)})", advice)
+    return CheckResult(
+        "temporal",
+        Status.OK,
+        f"{target}, namespace {settings.temporal_namespace}, task queue {settings.task_queue}",
+    )
+
+
+# ---- Stripe ------------------------------------------------------------------------------------------
+
+
+def stripe_client(settings: Settings, *, timeout_s: float = PROBE_TIMEOUT_S) -> stripe.StripeClient:
+    """A client for one-off operator commands: no retries (a wrong key must fail fast), a short timeout."""
+    cfg = settings.stripe
+    make_client(StripeSettings(api_key=cfg.api_key, api_base=cfg.api_base))  # validates key and base
+    http = stripe.HTTPXClient(timeout=timeout_s, allow_sync_methods=True)
+    if cfg.api_base is not None:
+        return stripe.StripeClient(
+            cfg.api_key,
+            base_addresses={"api": cfg.api_base.rstrip("/")},
+            max_network_retries=0,
+            http_client=http,
+        )
+    return stripe.StripeClient(cfg.api_key, max_network_retries=0, http_client=http)
+
+
+def webhook_url(settings: Settings) -> str:
+    return settings.public_url.rstrip("/") + WEBHOOK_PATH
+
+
+def check_stripe(settings: Settings) -> list[CheckResult]:
+    """The key (mode, does it authenticate, may it read customers) and our webhook endpoint."""
+    cfg = settings.stripe
+    if not cfg.configured:
+        return [
+            CheckResult(
+                "stripe key",
+                Status.FAIL,
+                "MLC_STRIPE_API_KEY is not set",
+                "Create a restricted or secret key in the Stripe Dashboard (Developers > API keys) and set "
+                "MLC_STRIPE_API_KEY.",
+            ),
+            CheckResult("stripe webhook", Status.SKIP, "needs a working Stripe key"),
+        ]
+    mode = "live" if cfg.live else "test"
+    where = cfg.api_base or "api.stripe.com"
+    client = stripe_client(settings)
+    try:
+        client.v1.customers.list({"limit": 1})
+    except stripe.AuthenticationError:
+        return [
+            CheckResult(
+                "stripe key",
+                Status.FAIL,
+                f"{mode}-mode key refused by {where} (authentication failed)",
+                "The key is wrong, rolled or deleted. Copy the current one from the Stripe Dashboard "
+                "(Developers > API keys) into MLC_STRIPE_API_KEY.",
+            ),
+            CheckResult("stripe webhook", Status.SKIP, "needs a working Stripe key"),
+        ]
+    except stripe.PermissionError:
+        return [
+            CheckResult(
+                "stripe key",
+                Status.FAIL,
+                f"{mode}-mode key may not read customers",
+                "Give the restricted key write access to Customers, Invoices and Webhook endpoints and "
+                "read access to PaymentIntents, Charges and Events.",
+            ),
+            CheckResult("stripe webhook", Status.SKIP, "needs a key that may read"),
+        ]
+    except stripe.StripeError as exc:
+        why = "could not connect" if isinstance(exc, stripe.APIConnectionError) else _short(exc)
+        return [
+            CheckResult(
+                "stripe key",
+                Status.FAIL,
+                f"{where}: unreachable ({why})",
+                "Check the network path to Stripe (proxy, firewall, DNS)"
+                + (", and MLC_STRIPE_API_BASE" if cfg.api_base else "")
+                + "; see https://status.stripe.com.",
+            ),
+            CheckResult("stripe webhook", Status.SKIP, "needs Stripe to be reachable"),
+        ]
+    key = CheckResult("stripe key", Status.OK, f"{mode} mode, authenticates and may read customers ({where})")
+    return [key, _check_webhook(settings, client)]
+
+
+def find_webhook_endpoint(client: stripe.StripeClient, url: str) -> stripe.WebhookEndpoint | None:
+    """The endpoint registered for exactly `url` (an enabled one first), if any."""
+    found: list[stripe.WebhookEndpoint] = []
+    for endpoint in client.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter():
+        if endpoint.url.rstrip("/") == url.rstrip("/"):
+            found.append(endpoint)
+    found.sort(key=lambda e: e.status != "enabled")
+    return found[0] if found else None
+
+
+def missing_events(enabled: Sequence[str]) -> list[str]:
+    if "*" in enabled:
+        return []
+    return [e for e in REQUIRED_EVENTS if e not in enabled]
+
+
+def _check_webhook(settings: Settings, client: stripe.StripeClient) -> CheckResult:
+    url = webhook_url(settings)
+    try:
+        endpoint = find_webhook_endpoint(client, url)
+    except stripe.PermissionError:
+        return CheckResult(
+            "stripe webhook",
+            Status.FAIL,
+            "the key may not list webhook endpoints",
+            "Give the restricted key read access to Webhook endpoints (Developers > API keys > edit).",
+        )
+    except stripe.StripeError as exc:
+        return CheckResult("stripe webhook", Status.FAIL, f"could not list endpoints ({_short(exc)})", "")
+    setup = "Run `ml-connector stripe webhook-setup`"
+    if endpoint is None:
+        return CheckResult(
+            "stripe webhook",
+            Status.FAIL,
+            f"no webhook endpoint for {url}",
+            f"{setup} to create it, then set MLC_STRIPE_WEBHOOK_SECRET to its signing secret.",
+        )
+    problems: list[str] = []
+    if endpoint.status != "enabled":
+        problems.append(f"endpoint {endpoint.id} is {endpoint.status}")
+    missing = missing_events(list(endpoint.enabled_events))
+    if missing:
+        problems.append("does not send " + ", ".join(missing))
+    if problems:
+        return CheckResult(
+            "stripe webhook",
+            Status.FAIL,
+            f"{url}: " + "; ".join(problems),
+            f"{setup} to enable it and its events.",
+        )
+    if not settings.stripe.webhook_secrets:
+        return CheckResult(
+            "stripe webhook",
+            Status.FAIL,
+            f"endpoint {endpoint.id} exists but MLC_STRIPE_WEBHOOK_SECRET is not set",
+            "Copy the endpoint's signing secret (Dashboard > Developers > Webhooks > the endpoint > Reveal) "
+            "into MLC_STRIPE_WEBHOOK_SECRET; without it every webhook is refused.",
+        )
+    return CheckResult(
+        "stripe webhook", Status.OK, f"{endpoint.id} enabled for {url} with the events we need"
+    )
+
+
+# ---- public URL and WSDL -----------------------------------------------------------------------------
+
+
+def check_public_url(public_url: str) -> CheckResult:
+    parts = urlsplit(public_url)
+    host = parts.hostname or ""
+    if parts.scheme == "https":
+        return CheckResult("public URL", Status.OK, f"{public_url} (https)")
+    if parts.scheme == "http" and host in _LOCAL_HOSTS:
+        return CheckResult(
+            "public URL",
+            Status.OK,
+            f"{public_url} (plain http, allowed for localhost only: the Web Connector must run on this machine)",
+        )
+    return CheckResult(
+        "public URL",
+        Status.FAIL,
+        f"{public_url} is not https",
+        "The Web Connector refuses plain http except for localhost. Put ml-connector behind a TLS terminator "
+        "with a certificate Windows trusts and set MLC_PUBLIC_URL=https://your-host.",
+    )
+
+
+def check_wsdl(settings: Settings, *, http: httpx.Client | None = None) -> CheckResult:
+    """Fetch the WSDL through the public URL, as the Web Connector would, and read its soap:address."""
+    url = settings.qbwc_url + "?wsdl"
+    owned = http is None
+    http = http or httpx.Client(timeout=PROBE_TIMEOUT_S)
+    try:
+        response = http.get(url)
+    except httpx.HTTPError as exc:
+        return CheckResult(
+            "served WSDL",
+            Status.WARN,
+            f"{url}: gateway not reachable ({type(exc).__name__})",
+            "Start the gateway (`ml-connector gateway` or `ml-connector dev`) and run check again; if it runs, "
+            "check DNS, the reverse proxy and the firewall for MLC_PUBLIC_URL.",
+        )
+    finally:
+        if owned:
+            http.close()
+    if response.status_code != 200:
+        return CheckResult(
+            "served WSDL",
+            Status.FAIL,
+            f"{url}: HTTP {response.status_code}",
+            "The URL does not reach ml-connector's gateway: check the reverse proxy's route to /qbwc.",
+        )
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        root = etree.fromstring(response.content, parser)
+        address = root.find(f"{{{WSDL_NS}}}service/{{{WSDL_NS}}}port/{{{WSDL_SOAP_NS}}}address")
+        location = address.get("location", "") if address is not None else ""
+    except etree.XMLSyntaxError:
+        location = ""
+    if not location:
+        return CheckResult(
+            "served WSDL",
+            Status.FAIL,
+            f"{url}: not a WSDL",
+            "Something else answers at MLC_PUBLIC_URL: point the reverse proxy at ml-connector.",
+        )
+    if location != settings.qbwc_url:
+        return CheckResult(
+            "served WSDL",
+            Status.FAIL,
+            f"WSDL points at {location}, expected {settings.qbwc_url}",
+            "The gateway answering there runs with a different MLC_PUBLIC_URL: set the same value for both.",
+        )
+    return CheckResult("served WSDL", Status.OK, f"{url} points at {location}")
+
+
+# ---- company files -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompanyRow:
+    """What the operator wants to know about one company file, for check and the status page."""
+
+    id: str
+    name: str
+    poll_minutes: int
+    last_contact_at: datetime | None
+    last_session_status: str
+    qb_product: str
+    qbxml_version: str
+    queue: QueueDepth
+    known: bool  # a row exists in the database (the gateway has started with this company)
+
+    @property
+    def problem_advice(self) -> str:
+        return explain(self.last_session_status)
+
+    def overdue(self, now: datetime) -> bool:
+        """Not seen for three polling intervals (and at least 15 minutes)."""
+        if self.last_contact_at is None:
+            return False
+        grace = timedelta(minutes=max(3 * self.poll_minutes, 15))
+        return now - self.last_contact_at > grace
+
+
+def company_rows(engine: Engine, settings: Settings) -> list[CompanyRow]:
+    with Session(engine) as db:
+        stored = {c.id: c for c in db.exec(select(Company)).all()}
+        for row in stored.values():
+            db.expunge(row)
+    depths = {d.company_id: d for d in queue_depths(engine)}
+    rows: list[CompanyRow] = []
+    for cfg in settings.companies:
+        company = stored.get(cfg.id)
+        rows.append(
+            CompanyRow(
+                id=cfg.id,
+                name=cfg.display_name,
+                poll_minutes=cfg.poll_minutes,
+                last_contact_at=_aware(company.last_contact_at)
+                if company and company.last_contact_at
+                else None,
+                last_session_status=company.last_session_status if company else "",
+                qb_product=company.qb_product if company else "",
+                qbxml_version=company.qbxml_version if company else "",
+                queue=depths.get(cfg.id, QueueDepth(cfg.id, 0, 0, None)),
+                known=company is not None,
+            )
+        )
+    return rows
+
+
+def check_companies(engine: Engine, settings: Settings, now: datetime | None = None) -> list[CheckResult]:
+    now = now or datetime.now(UTC)
+    if not settings.companies:
+        return [
+            CheckResult(
+                "company files",
+                Status.FAIL,
+                "no company file is configured",
+                "Set MLC_QBWC_USERNAME and MLC_QBWC_PASSWORD, or list [[companies]] in the file named by "
+                "MLC_CONFIG.",
+            )
+        ]
+    try:
+        rows = company_rows(engine, settings)
+    except Exception as exc:  # noqa: BLE001
+        return [CheckResult("company files", Status.SKIP, f"database unreachable ({_short(exc)})")]
+    results: list[CheckResult] = []
+    for row in rows:
+        name = f"company {row.id}"
+        waiting = f"{row.queue.pending + row.queue.sent} request(s) waiting"
+        if row.queue.oldest_created_at is not None:
+            waiting += f", oldest {_age(row.queue.oldest_age_seconds(now))} old"
+        if row.last_contact_at is None:
+            results.append(
+                CheckResult(
+                    name,
+                    Status.WARN,
+                    f"the Web Connector has not come yet; {waiting}",
+                    "Add ml-connector to the Web Connector on the QuickBooks PC: `ml-connector qwc"
+                    + (f" --company {row.id}" if len(rows) > 1 else "")
+                    + " > ml-connector.qwc`, then Add an application.",
+                )
+            )
+            continue
+        seen = f"last contact {_age((now - row.last_contact_at).total_seconds())} ago"
+        qb = f"{row.qb_product or 'QuickBooks (product not reported yet)'}, qbXML {row.qbxml_version or '?'}"
+        detail = f"{seen}; {qb}; {waiting}"
+        advice = row.problem_advice
+        if row.overdue(now):
+            results.append(
+                CheckResult(
+                    name,
+                    Status.WARN,
+                    detail,
+                    f"The Web Connector should come every {row.poll_minutes} min: is the QuickBooks PC on, the "
+                    "Web Connector running and Auto-Run ticked?"
+                    + (f" Last problem: {advice}" if advice else ""),
+                )
+            )
+        elif advice:
+            detail += f"; last session: {row.last_session_status}"
+            results.append(CheckResult(name, Status.WARN, detail, advice))
+        else:
+            results.append(CheckResult(name, Status.OK, detail))
+    return results
+
+
+# ---- the whole check ---------------------------------------------------------------------------------
+
+
+async def run_checks(
+    settings: Settings, *, client: Client | None = None, engine: Engine | None = None
+) -> Report:
+    results: list[CheckResult] = [
+        CheckResult(
+            "configuration",
+            Status.OK,
+            f"{len(settings.companies)} company file(s), data in {settings.data_dir}",
+        ),
+        check_public_url(settings.public_url),
+    ]
+    owned = engine is None
+    engine = engine or make_engine(settings.database_url)
+    try:
+        database = await asyncio.to_thread(check_database, engine, settings)
+        results.append(database)
+        results.append(await check_temporal(settings, client))
+        results.extend(await asyncio.to_thread(check_stripe, settings))
+        results.append(await asyncio.to_thread(check_wsdl, settings))
+        if database.status is Status.OK:
+            results.extend(await asyncio.to_thread(check_companies, engine, settings))
+        else:
+            results.append(CheckResult("company files", Status.SKIP, "needs the database"))
+    finally:
+        if owned:
+            engine.dispose()
+    return Report(tuple(results))
+
+
+def config_failure_report(error: ConfigError, env: Mapping[str, str]) -> Report:
+    """When the configuration itself is invalid: one row per problem, plus the public URL as far as it goes."""
+    problems = [line.strip()[2:] for line in str(error).splitlines() if line.strip().startswith("- ")]
+    problems = problems or [str(error)]
+    results: list[CheckResult] = []
+    for problem in problems:
+        setting, _, message = problem.partition(": ")
+        results.append(
+            CheckResult(
+                "configuration", Status.FAIL, problem, f"Fix {setting}: {message}" if message else problem
+            )
+        )
+    public = env.get("MLC_PUBLIC_URL")
+    if public:
+        results.append(check_public_url(public.rstrip("/")))
+    results.append(CheckResult("other checks", Status.SKIP, "need a valid configuration"))
+    return Report(tuple(results))
+
+
+async def check_from_env(env: Mapping[str, str]) -> Report:
+    try:
+        settings = load_settings(env)
+    except ConfigError as exc:
+        return config_failure_report(exc, env)
+    return await run_checks(settings)
+
+
+def _short(exc: BaseException) -> str:
+    text = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
+    text = " ".join(str(text).split())
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min"
+    if seconds < 48 * 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 86400} days"
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

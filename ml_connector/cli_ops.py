@@ -1,0 +1,175 @@
+"""Operator commands: `ml-connector check`, `ml-connector stripe webhook-setup`, `ml-connector demo`.
+
+`check` loads the configuration itself (rather than through `cli.main`) so that an invalid configuration is
+reported in the same table — or JSON — as every other failure, with what to do about it.
+
+`stripe webhook-setup` is idempotent: it reuses the endpoint registered for `MLC_PUBLIC_URL/stripe/webhook`
+(enabling it and adding any missing event types) or creates one. Stripe reveals an endpoint's signing secret
+only in the response that creates it, so on creation the secret is written to `MLC_DATA_DIR/stripe-webhook-secret`
+(mode 0600) — never printed or logged — and the command prints how to put it into MLC_STRIPE_WEBHOOK_SECRET.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import stripe
+
+from ml_connector import logs
+from ml_connector.check import (
+    REQUIRED_EVENTS,
+    check_from_env,
+    find_webhook_endpoint,
+    missing_events,
+    stripe_client,
+    webhook_url,
+)
+from ml_connector.config import ConfigError, Settings
+
+SECRET_FILE = "stripe-webhook-secret"  # noqa: S105 - a file name, not a secret
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the operator subcommands to the `ml-connector` parser."""
+    check = sub.add_parser(
+        "check", help="check configuration, database, Temporal, Stripe and the Web Connector; say what to fix"
+    )
+    check.add_argument("--json", action="store_true", help="print the results as JSON")
+    check.set_defaults(standalone=cmd_check)
+
+    stripe_cmd = sub.add_parser("stripe", help="Stripe account setup")
+    stripe_sub = stripe_cmd.add_subparsers(dest="stripe_command", required=True)
+    setup = stripe_sub.add_parser(
+        "webhook-setup", help=f"create or update the Stripe webhook endpoint for MLC_PUBLIC_URL{'/stripe/webhook'}"
+    )
+    setup.set_defaults(handler=cmd_webhook_setup)
+
+    demo = sub.add_parser(
+        "demo", help="a sandbox: simulated QuickBooks and Stripe on this machine, playing a short story"
+    )
+    demo.add_argument("--keep-running", action="store_true", help="leave the sandbox running until Ctrl-C")
+    demo.add_argument("--data-dir", help="where the sandbox keeps its files (default: a new temporary directory)")
+    demo.add_argument("--port", type=int, default=0, help="gateway port (default: a free one)")
+    demo.add_argument("--customers", type=int, default=6, help="customers in the simulated company file")
+    demo.add_argument("--no-ui", action="store_true", help="run Temporal without its Web UI")
+    demo.set_defaults(standalone=cmd_demo)
+
+
+# ---- check -------------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    logs.configure("WARNING")
+    report = asyncio.run(check_from_env(os.environ))
+    print(report.to_json() if args.json else report.to_table())
+    return 0 if report.ok else 1
+
+
+# ---- stripe webhook-setup ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookSetup:
+    endpoint_id: str
+    url: str
+    created: bool
+    changed: tuple[str, ...]  # what was changed on an existing endpoint
+    secret: str | None  # only when created: Stripe returns it only then
+
+
+def ensure_webhook_endpoint(client: stripe.StripeClient, url: str) -> WebhookSetup:
+    """Reuse the endpoint for `url` (enabling it, adding missing events) or create it."""
+    existing = find_webhook_endpoint(client, url)
+    if existing is None:
+        create: dict[str, Any] = {
+            "url": url,
+            "enabled_events": list(REQUIRED_EVENTS),
+            "description": "ml-connector: payments and customers into QuickBooks Desktop",
+            "api_version": stripe.api_version,  # the payload shape this SDK (and our event routing) reads
+        }
+        created = client.v1.webhook_endpoints.create(create)  # type: ignore[arg-type]
+        return WebhookSetup(created.id, url, True, (), created.secret)
+    changes: list[str] = []
+    params: dict[str, Any] = {}
+    missing = missing_events(list(existing.enabled_events))
+    if missing:
+        params["enabled_events"] = sorted(set(existing.enabled_events) | set(missing))
+        changes.append("added events " + ", ".join(missing))
+    if existing.status != "enabled":
+        params["disabled"] = False
+        changes.append("enabled it")
+    if params:
+        client.v1.webhook_endpoints.update(existing.id, params)  # type: ignore[arg-type]
+    return WebhookSetup(existing.id, url, False, tuple(changes), None)
+
+
+def write_secret(data_dir: Path, secret: str) -> Path:
+    """Store the signing secret readable only by its owner; replaces an older one atomically."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRET_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def cmd_webhook_setup(settings: Settings, _args: argparse.Namespace) -> int:
+    if not settings.stripe.configured:
+        raise ConfigError("MLC_STRIPE_API_KEY is not set: the endpoint is created with your Stripe key")
+    if not settings.public_url.startswith("https://"):
+        print(
+            f"note: {settings.public_url} is not https. Stripe delivers live-mode events only to https URLs; "
+            "this endpoint suits a test-mode key or a local Stripe server.",
+            file=sys.stderr,
+        )
+    url = webhook_url(settings)
+    try:
+        result = ensure_webhook_endpoint(stripe_client(settings, timeout_s=30), url)
+    except stripe.StripeError as exc:
+        print(f"ml-connector: Stripe refused: {exc.user_message or type(exc).__name__}", file=sys.stderr)
+        print("Run `ml-connector check` to see whether the key works and may manage webhook endpoints.")
+        return 1
+    mode = "live" if settings.stripe.live else "test"
+    if result.created:
+        assert result.secret is not None
+        path = write_secret(settings.data_dir, result.secret)
+        print(f"Created Stripe {mode}-mode webhook endpoint {result.endpoint_id} for {url}")
+        print(f"  events: {', '.join(REQUIRED_EVENTS)}")
+        print(f"Its signing secret is in {path} (readable only by you; Stripe shows it only once).")
+        print("Give it to ml-connector, then restart the gateway:")
+        print(f'  export MLC_STRIPE_WEBHOOK_SECRET="$(cat {path})"')
+    else:
+        what = "; ".join(result.changed) if result.changed else "nothing to change"
+        print(f"Stripe {mode}-mode webhook endpoint {result.endpoint_id} for {url} already exists: {what}.")
+        if not settings.stripe.webhook_secrets:
+            print(
+                "MLC_STRIPE_WEBHOOK_SECRET is not set: reveal the endpoint's signing secret in the Stripe Dashboard "
+                "(Developers > Webhooks > the endpoint) and set it."
+            )
+    return 0
+
+
+# ---- demo --------------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ml_connector.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        keep_running=args.keep_running,
+        data_dir=Path(args.data_dir).expanduser().resolve() if args.data_dir else None,
+        port=args.port,
+        customers=args.customers,
+        ui=not args.no_ui,
+    )
+    return run_demo(options)
+

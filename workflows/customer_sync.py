@@ -1,0 +1,408 @@
+"""The per-company sync: QuickBooks customers and open invoices into Stripe, linked both ways.
+
+One long-running workflow per company file, id ``customer-sync/{company}``. Each run waits until a poll is
+due (every ``MLC_POLL_MINUTES``, or at once on ``poll_now``; a ``web_connector_arrived`` signal while a poll is
+due starts it), polls once, and continues as new carrying only watermarks, so its history stays small for
+months. A poll:
+
+1. queues an iterator CustomerQuery for customers modified since the watermark minus an overlap (the first
+   run reads everything); the gateway fetches every page inside the Web Connector session;
+2. syncs the stored pages one activity per page (``sync_customer_page``): Stripe creates/updates with
+   deterministic idempotency keys, links stored, only small summaries come back;
+3. writes the Stripe id of newly linked customers back into QuickBooks (custom field or Notes) while later
+   pages are still being pushed to Stripe;
+4. does the same for invoices (``sync_invoice_page``), after customers, so every invoice finds its customer's
+   link; invoices are part of this workflow rather than a second one because they depend on exactly that
+   ordering and share the poll's Web Connector session;
+5. continues as new with the new watermarks. A huge first sync may continue as new between pages too
+   (``PollProgress``): the iterator's pages are in the database, so the next run simply carries on.
+
+Write-backs beyond ``MAX_WRITE_BACKS_IN_FLIGHT`` (QuickBooks slower than Stripe) wait in the run's backlog; any
+the run could not finish stay marked in the link table and are drained at the start of the next run,
+read-and-re-apply style.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.links import LinkActivities, MarkInput, PendingInput, SyncConfig
+    from activities.qb_queue import QbActivities
+    from activities.stripe_sync import PageInput, PageSummary, StripeSyncActivities, WriteBackItem
+    from ml_connector.qbxml.customers import customer_query
+    from ml_connector.qbxml.invoices import invoice_query
+    from ml_connector.sync.link_field import LinkField
+    from ml_connector.sync.watermark import earliest, next_watermark, query_from
+    from workflows import qb
+    from workflows.write_back import ensure_custom_field, write_stripe_id
+
+PAGE_TIMEOUT = timedelta(minutes=30)
+SHORT_TIMEOUT = timedelta(minutes=2)
+PAGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=["StripeNotConfigured"],
+)
+# Each in-flight write-back is a pending activity the workflow task must account for; a few hundred keep the
+# Web Connector's batches full (100 requests) without making every workflow task heavy.
+MAX_WRITE_BACKS_IN_FLIGHT = 300
+# Short histories replay fast when a worker restarts or evicts the run from its cache.
+HISTORY_LIMIT = 4_000
+TASK_TIMEOUT = timedelta(minutes=1)
+PAGES_IN_FLIGHT = 2  # pages pushed to Stripe at once: keeps the rate limiter busy across page boundaries
+
+
+def workflow_id(company_id: str) -> str:
+    return f"customer-sync/{company_id}"
+
+
+@dataclass
+class PollProgress:
+    """A poll interrupted by continue-as-new (very large companies): where to carry on."""
+
+    started_at: str  # ISO 8601, UTC (plain text keeps the payload converter out of the sandbox's datetime)
+    customer_request_id: int | None = None
+    customer_pages: int = 0
+    next_customer_page: int = 0
+    customers_newest: str | None = None
+    customers_hold: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class PollSummary:
+    """The last finished poll, for the ``status`` query and the Temporal Web UI."""
+
+    started_at: str
+    customers: dict[str, int] = field(default_factory=dict)
+    invoices: dict[str, int] = field(default_factory=dict)
+    write_backs: int = 0
+    write_back_failures: int = 0
+    stripe_requests: int = 0
+
+
+@dataclass
+class CustomerSyncInput:
+    company_id: str
+    poll_seconds: int | None = None  # None: the company's poll_minutes, read at the start of every run
+    page_size: int = 100
+    overlap_seconds: int = 120
+    customer_watermark: str | None = None  # QuickBooks-local wall clock of the newest customer synced
+    invoice_watermark: str | None = None
+    last_poll_at: str | None = None  # ISO 8601, UTC
+    poll_requested: bool = False
+    dataext_ready: bool = False
+    polls: int = 0
+    progress: PollProgress | None = None
+    last_summary: PollSummary | None = None
+    history_limit: int = HISTORY_LIMIT  # events before continuing as new, even in the middle of a poll
+
+
+@dataclass
+class SyncStatus:
+    polling: bool
+    due: bool
+    next_poll_at: datetime | None
+    polls: int
+    customer_watermark: str | None
+    invoice_watermark: str | None
+    last_summary: PollSummary | None
+
+
+@workflow.defn
+class CustomerSyncWorkflow:
+    def __init__(self) -> None:
+        self._state = CustomerSyncInput(company_id="")
+        self._interval = timedelta(minutes=5)
+        self._polling = False
+        self._arrived = False
+        self._in_flight = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._backlog: deque[WriteBackItem] = deque()
+        self._write_backs = 0
+        self._write_back_failures = 0
+
+    # ---- messages ------------------------------------------------------------------------------------
+
+    @workflow.signal
+    def web_connector_arrived(self) -> None:
+        """The Web Connector opened a session: if a poll is due, start it now, while QuickBooks is here."""
+        self._arrived = True
+
+    @workflow.signal
+    def poll_now(self) -> None:
+        """Operator (or test) asks for a poll without waiting for the interval."""
+        self._state.poll_requested = True
+
+    @workflow.query
+    def status(self) -> SyncStatus:
+        return SyncStatus(
+            polling=self._polling,
+            due=self._due(),
+            next_poll_at=self._next_poll_at(),
+            polls=self._state.polls,
+            customer_watermark=self._state.customer_watermark,
+            invoice_watermark=self._state.invoice_watermark,
+            last_summary=self._state.last_summary,
+        )
+
+    def _next_poll_at(self) -> datetime | None:
+        last = self._state.last_poll_at
+        return None if last is None else datetime.fromisoformat(last) + self._interval
+
+    def _due(self) -> bool:
+        next_at = self._next_poll_at()
+        return self._state.poll_requested or next_at is None or workflow.now() >= next_at
+
+    # ---- the run -------------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: CustomerSyncInput) -> None:
+        self._state = inp
+        config: SyncConfig = await workflow.execute_activity_method(
+            LinkActivities.customer_sync_config, inp.company_id, start_to_close_timeout=SHORT_TIMEOUT
+        )
+        self._interval = timedelta(seconds=inp.poll_seconds or config.poll_seconds)
+        link_field = LinkField(config.link_field, config.dataext_name)  # type: ignore[arg-type]
+        progress = inp.progress
+        if progress is None:
+            await self._drain_pending_write_backs(link_field)
+            await self._wait_until_due()
+            progress = PollProgress(started_at=workflow.now().isoformat())
+        self._polling = True
+        self._state.poll_requested = False
+        if not self._state.dataext_ready:
+            self._state.dataext_ready = await ensure_custom_field(inp.company_id, link_field)
+        await self._sync_customers(progress, link_field)
+        invoice_counts, invoice_requests = await self._sync_invoices()
+        await self._settle_write_backs()
+        summary = PollSummary(
+            started_at=progress.started_at,
+            customers=progress.counts,
+            invoices=invoice_counts,
+            write_backs=self._write_backs,
+            write_back_failures=self._write_back_failures,
+            stripe_requests=progress.counts.get("stripe_requests", 0) + invoice_requests,
+        )
+        workflow.logger.info("poll of %s done: %s", inp.company_id, summary)
+        next_customer_wm = next_watermark(
+            self._state.customer_watermark, progress.customers_newest, progress.customers_hold
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            replace(
+                self._state,
+                customer_watermark=next_customer_wm,
+                last_poll_at=progress.started_at,
+                polls=self._state.polls + 1,
+                progress=None,
+                last_summary=summary,
+            ),
+            task_timeout=TASK_TIMEOUT,
+        )
+
+    async def _wait_until_due(self) -> None:
+        while not self._due():
+            next_at = self._next_poll_at()
+            assert next_at is not None
+            try:
+                await workflow.wait_condition(
+                    lambda: self._state.poll_requested or self._arrived,
+                    timeout=max(next_at - workflow.now(), timedelta(seconds=1)),
+                )
+            except TimeoutError:
+                continue
+            self._arrived = False  # arrived before the poll was due: nothing to do for it yet
+
+    # ---- customers -----------------------------------------------------------------------------------
+
+    async def _sync_customers(self, progress: PollProgress, link_field: LinkField) -> None:
+        company = self._state.company_id
+        if progress.customer_request_id is None:
+            result = await qb.run(
+                company,
+                customer_query(
+                    iterator=True,
+                    max_returned=self._state.page_size,
+                    active_status="All",
+                    from_modified=query_from(
+                        self._state.customer_watermark, timedelta(seconds=self._state.overlap_seconds)
+                    ),
+                    owner_ids=link_field.owner_ids,
+                ),
+            )
+            if not result.ok:
+                workflow.logger.error(
+                    "customer query failed: %s %s", result.status_code, result.status_message
+                )
+                progress.customers_hold = self._state.customer_watermark
+                return
+            progress.customer_request_id = result.request_id
+            progress.customer_pages = max(result.pages, 1 if result.response else 0)
+        request_id = progress.customer_request_id
+        prefetched: dict[int, asyncio.Task[PageSummary]] = {}
+
+        def page_task(page_no: int) -> asyncio.Task[PageSummary]:
+            if page_no not in prefetched:
+                prefetched[page_no] = asyncio.create_task(self._customer_page(company, request_id, page_no))
+            return prefetched[page_no]
+
+        while progress.next_customer_page < progress.customer_pages:
+            page_no = progress.next_customer_page
+            wrap_up = self._history_is_long()  # continue as new after this page: start no more
+            for ahead in range(page_no + 1, min(page_no + PAGES_IN_FLIGHT, progress.customer_pages)):
+                if not wrap_up:
+                    page_task(ahead)  # the next page talks to Stripe while this one is wrapped up
+            summary = await page_task(page_no)
+            del prefetched[page_no]
+            _add(progress.counts, summary.counts)
+            progress.counts["stripe_requests"] = (
+                progress.counts.get("stripe_requests", 0) + summary.stripe_requests
+            )
+            progress.customers_newest = next_watermark(progress.customers_newest, summary.newest, None)
+            progress.customers_hold = earliest(progress.customers_hold, summary.hold)
+            self._start_write_backs(summary.write_backs, link_field)
+            progress.next_customer_page += 1
+            if wrap_up and not prefetched and progress.next_customer_page < progress.customer_pages:
+                await self._settle_write_backs()
+                workflow.continue_as_new(replace(self._state, progress=progress), task_timeout=TASK_TIMEOUT)
+        await workflow.execute_activity_method(
+            QbActivities.qb_forget_pages, progress.customer_request_id, start_to_close_timeout=SHORT_TIMEOUT
+        )
+
+    async def _customer_page(self, company: str, request_id: int, page_no: int) -> PageSummary:
+        return await workflow.execute_activity_method(
+            StripeSyncActivities.sync_customer_page,
+            PageInput(company, request_id, page_no),
+            start_to_close_timeout=PAGE_TIMEOUT,
+            retry_policy=PAGE_RETRY,
+        )
+
+    def _start_write_backs(self, items: list[WriteBackItem], link_field: LinkField) -> None:
+        """Queue the page's write-backs; at most MAX_WRITE_BACKS_IN_FLIGHT run at once, the rest wait here
+        (and, should the run end first, in the link table for the next run's drain)."""
+        self._backlog.extend(items)
+        while self._backlog and self._in_flight < MAX_WRITE_BACKS_IN_FLIGHT:
+            size = min(len(self._backlog), MAX_WRITE_BACKS_IN_FLIGHT - self._in_flight, 100)
+            batch = [self._backlog.popleft() for _ in range(size)]
+            self._in_flight += len(batch)
+            self._tasks.append(asyncio.create_task(self._write_back_batch(batch, link_field)))
+
+    async def _write_back_batch(self, items: list[WriteBackItem], link_field: LinkField) -> None:
+        company = self._state.company_id
+        try:
+            results = await asyncio.gather(
+                *(
+                    write_stripe_id(
+                        company,
+                        item.list_id,
+                        item.stripe_customer_id,
+                        link_field,
+                        edit_sequence=item.edit_sequence,
+                        notes=item.notes,
+                        has_field=item.has_field,
+                    )
+                    for item in items
+                )
+            )
+            await self._mark([item.list_id for item, ok in zip(items, results, strict=True) if ok])
+            self._write_backs += sum(results)
+            self._write_back_failures += len(results) - sum(results)
+        finally:
+            self._in_flight -= len(items)
+            self._start_write_backs([], link_field)
+
+    async def _drain_pending_write_backs(self, link_field: LinkField) -> None:
+        after = 0
+        while True:
+            pending = await workflow.execute_activity_method(
+                LinkActivities.pending_write_backs,
+                PendingInput(self._state.company_id, after_id=after, limit=100),
+                start_to_close_timeout=SHORT_TIMEOUT,
+            )
+            if not pending:
+                return
+            results = await asyncio.gather(
+                *(
+                    write_stripe_id(self._state.company_id, p.list_id, p.stripe_customer_id, link_field)
+                    for p in pending
+                )
+            )
+            await self._mark([p.list_id for p, ok in zip(pending, results, strict=True) if ok])
+            after = pending[-1].link_id
+            if self._history_is_long():
+                workflow.continue_as_new(self._state, task_timeout=TASK_TIMEOUT)
+
+    async def _mark(self, list_ids: list[str]) -> None:
+        if list_ids:
+            await workflow.execute_activity_method(
+                LinkActivities.mark_written_back,
+                MarkInput(self._state.company_id, list_ids),
+                start_to_close_timeout=SHORT_TIMEOUT,
+            )
+
+    async def _settle_write_backs(self) -> None:
+        while self._tasks:
+            tasks, self._tasks = self._tasks, []
+            await asyncio.gather(*tasks)
+
+    # ---- invoices ------------------------------------------------------------------------------------
+
+    async def _sync_invoices(self) -> tuple[dict[str, int], int]:
+        company = self._state.company_id
+        first = self._state.invoice_watermark is None
+        result = await qb.run(
+            company,
+            invoice_query(
+                iterator=True,
+                max_returned=self._state.page_size,
+                from_modified=query_from(
+                    self._state.invoice_watermark, timedelta(seconds=self._state.overlap_seconds)
+                ),
+                paid_status="NotPaidOnly" if first else None,
+                include_line_items=True,
+            ),
+        )
+        counts: dict[str, int] = {}
+        if not result.ok:
+            workflow.logger.error("invoice query failed: %s %s", result.status_code, result.status_message)
+            return counts, 0
+        pages = max(result.pages, 1 if result.response else 0)
+        newest: str | None = None
+        hold: str | None = None
+        requests = 0
+        for page_no in range(pages):
+            summary: PageSummary = await workflow.execute_activity_method(
+                StripeSyncActivities.sync_invoice_page,
+                PageInput(company, result.request_id, page_no),
+                start_to_close_timeout=PAGE_TIMEOUT,
+                retry_policy=PAGE_RETRY,
+            )
+            _add(counts, summary.counts)
+            requests += summary.stripe_requests
+            newest = next_watermark(newest, summary.newest, None)
+            hold = earliest(hold, summary.hold)
+        await workflow.execute_activity_method(
+            QbActivities.qb_forget_pages, result.request_id, start_to_close_timeout=SHORT_TIMEOUT
+        )
+        self._state.invoice_watermark = next_watermark(self._state.invoice_watermark, newest, hold)
+        return counts, requests
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self._state.history_limit
+        )
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> None:
+    for name, count in more.items():
+        total[name] = total.get(name, 0) + count

@@ -1,0 +1,139 @@
+"""Storing a Stripe customer id on a QuickBooks customer, from workflow code, without clobbering anything.
+
+The first attempt is built from what the poll just read (no extra QuickBooks round trip). If the customer
+changed meanwhile (3200 for Notes; 3180/3120 when the custom field appeared or vanished), the customer is
+re-read and only our field is re-applied through ``qb.modify``, so whatever the bookkeeper typed stays.
+A customer whose QuickBooks field already names a *different* Stripe customer is never overwritten.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from ml_connector.qbxml.customers import customer_query, parse_customers
+    from ml_connector.qbxml.dataext import data_ext_def_add, data_ext_def_query, parse_data_ext_defs
+    from ml_connector.qbxml.errors import StatusClass, classify
+    from ml_connector.queue import QbRunResult
+    from ml_connector.sync.link_field import (
+        LinkField,
+        NotesFull,
+        stripe_id_on,
+        write_back_from_snapshot,
+        write_back_request,
+    )
+    from workflows import qb
+
+# 3180: the custom field value already exists (add raced another add); 3120: the value to modify is gone.
+_RETRY_BY_REREAD = {3180, 3120}
+ALREADY_DEFINED = 3180
+
+
+async def ensure_custom_field(company_id: str, field: LinkField) -> bool:
+    """Define our public custom field on customers once per company file (no-op in Notes mode)."""
+    if field.kind != "dataext":
+        return True
+    found = await qb.run(company_id, data_ext_def_query(assign_to_objects=["Customer"]))
+    defs = parse_data_ext_defs(found.response or "") if found.ok else []
+    if any(d.name.casefold() == field.dataext_name.casefold() and d.is_public for d in defs):
+        return True
+    added = await qb.run(company_id, data_ext_def_add(field.dataext_name))
+    if added.ok or added.status_code == ALREADY_DEFINED:
+        return True
+    workflow.logger.error(
+        "could not define the custom field %s: %s %s",
+        field.dataext_name,
+        added.status_code,
+        added.status_message,
+    )
+    return False
+
+
+async def write_stripe_id(
+    company_id: str,
+    list_id: str,
+    stripe_customer_id: str,
+    field: LinkField,
+    *,
+    edit_sequence: str | None = None,
+    notes: str | None = None,
+    has_field: bool = False,
+) -> bool:
+    """True once QuickBooks holds ``stripe_customer_id`` for ``list_id``. ``edit_sequence`` given means
+    "this is what the poll read": try a blind write first."""
+    try:
+        if edit_sequence is not None:
+            try:
+                first = write_back_from_snapshot(
+                    list_id, edit_sequence, stripe_customer_id, field, notes=notes, has_field=has_field
+                )
+            except NotesFull as exc:
+                workflow.logger.warning("customer %s: %s", list_id, exc)
+                return False
+            result = await qb.run(company_id, first)
+            if classify(result.status_code) is StatusClass.OK:
+                return True
+            if classify(result.status_code) is not StatusClass.EDIT_SEQUENCE and (
+                result.status_code not in _RETRY_BY_REREAD
+            ):
+                _log_failure(list_id, result)
+                return False
+        for _ in range(2):
+            verdict = _Verdict()
+            result = await qb.modify(
+                company_id,
+                customer_query(list_ids=[list_id], owner_ids=field.owner_ids),
+                partial(_rebuild, stripe_customer_id=stripe_customer_id, field=field, verdict=verdict),
+            )
+            if verdict.refused:
+                return False
+            if classify(result.status_code) is StatusClass.OK:
+                return True
+            if result.status_code not in _RETRY_BY_REREAD:
+                _log_failure(list_id, result)
+                return False
+    except (ActivityError, ApplicationError) as exc:
+        workflow.logger.warning("customer %s: writing the Stripe id failed: %s", list_id, exc)
+    return False
+
+
+class _Verdict:
+    refused: bool = False
+
+
+def _rebuild(
+    current: QbRunResult, stripe_customer_id: str, field: LinkField, verdict: _Verdict
+) -> str | None:
+    customers = parse_customers(current.response or "")
+    if not customers:
+        verdict.refused = True
+        return None
+    customer = customers[0]
+    held = stripe_id_on(customer, field)
+    if held is not None and held != stripe_customer_id:
+        workflow.logger.warning(
+            "customer %s already names Stripe customer %s; not overwriting it with %s",
+            customer.list_id,
+            held,
+            stripe_customer_id,
+        )
+        verdict.refused = True
+        return None
+    try:
+        return write_back_request(customer, stripe_customer_id, field)
+    except NotesFull as exc:
+        workflow.logger.warning("customer %s: %s", customer.list_id, exc)
+        verdict.refused = True
+        return None
+
+
+def _log_failure(list_id: str, result: QbRunResult) -> None:
+    workflow.logger.warning(
+        "customer %s: QuickBooks refused the Stripe id (%s %s)",
+        list_id,
+        result.status_code,
+        result.status_message,
+    )
