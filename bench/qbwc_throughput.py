@@ -84,12 +84,22 @@ async def main(requests: int, database: str, qb_latency_ms: float) -> None:
     queue = RequestQueue(engine, max_requests=settings.batch_max_requests, max_bytes=settings.batch_max_bytes)
     for i in range(requests):
         queue.enqueue(
-            QbRunInput("bench", customer_add(CustomerFields(name=f"Bench Customer {i:05d}", email=f"c{i}@example.com"))),
+            QbRunInput(
+                "bench",
+                customer_add(CustomerFields(name=f"Bench Customer {i:05d}", email=f"c{i}@example.com")),
+            ),
             idem_key=f"bench-{i}",
             task_token=None,
         )
-    server = _Server(uvicorn.Config(create_app(settings, client=env.client, engine=engine), host="127.0.0.1",
-                                    port=port, log_config=None, access_log=False))
+    server = _Server(
+        uvicorn.Config(
+            create_app(settings, client=env.client, engine=engine),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.05)
@@ -97,7 +107,9 @@ async def main(requests: int, database: str, qb_latency_ms: float) -> None:
     company = CompanyFile()
     processor = QuickBooksProcessor(company, validate_schema=False)
     processor.latency_seconds = qb_latency_ms / 1000
-    wc = WebConnector(f"http://127.0.0.1:{port}/qbwc", "bench", "bench-password", processor, noop_wait_seconds=0.1)
+    wc = WebConnector(
+        f"http://127.0.0.1:{port}/qbwc", "bench", "bench-password", processor, noop_wait_seconds=0.1
+    )
     started = time.perf_counter()
     reports = await asyncio.to_thread(wc.run_until_idle)
     elapsed = time.perf_counter() - started
@@ -108,7 +120,9 @@ async def main(requests: int, database: str, qb_latency_ms: float) -> None:
             timings[timing.operation].append(timing.seconds * 1000)
     round_trips = sum(r.round_trips for r in reports)
     run = sum(r.requests_run for r in reports)
-    print(f"database: {database}; queued requests: {requests}; simulated QuickBooks latency: {qb_latency_ms} ms/request")
+    print(
+        f"database: {database}; queued requests: {requests}; simulated QuickBooks latency: {qb_latency_ms} ms/request"
+    )
     print(f"customers created in QuickBooks: {len(company.customers)}")
     print(f"Web Connector sessions: {len(reports)}; round trips: {round_trips}; qbXML requests run: {run}")
     print(f"qbXML requests per round trip: {run / max(1, round_trips):.1f}")
@@ -116,7 +130,9 @@ async def main(requests: int, database: str, qb_latency_ms: float) -> None:
     print("gateway time per SOAP call (ms, measured at the Web Connector):")
     print(f"  {'operation':<22}{'calls':>7}{'p50':>9}{'p95':>9}{'max':>9}")
     for op, values in sorted(timings.items()):
-        print(f"  {op:<22}{len(values):>7}{statistics.median(values):>9.1f}{_pct(values, 95):>9.1f}{max(values):>9.1f}")
+        print(
+            f"  {op:<22}{len(values):>7}{statistics.median(values):>9.1f}{_pct(values, 95):>9.1f}{max(values):>9.1f}"
+        )
 
     server.should_exit = True
     await task

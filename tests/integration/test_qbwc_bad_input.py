@@ -11,7 +11,6 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from ml_connector.qbxml.customers import CustomerFields, customer_add
 from ml_connector.simulator.soap_client import QbwcSoapClient
 from ml_connector.storage.models import QbRequest
 from tests.harness import PASSWORD, USERNAME, live_system
@@ -50,7 +49,9 @@ async def _assert_nothing_lost(system) -> None:
     assert [c.name for c in system.company.customers.values()] == ["Survivor"]
 
 
-async def test_wrong_passwords_answer_nvu_and_repeated_failures_lock_the_user_out(temporal_client, database_url, caplog):
+async def test_wrong_passwords_answer_nvu_and_repeated_failures_lock_the_user_out(
+    temporal_client, database_url, caplog
+):
     caplog.set_level(logging.DEBUG)
     async with live_system(database_url, temporal_client, workflows=[AddCustomersWorkflow]) as system:
 
@@ -78,7 +79,9 @@ async def test_the_right_password_with_nothing_to_do_answers_none(temporal_clien
         assert await asyncio.to_thread(authenticate) == "none"
 
 
-async def test_an_unknown_or_expired_ticket_gets_a_stop_and_a_useful_last_error(temporal_client, database_url):
+async def test_an_unknown_or_expired_ticket_gets_a_stop_and_a_useful_last_error(
+    temporal_client, database_url
+):
     async with live_system(database_url, temporal_client, workflows=[AddCustomersWorkflow]) as system:
         await _queue_one_request(system)
 
@@ -101,13 +104,20 @@ async def test_an_unknown_or_expired_ticket_gets_a_stop_and_a_useful_last_error(
         b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
         + _envelope("<getLastError xmlns='http://developer.intuit.com/'><ticket>&x;</ticket></getLastError>"),
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-        + b"".join(f'<!ENTITY lol{i} "{"&lol{};".format(i - 1 if i > 1 else "") * 10}">'.encode() for i in range(1, 10))
+        + b"".join(
+            f'<!ENTITY lol{i} "{"&lol{};".format(i - 1 if i > 1 else "") * 10}">'.encode()
+            for i in range(1, 10)
+        )
         + b"]>"
-        + _envelope("<getLastError xmlns='http://developer.intuit.com/'><ticket>&lol9;</ticket></getLastError>"),
+        + _envelope(
+            "<getLastError xmlns='http://developer.intuit.com/'><ticket>&lol9;</ticket></getLastError>"
+        ),
     ],
     ids=["not xml", "unknown operation", "external entity", "billion laughs"],
 )
-async def test_malformed_or_hostile_soap_gets_a_soap_fault_quickly_and_loses_nothing(temporal_client, database_url, body):
+async def test_malformed_or_hostile_soap_gets_a_soap_fault_quickly_and_loses_nothing(
+    temporal_client, database_url, body
+):
     async with live_system(database_url, temporal_client, workflows=[AddCustomersWorkflow]) as system:
         await _queue_one_request(system)
         async with httpx.AsyncClient() as http:
@@ -132,8 +142,12 @@ async def test_a_60_mb_body_is_refused_with_413_before_it_is_read(temporal_clien
         await _assert_nothing_lost(system)
 
 
-async def test_the_wsdl_names_the_public_url_and_health_reports_every_dependency(temporal_client, database_url):
-    async with live_system(database_url, temporal_client, MLC_PUBLIC_URL="https://sync.example.com") as system:
+async def test_the_wsdl_names_the_public_url_and_health_reports_every_dependency(
+    temporal_client, database_url
+):
+    async with live_system(
+        database_url, temporal_client, MLC_PUBLIC_URL="https://sync.example.com"
+    ) as system:
         async with httpx.AsyncClient() as http:
             wsdl = await http.get(system.url + "?wsdl")
             health = await http.get(system.url.replace("/qbwc", "/healthz"))
@@ -143,7 +157,9 @@ async def test_the_wsdl_names_the_public_url_and_health_reports_every_dependency
     assert health.json() == {"gateway": "ok", "database": "ok", "temporal": "ok"}
 
 
-async def test_quickbooks_closed_keeps_requests_queued_and_tells_the_waiting_workflow_why(temporal_client, database_url):
+async def test_quickbooks_closed_keeps_requests_queued_and_tells_the_waiting_workflow_why(
+    temporal_client, database_url
+):
     async with live_system(database_url, temporal_client, workflows=[AddCustomersWorkflow]) as system:
         handle = await system.client.start_workflow(
             AddCustomersWorkflow.run,

@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from datetime import timedelta
 
-
 import pytest
 from sqlmodel import Session, select
 
@@ -153,7 +152,9 @@ async def test_restarting_the_gateway_in_the_middle_of_a_session_loses_nothing(t
             execution_timeout=timedelta(minutes=5),
         )
         await _wait_for_pending(system, 10)
-        system.processor.latency_seconds = 0.5  # QuickBooks is busy with the batch while the gateway goes down
+        system.processor.latency_seconds = (
+            0.5  # QuickBooks is busy with the batch while the gateway goes down
+        )
         wc = system.web_connector()
         session = asyncio.create_task(asyncio.to_thread(wc.run_session))
         await asyncio.sleep(0.3)

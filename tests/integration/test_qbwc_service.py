@@ -25,8 +25,12 @@ class Clock:
 
 def _service(database_url: str, clock: Clock) -> tuple[QbwcService, RequestQueue]:
     settings = load_settings(
-        {"MLC_DATABASE_URL": database_url, "MLC_QBWC_USERNAME": "acme", "MLC_QBWC_PASSWORD": "password-123",
-         "MLC_COMPANY_ID": "acme"}
+        {
+            "MLC_DATABASE_URL": database_url,
+            "MLC_QBWC_USERNAME": "acme",
+            "MLC_QBWC_PASSWORD": "password-123",
+            "MLC_COMPANY_ID": "acme",
+        }
     )
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -53,7 +57,10 @@ def test_a_ticket_expires_after_the_idle_time_and_is_refused_afterwards(database
 def test_tickets_are_long_random_and_never_repeat(database_url):
     clock = Clock()
     service, _ = _service(database_url, clock)
-    tickets = {service.authenticate(Authenticate("acme", "password-123"), events=SessionEvents())[0] for _ in range(5)}
+    tickets = {
+        service.authenticate(Authenticate("acme", "password-123"), events=SessionEvents())[0]
+        for _ in range(5)
+    }
     assert len(tickets) == 5 and all(len(t) >= 40 for t in tickets)
 
 
@@ -98,8 +105,14 @@ def test_the_qwc_keeps_its_owner_and_file_ids_across_downloads(tmp_path):
 
 
 def test_the_qwc_refuses_a_plain_http_public_url_for_a_remote_host(tmp_path):
-    env = {"MLC_DATA_DIR": str(tmp_path), "MLC_QBWC_USERNAME": "acme", "MLC_QBWC_PASSWORD": "password-123",
-           "MLC_PUBLIC_URL": "http://sync.example.com"}
-    result = subprocess.run([sys.executable, "-m", "ml_connector.cli", "qwc"], env=env, capture_output=True, text=True)
+    env = {
+        "MLC_DATA_DIR": str(tmp_path),
+        "MLC_QBWC_USERNAME": "acme",
+        "MLC_QBWC_PASSWORD": "password-123",
+        "MLC_PUBLIC_URL": "http://sync.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "ml_connector.cli", "qwc"], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "https" in result.stderr and "MLC_PUBLIC_URL" in result.stderr
