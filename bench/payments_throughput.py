@@ -41,10 +41,12 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parents[1]
 sys.path.insert(0, str(ROOT))
 
 import stripe  # noqa: E402
+from sqlalchemy import Engine  # noqa: E402
 from sqlmodel import Session, col, func, select  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
@@ -87,7 +89,8 @@ async def send_steadily(url: str, secret: str, bodies: list[bytes], rate: float)
     """POST body *i* at ``start + i/rate`` without waiting for earlier answers; time each answer."""
     latencies: list[float] = [0.0] * len(bodies)
     statuses: list[int] = [0] * len(bodies)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    # A connection per delivery, as Stripe makes them (and no race with the server closing idle keep-alives).
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=0)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -95,9 +98,13 @@ async def send_steadily(url: str, secret: str, bodies: list[bytes], rate: float)
         async def send(i: int, body: bytes) -> None:
             header = sign_payload(body, secret, int(time.time()))
             began = time.perf_counter()
-            response = await client.post(url, content=body, headers={"Stripe-Signature": header})
+            try:
+                response = await client.post(url, content=body, headers={"Stripe-Signature": header})
+            except httpx.TransportError:
+                statuses[i] = -1  # reported as not answered; Stripe would redeliver
+            else:
+                statuses[i] = response.status_code
             latencies[i] = (time.perf_counter() - began) * 1000
-            statuses[i] = response.status_code
 
         tasks = []
         for i, body in enumerate(bodies):
@@ -167,15 +174,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def _booked(engine: object) -> tuple[set[str], float | None]:
+def _booked(engine: Engine) -> tuple[set[str], float | None]:
     """Stripe payment ids booked so far, and when the last one was booked (epoch seconds)."""
-    with Session(engine) as db:  # type: ignore[arg-type]
+    with Session(engine) as db:
         rows = db.exec(
             select(AuditEntry.stripe_object_id, AuditEntry.at).where(
                 col(AuditEntry.action).in_([POSTED, UNAPPLIED, FOUND])
             )
         ).all()
-    last = max((at if at.tzinfo else at.replace(tzinfo=UTC) for _, at in rows), default=None)  # SQLite: naive UTC
+    last = max(
+        (at if at.tzinfo else at.replace(tzinfo=UTC) for _, at in rows), default=None
+    )  # SQLite: naive UTC
     return {pid for pid, _ in rows}, (last.timestamp() if last is not None else None)
 
 
@@ -194,7 +203,9 @@ async def bench(args: argparse.Namespace) -> None:
         await env.shutdown()
 
 
-async def _run(args: argparse.Namespace, env: WorkflowEnvironment, server: FakeStripeServer, tmp: Path) -> None:
+async def _run(
+    args: argparse.Namespace, env: WorkflowEnvironment, server: FakeStripeServer, tmp: Path
+) -> None:
     payments: int = args.payments
     port = _free_port()
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
@@ -212,6 +223,7 @@ async def _run(args: argparse.Namespace, env: WorkflowEnvironment, server: FakeS
         # The fake Stripe has no rate limit; the connector's own limiter defaults to Stripe's test-mode 25/s.
         "MLC_STRIPE_RATE_LIMIT": "1000",
         "MLC_LOG_LEVEL": "WARNING",
+        "MLC_LINGER_SECONDS": str(args.linger_seconds),
     }
     engine = make_engine(database_url)
     migrate(engine)
@@ -228,7 +240,9 @@ async def _run(args: argparse.Namespace, env: WorkflowEnvironment, server: FakeS
                 with books.company.lock:
                     qb = books.company.add_customer(f"Bench Customer {i:02d}").list_id
                 cus = side.customer(f"Bench Customer {i:02d}")
-                db.add(CustomerLink(company_id=COMPANY, qb_list_id=qb, stripe_customer_id=cus, written_back=True))
+                db.add(
+                    CustomerLink(company_id=COMPANY, qb_list_id=qb, stripe_customer_id=cus, written_back=True)
+                )
                 customers.append((cus, qb))
             db.commit()
         made = []
@@ -265,7 +279,9 @@ async def _run(args: argparse.Namespace, env: WorkflowEnvironment, server: FakeS
 
         processor = QuickBooksProcessor(books.company)
         processor.latency_seconds = args.latency_ms / 1000
-        wc = WebConnector(f"{base}/qbwc", USERNAME, PASSWORD, processor, noop_wait_seconds=QBWC_NOOP_WAIT_SECONDS)
+        wc = WebConnector(
+            f"{base}/qbwc", USERNAME, PASSWORD, processor, noop_wait_seconds=QBWC_NOOP_WAIT_SECONDS
+        )
         poller = Poller(wc, args.poll_seconds)
         out = tmp / "acks.json"
         print(
@@ -276,7 +292,7 @@ async def _run(args: argparse.Namespace, env: WorkflowEnvironment, server: FakeS
         poller.thread.start()
         sender = await asyncio.create_subprocess_exec(
             sys.executable,
-            str(Path(__file__).resolve()),
+            str(SCRIPT),
             "--send",
             str(bodies_path),
             "--url",
@@ -296,9 +312,9 @@ async def _run(args: argparse.Namespace, env: WorkflowEnvironment, server: FakeS
             booked, last_booked = await asyncio.to_thread(_booked, engine)
             if wanted <= booked:
                 break
-            for proc in (gateway, worker):
+            for role, proc in (("gateway", gateway), ("worker", worker)):
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{proc.args[-1]} exited; see {tmp}")
+                    raise RuntimeError(f"the {role} exited; see {tmp}/{role}.log")
             await asyncio.sleep(0.5)
         poller.stop.set()
         await asyncio.to_thread(poller.thread.join)
@@ -313,8 +329,10 @@ async def _run(args: argparse.Namespace, env: WorkflowEnvironment, server: FakeS
     with Session(engine) as db:
         requests = db.exec(select(func.count()).select_from(QbRequest)).one()
         by_name = db.exec(select(QbRequest.name, func.count()).group_by(QbRequest.name)).all()
-    engine.dispose()  # type: ignore[attr-defined]
-    payment_requests = sum(c for n, c in by_name if n.startswith(("Invoice", "ReceivePayment", "CustomerAdd")))
+    engine.dispose()
+    payment_requests = sum(
+        c for n, c in by_name if n.startswith(("Invoice", "ReceivePayment", "CustomerAdd"))
+    )
     reports = poller.reports
     round_trips = sum(r.round_trips for r in reports)
     assert last_booked is not None
@@ -326,7 +344,9 @@ async def _run(args: argparse.Namespace, env: WorkflowEnvironment, server: FakeS
         f"{_percentile(latencies, 99):.1f} / {max(latencies):.1f} ms"
     )
     print(f"Web Connector sessions / round trips {len(reports)} / {round_trips}")
-    print(f"qbXML requests for payments          {payment_requests} ({payment_requests / payments:.3f} per payment)")
+    print(
+        f"qbXML requests for payments          {payment_requests} ({payment_requests / payments:.3f} per payment)"
+    )
     print(f"qbXML requests, all workflows        {requests}")
     print(f"  by request                         {', '.join(f'{n} {c}' for n, c in sorted(by_name))}")
     print(f"payments per round trip              {payments / max(1, round_trips):.1f}")
@@ -341,6 +361,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50, help="simulated QuickBooks time per request")
     parser.add_argument("--rate", type=float, default=25.0, help="webhooks per second sent to the gateway")
     parser.add_argument("--poll-seconds", type=float, default=10.0, help="Web Connector schedule (wall time)")
+    parser.add_argument(
+        "--linger-seconds",
+        type=int,
+        default=10,
+        help="MLC_LINGER_SECONDS (product default 10; 0: end sessions at once)",
+    )
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--send", type=Path, help=argparse.SUPPRESS)  # the load-generator process
     parser.add_argument("--url", help=argparse.SUPPRESS)

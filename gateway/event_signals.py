@@ -10,7 +10,8 @@ signal-with-start of the event's workflow happens here, in two ways that share o
   crashed between the insert and the signal). Nothing is lost: the row is the promise.
 
 ``signalled_at`` is set only after Temporal accepted the signal-with-start. A crash between the two re-signals
-the event once more, which is harmless: the payment and customer workflows deduplicate signals by event id.
+the event once more, which is harmless: the payment workflow drops event ids it has seen, and the customer
+workflow answers any signal by re-fetching the customer (a duplicate costs one idempotent re-read).
 The sweeper waits ``grace`` seconds before touching a fresh row, so it does not race the request's own
 background signal, and a pass stops at the first failure: with Temporal down, one attempt per pass is enough
 to know, and the backlog is kept for the next pass.

@@ -15,7 +15,7 @@ Temporal. In order:
    ``stripe_event.signalled_at`` (``gateway/event_signals.py``). If Temporal is unreachable the event stays
    unsignalled — counted in ``mlc_webhook_signal_failures``, logged, visible in ``/healthz`` — and the
    gateway's sweeper signals it once Temporal answers. A redelivery of an event already signalled is only
-   counted; one whose signal has not gone out yet is signalled again (the workflows deduplicate by event id).
+   counted; one whose signal has not gone out yet is signalled again (duplicate signals are harmless).
 
 Which company? The object's ``qb_company`` metadata, else the only configured company, else the placeholder
 ``unresolved``: the workflow then resolves the company through the stored customer link and hands the

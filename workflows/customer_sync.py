@@ -17,15 +17,13 @@ months. A poll:
 5. continues as new with the new watermarks. A huge first sync may continue as new between pages too
    (``PollProgress``): the iterator's pages are in the database, so the next run simply carries on.
 
-Write-backs beyond ``MAX_WRITE_BACKS_IN_FLIGHT`` (QuickBooks slower than Stripe) wait in the run's backlog; any
-the run could not finish stay marked in the link table and are drained at the start of the next run,
-read-and-re-apply style.
+Write-backs beyond ``MAX_WRITE_BACKS_IN_FLIGHT`` (QuickBooks slower than Stripe) stay marked in the link table
+and are drained at the start of the next run, read-and-re-apply style.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -125,7 +123,6 @@ class CustomerSyncWorkflow:
         self._arrived = False
         self._in_flight = 0
         self._tasks: list[asyncio.Task[None]] = []
-        self._backlog: deque[WriteBackItem] = deque()
         self._write_backs = 0
         self._write_back_failures = 0
 
@@ -286,14 +283,15 @@ class CustomerSyncWorkflow:
         )
 
     def _start_write_backs(self, items: list[WriteBackItem], link_field: LinkField) -> None:
-        """Queue the page's write-backs; at most MAX_WRITE_BACKS_IN_FLIGHT run at once, the rest wait here
-        (and, should the run end first, in the link table for the next run's drain)."""
-        self._backlog.extend(items)
-        while self._backlog and self._in_flight < MAX_WRITE_BACKS_IN_FLIGHT:
-            size = min(len(self._backlog), MAX_WRITE_BACKS_IN_FLIGHT - self._in_flight, 100)
-            batch = [self._backlog.popleft() for _ in range(size)]
-            self._in_flight += len(batch)
-            self._tasks.append(asyncio.create_task(self._write_back_batch(batch, link_field)))
+        """Start the page's write-backs if fewer than MAX_WRITE_BACKS_IN_FLIGHT are running. The rest stay
+        marked in the link table and are drained at the start of the next run: when QuickBooks is slower
+        than Stripe, the Stripe side keeps its pace and the worker's memory stays flat."""
+        room = MAX_WRITE_BACKS_IN_FLIGHT - self._in_flight
+        if room <= 0 or not items:
+            return
+        batch = items[:room]
+        self._in_flight += len(batch)
+        self._tasks.append(asyncio.create_task(self._write_back_batch(batch, link_field)))
 
     async def _write_back_batch(self, items: list[WriteBackItem], link_field: LinkField) -> None:
         company = self._state.company_id
@@ -317,7 +315,6 @@ class CustomerSyncWorkflow:
             self._write_back_failures += len(results) - sum(results)
         finally:
             self._in_flight -= len(items)
-            self._start_write_backs([], link_field)
 
     async def _drain_pending_write_backs(self, link_field: LinkField) -> None:
         after = 0
