@@ -22,6 +22,7 @@ from activities.qb_queue import QbActivities
 from activities.stripe_side import StripeActivities
 from activities.stripe_sync import StripeSyncActivities
 from ml_connector.config import Settings
+from ml_connector.metrics import track_stripe_gateway
 from ml_connector.queue import RequestQueue
 from ml_connector.storage.engine import make_engine, migrate
 from ml_connector.stripe.client import StripeGateway, StripeSettings
@@ -55,7 +56,7 @@ def stripe_gateway(settings: Settings) -> StripeGateway | None:
     stripe_settings = StripeSettings(settings.stripe.api_key, settings.stripe.api_base, settings.stripe.rate_per_s)
     rate = settings.stripe.rate_per_s or (LIVE_RATE_PER_S if stripe_settings.mode == "live" else TEST_RATE_PER_S)
     # Evenly spaced requests (no burst): a backfill of thousands of customers runs at the limit, never over it.
-    return StripeGateway.from_settings(stripe_settings, limiter=RateLimiter(rate, burst=1))
+    return track_stripe_gateway(StripeGateway.from_settings(stripe_settings, limiter=RateLimiter(rate, burst=1)))
 
 
 def build_activities(settings: Settings, engine: Engine, client: Client) -> list[Any]:
@@ -63,8 +64,10 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
     queue = RequestQueue(engine, max_requests=settings.batch_max_requests, max_bytes=settings.batch_max_bytes)
     qb = QbActivities(queue)
     activities: list[Any] = [qb.qb_run, qb.qb_forget_pages]
+    # One Stripe gateway (one rate limiter, one retry policy, one set of counters) for every activity.
+    gateway = stripe_gateway(settings)
     audit = AuditActivities(engine, settings.posting)
-    stripe_side = StripeActivities(settings)
+    stripe_side = StripeActivities(settings, gateway)
     routing = RoutingActivities(client, settings.posting.home_currency)
     reading = InvoiceReadingActivities(queue)
     activities += [
@@ -85,7 +88,6 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
         routing.request_invoices,
         reading.read_invoices,
     ]
-    gateway = stripe_gateway(settings)
     sync = StripeSyncActivities(settings, engine, queue, gateway)
     links = LinkActivities(settings, engine, gateway)
     activities += [

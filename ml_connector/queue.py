@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 
 from sqlalchemy import Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -391,6 +392,43 @@ class RequestQueue:
             for row in rows:
                 self._restart_iterator(db, row, "the session ended before the last page")
             db.commit()
+
+    def should_hold(self, company_id: str, ticket: str, *, hold_seconds: float, fill: int) -> bool:
+        """Whether to let a small batch fill up for a moment instead of sending it now.
+
+        Within an open session, a steady stream of work (payments arriving by webhook) would otherwise go out
+        as many small documents, one per round trip. Holding back while fewer than `fill` requests wait and the
+        oldest has waited less than `hold_seconds` trades a few seconds of latency for far fewer round trips.
+        Recovery and iterator pages are never held: they must finish inside this session.
+        """
+        if hold_seconds <= 0:
+            return False
+        with Session(self.engine) as db:
+            busy = db.exec(
+                select(func.count())
+                .select_from(QbRequest)
+                .where(QbRequest.company_id == company_id, col(QbRequest.status).in_(("iterating", "sent")))
+            ).one()
+            lost = db.exec(
+                select(func.count())
+                .select_from(QbBatch)
+                .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(("sent", "lost", "recovering")))
+            ).one()
+            if busy or lost:
+                return False
+            waiting = and_(
+                col(QbRequest.company_id) == company_id,
+                col(QbRequest.status) == "pending",
+                or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
+            )
+            count = db.exec(select(func.count()).select_from(QbRequest).where(waiting)).one()
+            if count == 0 or count >= fill:
+                return False
+            oldest = db.exec(select(func.min(QbRequest.created_at)).where(waiting)).one()
+        if oldest is None:
+            return False
+        oldest = oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+        return (utcnow() - oldest).total_seconds() < hold_seconds
 
     def remaining(self, company_id: str, ticket: str) -> int:
         with Session(self.engine) as db:

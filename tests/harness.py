@@ -41,6 +41,7 @@ def test_settings(database_url: str, **overrides: str) -> Settings:
         "MLC_QBWC_PASSWORD": PASSWORD,
         "MLC_COMPANY_ID": "acme",
         "MLC_LINGER_SECONDS": "1",
+        "MLC_BATCH_HOLD_SECONDS": "1",
         "MLC_TEMPORAL_ADDRESS": "embedded-test",
         **overrides,
     }

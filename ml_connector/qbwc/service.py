@@ -78,6 +78,8 @@ class QbwcService:
         on_deliver: Callable[[Sequence[int]], None] | None = None,
         on_arrival: Callable[[str], bool] | None = None,
         run_windows: RunWindowSchedule | None = None,
+        batch_hold_seconds: float = 0.0,
+        batch_fill: int = 50,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine = engine
@@ -88,6 +90,8 @@ class QbwcService:
         self.on_deliver = on_deliver
         self.on_arrival = on_arrival
         self.run_windows = run_windows or RunWindowSchedule({})
+        self.batch_hold_seconds = batch_hold_seconds
+        self.batch_fill = batch_fill
         self.clock = clock
 
     # ---- entry point ---------------------------------------------------------------------------------
@@ -232,9 +236,16 @@ class QbwcService:
                 db.commit()
                 return ""
             session.qbxml_version = f"{call.major_version}.{call.minor_version}"
+            hold = session.round_trips > 0 and self.queue.should_hold(
+                session.company_id, session.ticket, hold_seconds=self.batch_hold_seconds, fill=self.batch_fill
+            )
+            session.noop_pending = hold
             db.add(session)
             db.commit()
             company_id, ticket = session.company_id, session.ticket
+        if hold:
+            # A small batch mid-session: let it fill while QBWC waits its NoOp pause (see should_hold).
+            return rules.NOOP
 
         document = self.queue.next_document(company_id, ticket)
         with Session(self.engine) as db:

@@ -159,3 +159,16 @@ def test_a_recovery_query_is_never_mixed_with_new_work(database_url):
     # QuickBooks never saw the first batch, so the request is queued again and runs once
     again = queue.next_document("acme", "t2")
     assert again.request_count == 1
+
+
+def test_mid_session_a_small_batch_is_held_briefly_to_fill_but_never_recovery_or_old_work(database_url):
+    queue = _queue(database_url)
+    for i in range(3):
+        _enqueue(queue, customer_add(CustomerFields(name=f"H{i}")), f"h{i}")
+    assert queue.should_hold("acme", "t1", hold_seconds=30, fill=10), "3 fresh requests wait for company"
+    assert not queue.should_hold("acme", "t1", hold_seconds=30, fill=3), "a full batch goes at once"
+    assert not queue.should_hold("acme", "t1", hold_seconds=0, fill=10), "holding can be switched off"
+    assert not queue.should_hold("acme", "t1", hold_seconds=0.000001, fill=10), "old requests go at once"
+    queue.next_document("acme", "t1")  # outstanding batch: its answer (or recovery) comes first
+    _enqueue(queue, customer_add(CustomerFields(name="H3")), "h3")
+    assert not queue.should_hold("acme", "t1", hold_seconds=30, fill=10)
