@@ -1,8 +1,12 @@
 """`GET /`: the status page a bookkeeper opens to see, at a glance, what is stuck and why.
 
 Server-rendered HTML from plain string templates (every value through `html.escape`), no JavaScript, no build
-step, refreshed by the browser every 30 s. It reads only the database, so it works while Temporal or Stripe
-are down — exactly when someone looks at it.
+step, refreshed by the browser every 30 s. Almost everything comes from the database, so the page works while
+Temporal or Stripe are down — exactly when someone looks at it. The one exception is each company's sync
+watermark: it lives in the customer sync workflow's state (carried across continue-as-new, never written to
+the database), so it is asked of the workflow with its ``status`` query under a short deadline, all companies
+at once. A company whose workflow does not exist yet reads "no sync yet"; Temporal down or the worker silent
+read as such in that row, and the rest of the page is unaffected.
 
 Access: requests from this machine are served; anything else needs HTTP Basic with `MLC_STATUS_PASSWORD`
 (any user name). A request that arrived through a reverse proxy (it carries `Forwarded`/`X-Forwarded-For`)
@@ -17,26 +21,34 @@ import base64
 import binascii
 import html
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from ml_connector.check import CompanyRow, company_rows
 from ml_connector.config import Settings
 from ml_connector.metrics import PaymentState, payment_states
 from ml_connector.qbwc.troubleshooting import explain
 from ml_connector.storage.models import CustomerLink, InvoiceLink, QbwcSession
+from workflows.customer_sync import CustomerSyncWorkflow, SyncStatus, workflow_id
 
 router = APIRouter()
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 RECENT_SESSIONS = 10
 MAX_WAITING = 200
+# The page must render even when Temporal hangs: the browser refreshes every 30 s and a person is waiting.
+WATERMARK_TIMEOUT = timedelta(seconds=2)
+NO_SYNC_YET = "no sync yet"
+TEMPORAL_UNREACHABLE = "Temporal unreachable"
+WORKER_SILENT = "the sync workflow did not answer in time (is the worker running?)"
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,42 @@ class SyncCounts:
 
 
 @dataclass(frozen=True)
+class Watermark:
+    """How far a company's sync has read QuickBooks, as its workflow reports it — or why it could not.
+
+    The watermarks are QuickBooks-local wall-clock times (QuickBooks has no time zone), shown exactly as the
+    workflow holds them so they can be compared with TimeModified in QuickBooks itself.
+    """
+
+    customer: str | None = None
+    invoice: str | None = None
+    last_poll_at: datetime | None = None
+    next_poll_at: datetime | None = None
+    polling: bool = False
+    due: bool = False
+    problem: str = ""  # set instead of the fields above when the workflow could not be asked
+
+    @classmethod
+    def of(cls, status: SyncStatus) -> Watermark:
+        summary = status.last_summary
+        return cls(
+            customer=status.customer_watermark,
+            invoice=status.invoice_watermark,
+            last_poll_at=_aware(datetime.fromisoformat(summary.started_at)) if summary else None,
+            next_poll_at=_aware(status.next_poll_at) if status.next_poll_at else None,
+            polling=status.polling,
+            due=status.due,
+        )
+
+
+@dataclass(frozen=True)
 class StatusData:
     companies: list[CompanyRow]
     sessions: list[QbwcSession]
     waiting: list[PaymentState]
     sync: dict[str, SyncCounts]
     now: datetime
+    watermarks: dict[str, Watermark] = field(default_factory=dict)
 
 
 def is_local(request: Request) -> bool:
@@ -92,7 +134,11 @@ async def status_page(request: Request) -> Response:
             status_code=401,
             headers={"WWW-Authenticate": 'Basic realm="ml-connector status", charset="UTF-8"'},
         )
-    data = await asyncio.to_thread(load_status, gw.engine, settings)
+    data, watermarks = await asyncio.gather(
+        asyncio.to_thread(load_status, gw.engine, settings),
+        read_watermarks(gw.client, [c.id for c in settings.companies]),
+    )
+    data = replace(data, watermarks=watermarks)
     return HTMLResponse(render_page(data, settings), headers={"Cache-Control": "no-store"})
 
 
@@ -136,6 +182,39 @@ def load_status(engine: Engine, settings: Settings) -> StatusData:
         )
     waiting = payment_states(engine, states=("waiting", "failed"))[:MAX_WAITING]
     return StatusData(company_rows(engine, settings), sessions, waiting, sync, datetime.now(UTC))
+
+
+async def read_watermarks(client: Client, company_ids: list[str]) -> dict[str, Watermark]:
+    """Every company's watermark, asked in parallel so one slow workflow costs the page one timeout, not N."""
+    found = await asyncio.gather(*(read_watermark(client, c) for c in company_ids))
+    return dict(zip(company_ids, found, strict=True))
+
+
+async def read_watermark(client: Client, company_id: str) -> Watermark:
+    """The sync workflow's ``status`` query, turned into what the page can say whatever happens.
+
+    Temporal holds a query until a worker answers it, so the RPC deadline alone bounds the wait; the outer
+    ``wait_for`` covers a client stuck before the RPC is even sent (connection being re-established).
+    """
+    handle = client.get_workflow_handle(workflow_id(company_id))
+    seconds = WATERMARK_TIMEOUT.total_seconds()
+    try:
+        status = await asyncio.wait_for(
+            handle.query(CustomerSyncWorkflow.status, rpc_timeout=WATERMARK_TIMEOUT), timeout=seconds + 1
+        )
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return Watermark(problem=NO_SYNC_YET)
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            # The client reports its own rpc_timeout as CANCELLED ("Timeout expired"), the server its
+            # deadline as DEADLINE_EXCEEDED: either way Temporal took the query and no worker answered it.
+            return Watermark(problem=WORKER_SILENT)
+        return Watermark(problem=TEMPORAL_UNREACHABLE)
+    except WorkflowQueryFailedError as exc:
+        return Watermark(problem=f"the sync workflow could not answer: {exc}")
+    except (TimeoutError, OSError, RuntimeError):
+        return Watermark(problem=TEMPORAL_UNREACHABLE)
+    return Watermark.of(status)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
@@ -240,10 +319,34 @@ def _sync_table(data: StatusData) -> str:
             continue
         last = _ago(data.now, s.last_change) if s.last_change else "never"
         rows.append(
-            f"<tr><td>{_e(company.name)}</td><td>{s.customers}</td><td>{s.invoices}</td><td>{_e(last)}</td></tr>"
+            f'<tr data-company="{_e(company.id)}"><td>{_e(company.name)}</td><td>{s.customers}</td>'
+            f"<td>{s.invoices}</td><td>{_e(last)}</td>"
+            f"{_watermark_cells(data.watermarks.get(company.id), data.now)}</tr>"
         )
-    head = "<tr><th>Company file</th><th>Linked customers</th><th>Linked invoices</th><th>Last linked change</th></tr>"
+    head = (
+        "<tr><th>Company file</th><th>Linked customers</th><th>Linked invoices</th><th>Last linked change</th>"
+        "<th>Customer watermark</th><th>Invoice watermark</th><th>Last poll</th><th>Next poll</th></tr>"
+    )
     return _table("sync", head, rows, "No company file is configured.")
+
+
+def _watermark_cells(mark: Watermark | None, now: datetime) -> str:
+    if mark is None or mark.problem:
+        problem = mark.problem if mark is not None else NO_SYNC_YET
+        css = "empty" if problem == NO_SYNC_YET else "warn"
+        return f'<td colspan="4" class="watermark"><span class="{css}">{_e(problem)}</span></td>'
+    last = _ago(now, mark.last_poll_at) if mark.last_poll_at else "never"
+    if mark.polling:
+        upcoming = '<span class="ok">polling now</span>'
+    elif mark.due or mark.next_poll_at is None:
+        upcoming = '<span class="warn">due: waits for the Web Connector</span>'
+    else:
+        upcoming = _e(f"{_in(now, mark.next_poll_at)} ({_when(mark.next_poll_at)})")
+    return (
+        f'<td class="watermark"><code>{_e(mark.customer or "none yet")}</code></td>'
+        f'<td class="watermark"><code>{_e(mark.invoice or "none yet")}</code></td>'
+        f"<td>{_e(last)}</td><td>{upcoming}</td>"
+    )
 
 
 def _sessions_table(data: StatusData) -> str:
@@ -311,6 +414,15 @@ def _ago(now: datetime, then: datetime) -> str:
     if seconds < 48 * 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
     return f"{seconds // 86400} days ago"
+
+
+def _in(now: datetime, then: datetime) -> str:
+    seconds = max(0, int((_aware(then) - now).total_seconds()))
+    if seconds < 90:
+        return f"in {seconds} s"
+    if seconds < 90 * 60:
+        return f"in {seconds // 60} min"
+    return f"in {seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _aware(value: datetime) -> datetime:
