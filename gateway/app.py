@@ -73,7 +73,7 @@ def create_app(
             queue,
             linger_seconds=settings.linger_seconds,
             batch_hold_seconds=settings.batch_hold_seconds,
-            batch_fill=max(1, settings.batch_max_requests // 2),
+            batch_fill=settings.batch_max_requests,
             ticket_idle_seconds=settings.ticket_idle_seconds,
             on_deliver=on_deliver,
             # Without Stripe there is nothing to sync customers to: the Web Connector only serves the queue.
