@@ -171,22 +171,28 @@ class RequestQueue:
             return None
 
     def pages(self, request_id: int) -> Iterator[str]:
-        """The stored response pages of a request, one at a time (an iterator query's whole result)."""
+        """The stored response pages of a request, one at a time (an iterator query's whole result).
+
+        Each page is read in a transaction of its own that ends before the page is handed out: the consumer
+        may spend minutes on a page (Stripe calls), and on SQLite an open transaction holds the write lock.
+        """
         page_no = 0
         while True:
+            inline: str | None = None
             with Session(self.engine) as db:
                 page = db.exec(
                     select(QbResponsePage).where(
                         QbResponsePage.request_id == request_id, QbResponsePage.page_no == page_no
                     )
                 ).first()
-                if page is None:
-                    if page_no == 0:
-                        row = db.get(QbRequest, request_id)
-                        if row is not None and row.response is not None:
-                            yield row.response
-                    return
-                xml = page.xml
+                if page is None and page_no == 0:
+                    row = db.get(QbRequest, request_id)
+                    inline = row.response if row is not None else None
+                xml = page.xml if page is not None else None
+            if xml is None:
+                if inline is not None:
+                    yield inline
+                return
             yield xml
             page_no += 1
 

@@ -236,15 +236,21 @@ class QbwcService:
                 db.commit()
                 return ""
             session.qbxml_version = f"{call.major_version}.{call.minor_version}"
-            hold = session.round_trips > 0 and self.queue.should_hold(
-                session.company_id, session.ticket, hold_seconds=self.batch_hold_seconds, fill=self.batch_fill
-            )
-            session.noop_pending = hold
             db.add(session)
             db.commit()
-            company_id, ticket = session.company_id, session.ticket
-        if hold:
+            company_id, ticket, round_trips = session.company_id, session.ticket, session.round_trips
+
+        # Outside the session's transaction: on SQLite a second connection would wait for its write lock.
+        if round_trips > 0 and self.queue.should_hold(
+            company_id, ticket, hold_seconds=self.batch_hold_seconds, fill=self.batch_fill
+        ):
             # A small batch mid-session: let it fill while QBWC waits its NoOp pause (see should_hold).
+            with Session(self.engine) as db:
+                held = db.get(QbwcSession, ticket)
+                if held is not None:
+                    held.noop_pending = True
+                    db.add(held)
+                    db.commit()
             return rules.NOOP
 
         document = self.queue.next_document(company_id, ticket)

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
@@ -64,7 +65,7 @@ async def _audit_json(world: World, client: Client, *args: str) -> list[dict[str
     return rows
 
 
-async def _until(predicate, world: World, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+async def _until(predicate: Callable[[], bool], world: World, timeout: float = 60.0) -> None:
     """Play Web Connector sessions until ``predicate()`` holds."""
     wc = world.system.web_connector()
     deadline = asyncio.get_running_loop().time() + timeout
@@ -81,7 +82,9 @@ async def _payment_status(client: Client, pi: str, wanted: str, timeout: float =
         found = [w async for w in client.list_workflows(query)]
         if found:
             return
-        assert asyncio.get_running_loop().time() < deadline, f"no workflow of {pi} with PaymentStatus {wanted}"
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"no workflow of {pi} with PaymentStatus {wanted}"
+        )
         await asyncio.sleep(0.3)
 
 
@@ -138,9 +141,7 @@ async def test_backfill_posts_payments_whose_webhooks_never_came_and_nothing_twi
 async def test_a_payment_refused_for_a_missing_deposit_account_posts_once_after_the_account_exists_and_replay(
     temporal_client, database_url
 ):
-    async with payments_world(
-        database_url, temporal_client, MLC_DEPOSIT_ACCOUNT="Stripe Payouts"
-    ) as world:
+    async with payments_world(database_url, temporal_client, MLC_DEPOSIT_ACCOUNT="Stripe Payouts") as world:
         books, side = world.books, world.stripe
         with books.company.lock:
             qb_customer = books.company.add_customer("Orchard Supply").list_id
@@ -225,7 +226,8 @@ async def test_a_payment_from_an_unlinked_stripe_customer_creates_and_links_the_
         list_id = links[0].qb_list_id
         created = books.company.customers[list_id]
         assert created.name == "Northwind Traders"
-        assert side.client.v1.customers.retrieve(cus).metadata["qb_list_id"] == list_id, "linked in Stripe"
+        metadata = side.client.v1.customers.retrieve(cus).metadata
+        assert metadata is not None and metadata["qb_list_id"] == list_id, "linked in Stripe"
         (payment,) = books.company.receive_payments.values()
         assert payment.customer_id == list_id and payment.total_amount == Decimal("15.00")
         assert [e.qb_list_id for e in world.audit("customer.created")] == [list_id]
