@@ -51,7 +51,9 @@ def entry_dict(entry: AuditEntry) -> dict[str, object]:
     return {
         "id": entry.id,
         # SQLite hands back naive datetimes; they were written in UTC.
-        "at": (entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)).isoformat() if entry.at else None,
+        "at": (entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)).isoformat()
+        if entry.at
+        else None,
         "company_id": entry.company_id,
         "action": entry.action,
         "outcome": entry.outcome,
@@ -79,7 +81,11 @@ def to_table(entries: Sequence[AuditEntry]) -> str:
         f"{'AT (UTC)':<19}  {'COMPANY':<10} {'ACTION':<28} {'OUTCOME':<8} {'STRIPE':<30} {'QB TXN':<20} AMOUNT"
     ]
     for e in entries:
-        at = (e.at if e.at.tzinfo else e.at.replace(tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if e.at else ""
+        at = (
+            (e.at if e.at.tzinfo else e.at.replace(tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            if e.at
+            else ""
+        )
         amount = f"{e.amount} {e.currency.upper()}".strip()
         lines.append(
             f"{at:<19}  {e.company_id[:10]:<10} {e.action[:28]:<28} {e.outcome[:8]:<8} "
