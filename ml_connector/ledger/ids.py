@@ -45,7 +45,7 @@ def posting_key(kind: str, stripe_id: str) -> str:
 
 
 def external_guid(key: str) -> str:
-    """``{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}`` in upper case, as QuickBooks prints GUIDs."""
+    """``{8-4-4-4-12 hex digits}`` in upper case, as QuickBooks prints GUIDs."""
     return "{" + str(uuid.uuid5(STRIPE_LEDGER_NAMESPACE, key)).upper() + "}"
 
 

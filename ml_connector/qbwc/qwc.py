@@ -40,7 +40,7 @@ def new_guid() -> str:
 
 
 def normalise_guid(value: str, what: str = "GUID") -> str:
-    """``value`` as ``{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}``; braces and case on input are free."""
+    """``value`` as ``{8-4-4-4-12 hex digits}``; braces and case on input are free."""
     try:
         parsed = uuid.UUID(value.strip())
     except (ValueError, AttributeError, TypeError):

@@ -252,7 +252,7 @@ _GUID = re.compile(r"0|\{[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\}")
 def check_guid(value: str) -> str:
     """GUIDTYPE: ``0`` or a brace-wrapped GUID; anything else QuickBooks rejects."""
     if not isinstance(value, str) or not _GUID.fullmatch(value):
-        raise ValueError(f"not a qbXML GUID ('0' or '{{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}}'): {value!r}")
+        raise ValueError(f"not a qbXML GUID ('0' or '{{8-4-4-4-12 hex digits}}'): {value!r}")
     return value
 
 

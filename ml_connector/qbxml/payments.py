@@ -32,7 +32,7 @@ STRIPE_PAYMENT_NAMESPACE = uuid.UUID("602aab7e-3955-5142-865f-57aa1dc1ae8d")
 
 
 def external_guid_for(stripe_payment_id: str) -> str:
-    """The ExternalGUID for a Stripe payment: UUIDv5 of its id, as ``{XXXXXXXX-…}`` in upper case."""
+    """The ExternalGUID for a Stripe payment: UUIDv5 of its id, as ``{8-4-4-4-12 hex digits}`` in upper case."""
     if not isinstance(stripe_payment_id, str) or not stripe_payment_id.strip():
         raise ValueError("stripe_payment_id must be a non-empty string")
     value = uuid.uuid5(STRIPE_PAYMENT_NAMESPACE, stripe_payment_id.strip())
