@@ -69,6 +69,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
 
 
+@pytest.fixture
+def postgres_only_url(request: pytest.FixtureRequest) -> str:
+    """A fresh PostgreSQL database for a test that runs on PostgreSQL only (it says why)."""
+    name = f"mlc_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    request.addfinalizer(lambda: _drop(name))
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
 def _drop(name: str) -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
