@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 
 from activities.audit import AuditActivities
 from activities.invoice_reading import InvoiceReadingActivities
+from activities.ledger import LedgerActivities
 from activities.links import LinkActivities
 from activities.payment_routing import RoutingActivities
 from activities.qb_queue import QbActivities
@@ -31,6 +32,7 @@ from ml_connector.temporal import connect, ensure_search_attributes
 from workflows.backfill import PaymentBackfillWorkflow
 from workflows.customer_sync import CustomerSyncWorkflow
 from workflows.invoice_reader import InvoiceReaderWorkflow
+from workflows.ledger import LedgerWorkflow
 from workflows.links_rebuild import LinksRebuildWorkflow
 from workflows.payment import PaymentWorkflow
 from workflows.stripe_customer import StripeCustomerWorkflow
@@ -45,6 +47,7 @@ WORKFLOWS: list[type[Any]] = [
     CustomerSyncWorkflow,
     StripeCustomerWorkflow,
     LinksRebuildWorkflow,
+    LedgerWorkflow,
 ]
 
 
@@ -66,7 +69,8 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
     activities: list[Any] = [qb.qb_run, qb.qb_forget_pages]
     # One Stripe gateway (one rate limiter, one retry policy, one set of counters) for every activity.
     gateway = stripe_gateway(settings)
-    audit = AuditActivities(engine, settings.posting)
+    clearing = {c.id: c.ledger.clearing_account for c in settings.companies if c.ledger is not None}
+    audit = AuditActivities(engine, settings.posting, clearing)
     stripe_side = StripeActivities(settings, gateway)
     routing = RoutingActivities(client, settings.posting.home_currency)
     reading = InvoiceReadingActivities(queue)
@@ -103,6 +107,8 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
         links.rebuild_links_from_stripe,
         links.rebuild_links_from_qb_page,
     ]
+    ledger = LedgerActivities(settings, engine, client, gateway)
+    activities += [ledger.plan_pass, ledger.record, ledger.failed, ledger.record_charge]
     return activities
 
 

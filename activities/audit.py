@@ -12,7 +12,7 @@ detail) adds nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -72,13 +72,22 @@ class NewCustomerLink:
 
 
 class AuditActivities:
-    def __init__(self, engine: Engine, posting: PostingConfig | None = None) -> None:
+    def __init__(
+        self, engine: Engine, posting: PostingConfig | None = None, clearing: dict[str, str] | None = None
+    ) -> None:
         self.engine = engine
         self.posting = posting or PostingConfig()
+        self.clearing = clearing or {}  # company id -> clearing account, for companies in clearing-account mode
 
     @activity.defn(name="payment_config")
-    def payment_config(self) -> PostingConfig:
-        """The posting settings, read by the workflow through history so a config change applies to new runs."""
+    def payment_config(self, company_id: str = "") -> PostingConfig:
+        """The posting settings, read by the workflow through history so a config change applies to new runs.
+
+        In clearing-account mode the company's payments are deposited to its clearing account.
+        """
+        account = self.clearing.get(company_id)
+        if account:
+            return replace(self.posting, deposit_account=account, clearing_account=account)
         return self.posting
 
     @activity.defn(name="audit_record")

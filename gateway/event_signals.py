@@ -32,13 +32,15 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
+from activities.ledger import signal_ledger
 from activities.payment_routing import signal_payment
 from gateway.stripe_customers import start_customer_workflow
 from ml_connector import metrics
 from ml_connector.config import Settings
+from ml_connector.ledger.signals import LedgerSignal
 from ml_connector.payments.model import PaymentInput, PaymentSignal
 from ml_connector.storage.models import StripeEvent
-from ml_connector.stripe.events import EventShapeError, Route, RouteKind, route
+from ml_connector.stripe.events import LEDGER_KINDS, EventShapeError, Route, RouteKind, route
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 200
@@ -53,8 +55,15 @@ class StoredEvent:
 
 
 async def signal_event(client: Client, settings: Settings, event: StoredEvent) -> str:
-    """Signal-with-start the event's workflow (payment or customer); returns the workflow id."""
+    """Signal-with-start the event's workflow (payment, customer or ledger); returns the workflow id."""
     found = event.found
+    if found.kind in LEDGER_KINDS:
+        return await signal_ledger(
+            client,
+            settings.task_queue,
+            event.company_id,
+            LedgerSignal(found.event_id, found.event_type, found.object_id),
+        )
     if found.kind is RouteKind.CUSTOMER:
         return await start_customer_workflow(
             client, settings, found, found.event_id, company_id=event.company_id
@@ -106,7 +115,7 @@ def unsignalled(engine: Engine, *, older_than: datetime, limit: int = SWEEP_BATC
         except (EventShapeError, ValueError) as exc:
             log.error("event sweeper: stored event %s no longer routes: %s", event_id, exc)
             continue
-        if found is None or found.kind not in (RouteKind.PAYMENT, RouteKind.CUSTOMER):
+        if found is None or found.kind not in (RouteKind.PAYMENT, RouteKind.CUSTOMER, *LEDGER_KINDS):
             log.error("event sweeper: stored event %s routes to no workflow", event_id)
             continue
         events.append(StoredEvent(found, company_id))

@@ -41,9 +41,10 @@ from gateway.body import BodyTooLarge, read_body
 from gateway.event_signals import StoredEvent
 from gateway.stripe_customers import customer_company
 from ml_connector import metrics
+from ml_connector.ledger.signals import ledger_workflow_id
 from ml_connector.payments.companies import company_for
 from ml_connector.storage.models import AuditEntry, StripeEvent
-from ml_connector.stripe.events import EventShapeError, Route, RouteKind, route
+from ml_connector.stripe.events import LEDGER_KINDS, EventShapeError, Route, RouteKind, route
 from ml_connector.stripe.webhooks import WebhookVerificationError, verify_event
 from workflows.stripe_customer import workflow_id as customer_workflow_id
 
@@ -94,6 +95,12 @@ async def stripe_webhook(request: Request) -> JSONResponse:
         customer_company_id = customer_company(settings, company)
         customer_wid = customer_workflow_id(customer_company_id, found.customer_id or found.object_id)
         return await _store_and_ack(request, found, body, customer_company_id, customer_wid)
+    if found is not None and found.kind in LEDGER_KINDS:
+        # refunds, disputes, payouts: the clearing-account ledger (workflows/ledger.py), when it is on
+        ledger_company = settings.clearing_company
+        if ledger_company is None:
+            return JSONResponse({"received": True, "ignored": str(event.get("type"))})
+        return await _store_and_ack(request, found, body, ledger_company, ledger_workflow_id(ledger_company))
     if found is None or found.kind is not RouteKind.PAYMENT or not company:
         return JSONResponse({"received": True, "ignored": str(event.get("type"))})
     return await _store_and_ack(request, found, body, company, found.workflow_id(company))

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ml_connector.ledger.settings import LedgerSettings, parse_ledger
 from ml_connector.runwindows import RunWindowError, parse_windows, split_env
 
 DEFAULT_PORT = 8000
@@ -43,6 +44,8 @@ class CompanyConfig:
     timezone: str = "America/New_York"
     # When the Web Connector may work on this file ("18:00-07:00", company-local); empty: any time.
     run_windows: tuple[str, ...] = ()
+    # Clearing-account mode (refunds, disputes, fees, payouts posted too); None: off.
+    ledger: LedgerSettings | None = None
 
     @property
     def display_name(self) -> str:
@@ -81,6 +84,8 @@ class PostingConfig:
     invoice_mode: str = "finalize"  # draft | finalize | send
     create_missing_customers: bool = True
     home_currency: str = "usd"  # the company files' currency; Stripe payments in another are refused
+    # Set per company by clearing-account mode (then also the deposit account); empty: the mode is off.
+    clearing_account: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,11 @@ class Settings:
     @property
     def public_url_is_local(self) -> bool:
         return (urlsplit(self.public_url).hostname or "") in _LOCAL_HOSTS
+
+    @property
+    def clearing_company(self) -> str | None:
+        """The company in clearing-account mode (at most one: a Stripe account's payouts are not split)."""
+        return next((c.id for c in self.companies if c.ledger is not None), None)
 
     def company(self, company_id: str) -> CompanyConfig:
         for company in self.companies:
@@ -357,7 +367,14 @@ def _companies(env: Mapping[str, str], poll_minutes: int, problems: list[str]) -
                 name=str(entry.get("name", "")),
                 timezone=timezone,
                 run_windows=tuple(w.strip() for w in windows),
+                ledger=parse_ledger(entry, env, where, problems),
             )
+        )
+    clearing = [c.id for c in companies if c.ledger is not None]
+    if len(clearing) > 1:
+        problems.append(
+            f"clearing-account mode is on for {', '.join(clearing)}: one Stripe account's payouts cannot be split "
+            "between company files; turn it on for one company"
         )
 
     for attr, label in (("id", "company id"), ("qbwc_username", "Web Connector user name")):

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         LinkQuery,
         NewCustomerLink,
     )
+    from activities.ledger import ChargeBooked, LedgerActivities
     from activities.payment_routing import NeedInvoices, RoutePayments, RoutingActivities
     from activities.stripe_side import (
         CustomerLinkedBack,
@@ -76,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ml_connector.payments.posting import (
         Plan,
+        Posted,
         check_posted,
         duplicate_search,
         find_existing,
@@ -173,7 +175,7 @@ class PaymentWorkflow:
         if inp.key_kind == "invoice" or inp.company_id == UNRESOLVED:
             return await self._hand_over(inp)
         config: PostingConfig = await workflow.execute_activity_method(
-            AuditActivities.payment_config, start_to_close_timeout=DB, retry_policy=DB_RETRY
+            AuditActivities.payment_config, inp.company_id, start_to_close_timeout=DB, retry_policy=DB_RETRY
         )
         history = await workflow.execute_activity_method(
             AuditActivities.payment_history,
@@ -237,7 +239,7 @@ class PaymentWorkflow:
         replans = 0
         while True:
             plan, choice = await self._plan(inp, config, payment)
-            if state.uncertain and await self._already_in_quickbooks(inp, payment, plan, config, state):
+            if state.uncertain and await self._already_in_quickbooks(inp, payment, plan, choice, config, state):
                 return
             settled = await self._post(inp, config, payment, plan, choice, state)
             if settled or replans >= MAX_AUTO_REPLANS:
@@ -425,7 +427,13 @@ class PaymentWorkflow:
             return answer.invoices
 
     async def _already_in_quickbooks(
-        self, inp: PaymentInput, payment: StripePayment, plan: Plan, config: PostingConfig, state: _Attempt
+        self,
+        inp: PaymentInput,
+        payment: StripePayment,
+        plan: Plan,
+        choice: InvoiceChoice,
+        config: PostingConfig,
+        state: _Attempt,
     ) -> bool:
         """After an uncertain attempt: is the payment in QuickBooks already? Compared on ExternalGUID."""
         result = await qb.run(inp.company_id, duplicate_search(plan), attempt=QB_ATTEMPT)
@@ -451,7 +459,7 @@ class PaymentWorkflow:
             qb_txn_id=existing.txn_id,
             detail="an earlier attempt had posted it (found by ExternalGUID); not posted again",
         )
-        await self._posted(inp, payment, existing.txn_id)
+        await self._posted(inp, payment, existing, plan, choice, config)
         state.done, state.status = True, Status.POSTED
         return True
 
@@ -535,12 +543,44 @@ class PaymentWorkflow:
                 qb_txn_id=posted.txn_id,
                 error="posted, but QuickBooks disagrees with the plan: " + "; ".join(problems),
             )
-        await self._posted(inp, payment, posted.txn_id)
+        await self._posted(inp, payment, posted, plan, choice, config)
         state.done, state.status = True, Status.POSTED
         return True
 
-    async def _posted(self, inp: PaymentInput, payment: StripePayment, txn_id: str) -> None:
+    async def _posted(
+        self,
+        inp: PaymentInput,
+        payment: StripePayment,
+        posted: Posted,
+        plan: Plan,
+        choice: InvoiceChoice,
+        config: PostingConfig,
+    ) -> None:
+        txn_id = posted.txn_id
         self._set_status(Status.POSTED, txn_id)
+        if payment.charge_id:
+            # Refunds and disputes of this charge post against what it became; in clearing mode the
+            # ledger workflow is woken to post its fee.
+            await workflow.execute_activity_method(
+                LedgerActivities.record_charge,
+                ChargeBooked(
+                    company_id=inp.company_id,
+                    charge_id=payment.charge_id,
+                    payment_key=inp.key,
+                    customer_list_id=plan.customer_list_id,
+                    invoice_txn_id=plan.invoice_txn_id or "",
+                    invoice_ref_number=choice.invoice.ref_number if choice.invoice else "",
+                    payment_txn_id=txn_id,
+                    deposit_account=config.deposit_account,
+                    amount=str(to_decimal(posted.total, payment.currency)),
+                    currency=payment.currency,
+                    txn_date=plan.txn_date,
+                    workflow_id=workflow.info().workflow_id,
+                    clearing=bool(config.clearing_account),
+                ),
+                start_to_close_timeout=DB,
+                retry_policy=DB_RETRY,
+            )
         try:
             await workflow.execute_activity_method(
                 StripeActivities.mark_payment_posted,

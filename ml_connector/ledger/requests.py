@@ -46,11 +46,11 @@ def lookup_request(posting: Posting) -> str:
     if isinstance(entry, DepositAdd):
         return deposit_query(
             from_txn_date=posting.txn_date, to_txn_date=posting.txn_date,
-            account_names=[entry.deposit_to_account_name], include_line_items=False,
+            account_names=[entry.deposit_to_account_name], include_line_items=True,
         )
     if isinstance(entry, RefundEntry):
         return credit_memo_query(ref_numbers=[posting.ref_number], include_linked_txns=False)
-    return journal_entry_query(ref_numbers=[posting.ref_number], include_line_items=False)
+    return journal_entry_query(ref_numbers=[posting.ref_number], include_line_items=True)
 
 
 def refund_lookup_request(posting: Posting) -> str:

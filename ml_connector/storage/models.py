@@ -6,9 +6,9 @@ tickets, leases and responses live here, never in process memory.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Date, DateTime, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -253,3 +253,72 @@ class AuditEntry(SQLModel, table=True):
     workflow_id: str = Field(default="", max_length=300)
     error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class ChargeLink(SQLModel, table=True):
+    """A Stripe charge and the QuickBooks side of it, recorded by the payment workflow when it books the charge.
+
+    Refunds and disputes arrive days later naming only the charge; this is how they find the customer and
+    the invoice to post against without asking anyone.
+    """
+
+    __tablename__ = "charge_link"
+    __table_args__ = (UniqueConstraint("company_id", "charge_id", name="uq_charge_link"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: str = Field(index=True, max_length=40)
+    charge_id: str = Field(index=True, max_length=80)
+    payment_key: str = Field(default="", max_length=80)  # the payment workflow's key (pi_… or ch_…)
+    qb_customer_list_id: str = Field(max_length=40)
+    qb_invoice_txn_id: str = Field(default="", max_length=40)
+    qb_invoice_ref_number: str = Field(default="", max_length=20)
+    qb_payment_txn_id: str = Field(default="", max_length=40)
+    deposit_account: str = Field(default="", max_length=200)  # where the ReceivePayment put the money
+    amount: str = Field(default="", max_length=30)  # Decimal as text
+    currency: str = Field(default="", max_length=3)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class LedgerPosting(SQLModel, table=True):
+    """One QuickBooks transaction that Stripe money became in clearing-account mode, by its posting key.
+
+    The key (``fee:txn_…``, ``refund:re_…``, ``payout:po_…``, ``payment:ch_…``; see ml_connector/ledger/ids.py)
+    is unique per company: a key present here is never posted again, and the reconciliation report reads
+    ``qb_amount`` — the clearing-account effect as QuickBooks answered it — against Stripe's numbers.
+    """
+
+    __tablename__ = "ledger_posting"
+    __table_args__ = (UniqueConstraint("company_id", "posting_key", name="uq_ledger_posting"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: str = Field(index=True, max_length=40)
+    posting_key: str = Field(max_length=120)
+    kind: str = Field(max_length=20)
+    source_id: str = Field(default="", index=True, max_length=80)
+    balance_txn_ids: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # space-separated
+    txn_date: date | None = Field(default=None, sa_column=Column(Date, nullable=True))
+    qb_txn_id: str = Field(default="", max_length=40)
+    qb_txn_type: str = Field(default="", max_length=40)
+    qb_amount: str = Field(default="", max_length=30)  # signed Decimal as text
+    found_existing: bool = False  # an earlier, unrecorded attempt had posted it (found by ExternalGUID)
+    workflow_id: str = Field(default="", max_length=300)
+    posted_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class QbListEntry(SQLModel, table=True):
+    """An account, payment method or item we made sure exists in the company file (found or created).
+
+    Checked once per name, so posting never costs a lookup; forgotten when QuickBooks says the reference is
+    gone (3140), so the next posting creates it again.
+    """
+
+    __tablename__ = "qb_list_entry"
+    __table_args__ = (UniqueConstraint("company_id", "kind", "name", name="uq_qb_list_entry"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: str = Field(index=True, max_length=40)
+    kind: str = Field(max_length=20)  # account | payment_method | item
+    name: str = Field(max_length=200)
+    list_id: str = Field(default="", max_length=40)
+    created_by_us: bool = False
+    checked_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -210,6 +210,8 @@ def _route_payout(obj: Mapping[str, Any], oid: str) -> _Target:
 
 
 _PAYMENT_KEY_KINDS: Final = frozenset({KeyKind.PAYMENT_INTENT, KeyKind.CHARGE})
+# Money movements after the payment, posted by the clearing-account ledger (one workflow per company).
+LEDGER_KINDS: Final = frozenset({RouteKind.REFUND, RouteKind.DISPUTE, RouteKind.PAYOUT})
 
 _Router = Callable[[Mapping[str, Any], str], _Target]
 

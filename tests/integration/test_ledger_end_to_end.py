@@ -1,0 +1,87 @@
+"""Clearing-account mode end to end: payments, fees, refunds, a dispute and a payout reach QuickBooks once,
+and the books follow Stripe's money to the cent."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from ml_connector.fakestripe.money import processing_fee
+from ml_connector.ledger.signals import LEDGER_RETRY_SIGNAL, ledger_workflow_id
+from tests.ledger_support import ledger_world
+
+
+def _dollars(cents: int) -> Decimal:
+    return Decimal(cents) / 100
+
+
+async def test_refunds_a_dispute_fees_and_a_payout_follow_stripe_into_the_clearing_account(
+    temporal_client, database_url
+):
+    async with ledger_world(database_url, temporal_client, duplicates=1.0, shuffle=True) as world:
+        books, money = world.books, world.money
+        with books.company.lock:
+            customer = books.company.add_customer("Juniper Analytics").list_id
+            refunds = books.company.add_account("Stripe Refunds", "Income")
+            books.company.add_item("ItemService", "Stripe Refund", account_id=refunds.list_id)
+        cus = world.stripe.customer("Juniper Analytics")
+        world.link(cus, customer)
+        amounts = [10_000, 20_000, 30_000]
+        invoices = [books.invoice(customer, _dollars(a)) for a in amounts]
+        pis = [world.stripe.pay(cus, a, {"qb_txn_id": inv}) for a, inv in zip(amounts, invoices, strict=True)]
+        charges = [money.charge_of(pi) for pi in pis]
+        fees = [processing_fee(a) for a in amounts]
+
+        await world.stripe.deliver()
+        await world.drive(
+            lambda: set(pis) <= world.booked() and sum(k.startswith("fee:") for k in world.postings()) == 3,
+            "three payments and their fees",
+        )
+        assert world.balance("Stripe Clearing") == money.balance(), "clearing mirrors the Stripe balance"
+
+        first_refund = money.refund(charges[0], 3_000)
+        second_refund = money.refund(charges[0], 2_000)  # the same charge refunded twice
+        dispute = money.dispute(charges[1])
+        await world.stripe.deliver()
+        await world.drive(
+            lambda: {f"refund:{first_refund}", f"refund:{second_refund}"} <= set(world.postings())
+            and any(k.startswith("dispute:") for k in world.postings()),
+            "two partial refunds and the dispute",
+        )
+        assert world.balance("Stripe Clearing") == money.balance()
+
+        money.advance_days(3)
+        payout = money.payout()
+        money.payout_status(payout, "in_transit")
+        money.payout_status(payout, "paid")
+        await world.stripe.deliver()
+        await world.drive(lambda: f"payout:{payout}" in world.postings(), "the payout deposit")
+
+        postings = world.postings()
+        assert world.balance("Checking") == money.payout_amount(payout), "the bank sees exactly the payout"
+        assert world.balance("Stripe Clearing") == money.balance() == Decimal("0.00"), "all paid out"
+        assert world.balance("Merchant Fees") == _dollars(sum(fees) + 1_500), "charge fees plus the dispute fee"
+        assert len(books.company.receive_payments) == 3
+        assert all(
+            p.deposit_to_account_id == books.company.find_account(full_name="Stripe Clearing").list_id  # type: ignore[union-attr]
+            for p in books.company.receive_payments.values()
+        )
+        assert postings[f"refund:{first_refund}"].qb_txn_type == "ARRefundCreditCard"
+        assert Decimal(postings[f"payout:{payout}"].qb_amount) == -money.payout_amount(payout)
+        assert not [e for e in world.audit() if e.action.startswith("ledger.") and e.outcome != "ok"]
+        assert world.system.processor.ledger.customer_balance_change(customer) == Decimal("200.00"), (
+            "the disputed payment is owed again by the customer"
+        )
+
+        # A second pass (an operator's retry) finds everything posted and sends nothing.
+        handle = temporal_client.get_workflow_handle(ledger_workflow_id(world.company_id))
+        before_passes = await handle.query("passes")
+        before = (len(world.system.processor.ledger.txns), len(postings))
+        await handle.signal(LEDGER_RETRY_SIGNAL)
+        for _ in range(120):
+            if await handle.query("passes") > before_passes:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError("the retried ledger pass did not finish")
+        assert (len(world.system.processor.ledger.txns), len(world.postings())) == before
