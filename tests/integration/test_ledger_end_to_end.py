@@ -41,7 +41,7 @@ async def test_refunds_a_dispute_fees_and_a_payout_follow_stripe_into_the_cleari
 
         first_refund = money.refund(charges[0], 3_000)
         second_refund = money.refund(charges[0], 2_000)  # the same charge refunded twice
-        dispute = money.dispute(charges[1])
+        money.dispute(charges[1])
         await world.stripe.deliver()
         await world.drive(
             lambda: {f"refund:{first_refund}", f"refund:{second_refund}"} <= set(world.postings())
