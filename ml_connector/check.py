@@ -47,6 +47,18 @@ REQUIRED_EVENTS: tuple[str, ...] = (
     "customer.updated",
     "customer.deleted",
 )
+# What clearing-account mode posts (the ledger workflow) on top of those.
+LEDGER_EVENTS: tuple[str, ...] = (
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.dispute.created",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.closed",
+    "payout.paid",
+    "payout.failed",
+)
 PROBE_TIMEOUT_S = 5.0
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -263,10 +275,15 @@ def find_webhook_endpoint(client: stripe.StripeClient, url: str) -> stripe.Webho
     return found[0] if found else None
 
 
-def missing_events(enabled: Sequence[str]) -> list[str]:
+def required_events(settings: Settings) -> tuple[str, ...]:
+    """The events the endpoint must send for this configuration (more in clearing-account mode)."""
+    return REQUIRED_EVENTS + (LEDGER_EVENTS if settings.clearing_company else ())
+
+
+def missing_events(enabled: Sequence[str], required: Sequence[str] = REQUIRED_EVENTS) -> list[str]:
     if "*" in enabled:
         return []
-    return [e for e in REQUIRED_EVENTS if e not in enabled]
+    return [e for e in required if e not in enabled]
 
 
 def _check_webhook(settings: Settings, client: stripe.StripeClient) -> CheckResult:
@@ -293,7 +310,7 @@ def _check_webhook(settings: Settings, client: stripe.StripeClient) -> CheckResu
     problems: list[str] = []
     if endpoint.status != "enabled":
         problems.append(f"endpoint {endpoint.id} is {endpoint.status}")
-    missing = missing_events(list(endpoint.enabled_events))
+    missing = missing_events(list(endpoint.enabled_events), required_events(settings))
     if missing:
         problems.append("does not send " + ", ".join(missing))
     if problems:

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ml_connector.check import (
     check_from_env,
     find_webhook_endpoint,
     missing_events,
+    required_events,
     stripe_client,
     webhook_url,
 )
@@ -83,13 +85,15 @@ class WebhookSetup:
     secret: str | None  # only when created: Stripe returns it only then
 
 
-def ensure_webhook_endpoint(client: stripe.StripeClient, url: str) -> WebhookSetup:
+def ensure_webhook_endpoint(
+    client: stripe.StripeClient, url: str, events: Sequence[str] = REQUIRED_EVENTS
+) -> WebhookSetup:
     """Reuse the endpoint for `url` (enabling it, adding missing events) or create it."""
     existing = find_webhook_endpoint(client, url)
     if existing is None:
         create: dict[str, Any] = {
             "url": url,
-            "enabled_events": list(REQUIRED_EVENTS),
+            "enabled_events": list(events),
             "description": "ml-connector: payments and customers into QuickBooks Desktop",
             "api_version": stripe.api_version,  # the payload shape this SDK (and our event routing) reads
         }
@@ -97,7 +101,7 @@ def ensure_webhook_endpoint(client: stripe.StripeClient, url: str) -> WebhookSet
         return WebhookSetup(created.id, url, True, (), created.secret)
     changes: list[str] = []
     params: dict[str, Any] = {}
-    missing = missing_events(list(existing.enabled_events))
+    missing = missing_events(list(existing.enabled_events), events)
     if missing:
         params["enabled_events"] = sorted(set(existing.enabled_events) | set(missing))
         changes.append("added events " + ", ".join(missing))
@@ -133,7 +137,7 @@ def cmd_webhook_setup(settings: Settings, _args: argparse.Namespace) -> int:
         )
     url = webhook_url(settings)
     try:
-        result = ensure_webhook_endpoint(stripe_client(settings, timeout_s=30), url)
+        result = ensure_webhook_endpoint(stripe_client(settings, timeout_s=30), url, required_events(settings))
     except stripe.StripeError as exc:
         print(f"ml-connector: Stripe refused: {exc.user_message or type(exc).__name__}", file=sys.stderr)
         print("Run `ml-connector check` to see whether the key works and may manage webhook endpoints.")
@@ -143,7 +147,7 @@ def cmd_webhook_setup(settings: Settings, _args: argparse.Namespace) -> int:
         assert result.secret is not None
         path = write_secret(settings.data_dir, result.secret)
         print(f"Created Stripe {mode}-mode webhook endpoint {result.endpoint_id} for {url}")
-        print(f"  events: {', '.join(REQUIRED_EVENTS)}")
+        print(f"  events: {', '.join(required_events(settings))}")
         print(f"Its signing secret is in {path} (readable only by you; Stripe shows it only once).")
         print("Give it to ml-connector, then restart the gateway:")
         print(f'  export MLC_STRIPE_WEBHOOK_SECRET="$(cat {path})"')
