@@ -19,6 +19,7 @@ from activities.invoice_reading import InvoiceReadingActivities
 from activities.ledger import LedgerActivities
 from activities.links import LinkActivities
 from activities.payment_routing import RoutingActivities
+from activities.qb_lists import QbListActivities
 from activities.qb_queue import QbActivities
 from activities.stripe_side import StripeActivities
 from activities.stripe_sync import StripeSyncActivities
@@ -35,6 +36,7 @@ from workflows.invoice_reader import InvoiceReaderWorkflow
 from workflows.ledger import LedgerWorkflow
 from workflows.links_rebuild import LinksRebuildWorkflow
 from workflows.payment import PaymentWorkflow
+from workflows.qb_setup import EnsureListsWorkflow
 from workflows.stripe_customer import StripeCustomerWorkflow
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ WORKFLOWS: list[type[Any]] = [
     CustomerSyncWorkflow,
     StripeCustomerWorkflow,
     LinksRebuildWorkflow,
+    EnsureListsWorkflow,
     LedgerWorkflow,
 ]
 
@@ -70,7 +73,8 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
     # One Stripe gateway (one rate limiter, one retry policy, one set of counters) for every activity.
     gateway = stripe_gateway(settings)
     clearing = {c.id: c.ledger.clearing_account for c in settings.companies if c.ledger is not None}
-    audit = AuditActivities(engine, settings.posting, clearing)
+    multicurrency = {c.id: c.ledger.multicurrency for c in settings.companies if c.ledger is not None}
+    audit = AuditActivities(engine, settings.posting, clearing, multicurrency)
     stripe_side = StripeActivities(settings, gateway)
     routing = RoutingActivities(client, settings.posting.home_currency)
     reading = InvoiceReadingActivities(queue)
@@ -97,6 +101,7 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
     activities += [
         sync.sync_customer_page,
         sync.sync_invoice_page,
+        sync.sync_deleted_invoices,
         sync.fetch_stripe_customer,
         sync.tag_stripe_customer,
         links.customer_sync_config,
@@ -107,6 +112,9 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
         links.rebuild_links_from_stripe,
         links.rebuild_links_from_qb_page,
     ]
+    # Which accounts, payment methods and items exist in QuickBooks (workflows/qb_setup.py).
+    lists = QbListActivities(engine)
+    activities += [lists.missing, lists.remember, lists.forget]
     ledger = LedgerActivities(settings, engine, client, gateway)
     activities += [ledger.plan_pass, ledger.record, ledger.failed, ledger.record_charge]
     return activities

@@ -73,22 +73,33 @@ class NewCustomerLink:
 
 class AuditActivities:
     def __init__(
-        self, engine: Engine, posting: PostingConfig | None = None, clearing: dict[str, str] | None = None
+        self,
+        engine: Engine,
+        posting: PostingConfig | None = None,
+        clearing: dict[str, str] | None = None,
+        multicurrency: dict[str, bool] | None = None,
     ) -> None:
         self.engine = engine
         self.posting = posting or PostingConfig()
         self.clearing = clearing or {}  # company id -> clearing account, for companies in clearing-account mode
+        # company id -> its own multicurrency setting (clearing-account mode's TOML); others: MLC_MULTICURRENCY
+        self.multicurrency = multicurrency or {}
 
     @activity.defn(name="payment_config")
     def payment_config(self, company_id: str = "") -> PostingConfig:
         """The posting settings, read by the workflow through history so a config change applies to new runs.
 
-        In clearing-account mode the company's payments are deposited to its clearing account.
+        In clearing-account mode the company's payments are deposited to its clearing account. Multicurrency is
+        the company's own setting when it has one, else MLC_MULTICURRENCY.
         """
+        config = self.posting
+        multicurrency = self.multicurrency.get(company_id, config.multicurrency)
+        if multicurrency != config.multicurrency:
+            config = replace(config, multicurrency=multicurrency)
         account = self.clearing.get(company_id)
         if account:
-            return replace(self.posting, deposit_account=account, clearing_account=account)
-        return self.posting
+            return replace(config, deposit_account=account, clearing_account=account)
+        return config
 
     @activity.defn(name="audit_record")
     def record(self, rec: AuditRecord) -> int:

@@ -31,6 +31,7 @@ from ml_connector.config import Settings
 from ml_connector.ledger import ids
 from ml_connector.ledger.jobs import PostingJob, job_for
 from ml_connector.ledger.model import LedgerPolicy
+from ml_connector.ledger.setup import ListNeed, ledger_needs
 from ml_connector.ledger.signals import (
     LEDGER_SIGNAL,
     LEDGER_WORKFLOW,
@@ -57,6 +58,7 @@ class PassResult:
     payout_ids: list[str] = field(default_factory=list)  # still in transit: look again next pass
     waiting: list[str] = field(default_factory=list)  # why some money is not posted yet
     clearing_account: str = ""
+    needs: list[ListNeed] = field(default_factory=list)  # accounts and items the jobs refer to
 
 
 @dataclass
@@ -125,7 +127,7 @@ class LedgerActivities:
             )
         return StripeLedgerReader(self._gateway)
 
-    def _policy(self, company_id: str) -> tuple[LedgerPolicy, int] | None:
+    def _policy(self, company_id: str) -> tuple[LedgerPolicy, int, list[ListNeed]] | None:
         try:
             company = self.settings.company(company_id)
         except KeyError:
@@ -136,14 +138,15 @@ class LedgerActivities:
         policy = company.ledger.policy(
             home_currency=posting.home_currency, payment_method=posting.payment_method
         )
-        return policy, _start_of(company.ledger.ledger_start)
+        needs = ledger_needs(company.ledger, posting.payment_method)
+        return policy, _start_of(company.ledger.ledger_start), needs
 
     @activity.defn(name="ledger_plan_pass")
     def plan_pass(self, inp: LedgerInput) -> PassResult:
         configured = self._policy(inp.company_id)
         if configured is None:
             return PassResult(clearing_mode=False)
-        policy, start = configured
+        policy, start, needs = configured
         if not start:
             first = store.first_payment_date(self.engine, inp.company_id)
             if first is None:
@@ -198,6 +201,7 @@ class LedgerActivities:
             payout_ids=in_transit,
             waiting=[s.message for s in waiting][:50],
             clearing_account=policy.clearing_account,
+            needs=needs if jobs else [],
         )
 
     def _audit_refusals(self, company_id: str, refusals: list[tuple[str, str]]) -> None:

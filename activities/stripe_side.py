@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ import stripe
 from stripe.params import (
     ChargeListParams,
     ChargeListParamsCreated,
+    ChargeRetrieveParams,
     ChargeUpdateParams,
     CustomerUpdateParams,
     PaymentIntentListParams,
@@ -116,6 +118,31 @@ def _metadata(obj: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, Mapping) else {}
 
 
+# The charge comes with its balance transaction in the same request: the currency Stripe settled it in and,
+# for a payment in another currency, the exchange rate it used.
+_WITH_SETTLEMENT: ChargeRetrieveParams = {"expand": ["balance_transaction"]}
+
+
+def _settlement(txn: Any, currency: str) -> tuple[str, str]:
+    """(settlement currency, exchange rate as Decimal text) from a charge's expanded balance transaction.
+
+    ``("", "")`` while the charge has none yet (not settled). Stripe's ``exchange_rate`` converts the charge's
+    currency into the settlement currency (amount × rate = settled amount); the SDK hands it over as a JSON
+    float, so it is turned into Decimal through its shortest text, which is the text Stripe sent.
+    """
+    if not isinstance(txn, Mapping):
+        return "", ""
+    settled_in = str(txn.get("currency") or "").lower()
+    rate = txn.get("exchange_rate")
+    if settled_in == currency or rate is None or isinstance(rate, bool):
+        return settled_in, ""
+    try:
+        value = Decimal(str(rate))
+    except ArithmeticError:
+        return settled_in, ""
+    return settled_in, str(value) if value.is_finite() and value > 0 else ""
+
+
 def _not_found(exc: stripe.InvalidRequestError) -> bool:
     return exc.http_status == 404
 
@@ -158,9 +185,9 @@ class StripeActivities:
                 charge: dict[str, Any] = {}
                 if charge_id is not None:
                     latest = charge_id
-                    charge = _dict(gw.call(lambda c: c.v1.charges.retrieve(latest)))
+                    charge = _dict(gw.call(lambda c: c.v1.charges.retrieve(latest, _WITH_SETTLEMENT)))
             else:
-                charge = _dict(gw.call(lambda c: c.v1.charges.retrieve(inp.key)))
+                charge = _dict(gw.call(lambda c: c.v1.charges.retrieve(inp.key, _WITH_SETTLEMENT)))
                 pi = {}
                 charge_id = inp.key
         except stripe.InvalidRequestError as exc:
@@ -189,11 +216,13 @@ class StripeActivities:
         else:
             amount = int(charge.get("amount_captured") or charge.get("amount") or 0)
         created = int(source.get("created") or 0)
+        currency = str(source.get("currency") or "").lower()
+        settlement_currency, exchange_rate = _settlement(charge.get("balance_transaction"), currency)
         return StripePayment(
             payment_id=inp.key,
             status=status,
             amount=amount,
-            currency=str(source.get("currency") or "").lower(),
+            currency=currency,
             created=created,
             local_date=self._local_date(inp.company_id, created),
             livemode=bool(source.get("livemode")),
@@ -205,6 +234,8 @@ class StripeActivities:
             charge_metadata=_metadata(charge),
             invoice_metadata=_metadata(invoice),
             description=source.get("description"),
+            settlement_currency=settlement_currency,
+            exchange_rate=exchange_rate,
         )
 
     @activity.defn(name="stripe_invoice_payments")

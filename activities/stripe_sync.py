@@ -33,9 +33,11 @@ from temporalio.exceptions import ApplicationError
 
 from ml_connector.config import Settings
 from ml_connector.qbxml.customers import Customer, parse_customers
+from ml_connector.qbxml.deleted import DeletedTxn, parse_deleted
 from ml_connector.qbxml.invoices import Invoice, parse_invoices
 from ml_connector.queue import RequestQueue
 from ml_connector.storage.models import (
+    AuditEntry,
     CustomerLink,
     InvoiceLink,
     QbRequest,
@@ -114,17 +116,21 @@ def link_field_of(settings: Settings) -> LinkField:
 def read_page(engine: Engine, request_id: int, page_no: int) -> str | None:
     """A stored page; page 0 of a request whose one answer was small enough to be kept inline."""
     with Session(engine) as db:
-        page = db.exec(
-            select(QbResponsePage).where(
-                QbResponsePage.request_id == request_id, QbResponsePage.page_no == page_no
-            )
-        ).first()
-        if page is not None:
-            return page.xml
-        if page_no == 0:
-            row = db.get(QbRequest, request_id)
-            return row.response if row is not None else None
-        return None
+        return read_page_in(db, request_id, page_no)
+
+
+def read_page_in(db: Session, request_id: int, page_no: int) -> str | None:
+    page = db.exec(
+        select(QbResponsePage).where(
+            QbResponsePage.request_id == request_id, QbResponsePage.page_no == page_no
+        )
+    ).first()
+    if page is not None:
+        return page.xml
+    if page_no == 0:
+        row = db.get(QbRequest, request_id)
+        return row.response if row is not None else None
+    return None
 
 
 class _Counter:
@@ -182,28 +188,38 @@ class StripeSyncActivities:
 
     @activity.defn(name="sync_customer_page")
     def sync_customer_page(self, inp: PageInput) -> PageSummary:
-        xml = read_page(self.engine, inp.request_id, inp.page_no)
-        customers = parse_customers(xml) if xml else []
-        if not customers:
-            return PageSummary()
         gateway = self.gateway
         counter = _Counter(gateway)
         field_ = link_field_of(self.settings)
         company = inp.company_id
-        links = self._customer_links(company, [c.list_id for c in customers])
-        decisions = {
-            c.list_id: customer_rules.decide(c, _link_state(links.get(c.list_id)), company, field_)
-            for c in customers
-        }
-        decisions.update(self._resolve_adoptions(customers, decisions, links, company))
-        intents = self._intents(
-            company,
-            {
+
+        def creates(decisions: dict[str, CustomerDecision]) -> dict[str, dict[str, Any]]:
+            return {
                 key("customer.create", company, lid): customer_rules.create_params(d.state or {})
                 for lid, d in decisions.items()
                 if d.action is CustomerAction.CREATE
-            },
-        )
+            }
+
+        # Reading the page and its links and storing the creates' intents is one transaction: on SQLite every
+        # transaction queues for the single write lock (BEGIN IMMEDIATE) behind the gateway and the
+        # write-backs, and each wait here is time the rate limiter may sit idle.
+        with Session(self.engine, expire_on_commit=False) as db:
+            xml = read_page_in(db, inp.request_id, inp.page_no)
+            customers = parse_customers(xml) if xml else []
+            if not customers:
+                return PageSummary()
+            links = self._customer_links_in(db, company, [c.list_id for c in customers])
+            decisions = {
+                c.list_id: customer_rules.decide(c, _link_state(links.get(c.list_id)), company, field_)
+                for c in customers
+            }
+            adopting = any(d.action is CustomerAction.ADOPT for d in decisions.values())
+            if not adopting:
+                intents = self._store_intents(db, company, creates(decisions))
+                db.commit()
+        if adopting:  # asks Stripe, so outside any transaction; rare (a lost database)
+            decisions.update(self._resolve_adoptions(customers, decisions, links, company))
+            intents = self._intents(company, creates(decisions))
 
         def push(customer: Customer, decision: CustomerDecision) -> str:
             state = decision.state or {}
@@ -352,14 +368,14 @@ class StripeSyncActivities:
             )
         return out
 
-    def _customer_links(self, company: str, list_ids: Iterable[str]) -> dict[str, CustomerLink]:
-        with Session(self.engine) as db:
-            rows = db.exec(
-                select(CustomerLink).where(
-                    CustomerLink.company_id == company, col(CustomerLink.qb_list_id).in_(list(list_ids))
-                )
-            ).all()
-            return {row.qb_list_id: row for row in rows}
+    @staticmethod
+    def _customer_links_in(db: Session, company: str, list_ids: Iterable[str]) -> dict[str, CustomerLink]:
+        rows = db.exec(
+            select(CustomerLink).where(
+                CustomerLink.company_id == company, col(CustomerLink.qb_list_id).in_(list(list_ids))
+            )
+        ).all()
+        return {row.qb_list_id: row for row in rows}
 
     def _linked_stripe_ids(self, company: str, stripe_ids: Iterable[str]) -> set[str]:
         with Session(self.engine) as db:
@@ -376,17 +392,27 @@ class StripeSyncActivities:
         if not wanted:
             return {}
         with Session(self.engine) as db:
-            stored = {
-                row.key: json.loads(row.params)
-                for row in db.exec(
-                    select(StripeWriteIntent).where(col(StripeWriteIntent.key).in_(list(wanted)))
-                ).all()
-            }
-            for intent_key, params in wanted.items():
-                if intent_key not in stored:
-                    db.add(StripeWriteIntent(key=intent_key, company_id=company, params=json.dumps(params)))
-                    stored[intent_key] = params
+            stored = self._store_intents(db, company, wanted)
             db.commit()
+        return stored
+
+    @staticmethod
+    def _store_intents(
+        db: Session, company: str, wanted: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Within the caller's transaction (which commits): earlier intents win, new ones are added."""
+        if not wanted:
+            return {}
+        stored = {
+            row.key: json.loads(row.params)
+            for row in db.exec(
+                select(StripeWriteIntent).where(col(StripeWriteIntent.key).in_(list(wanted)))
+            ).all()
+        }
+        for intent_key, params in wanted.items():
+            if intent_key not in stored:
+                db.add(StripeWriteIntent(key=intent_key, company_id=company, params=json.dumps(params)))
+                stored[intent_key] = params
         return stored
 
     @staticmethod
@@ -509,6 +535,96 @@ class StripeSyncActivities:
             hold=hold,
             stripe_requests=counter.used,
         )
+
+    @activity.defn(name="sync_deleted_invoices")
+    def sync_deleted_invoices(self, inp: PageInput) -> PageSummary:
+        """Invoices deleted in QuickBooks (a stored TxnDeletedQuery answer) leave Stripe's circulation.
+
+        A deleted invoice never shows up in a modified-since InvoiceQuery again, so this is the only place its
+        Stripe invoice is withdrawn: voided if finalized, deleted if a draft. The link stays, with state
+        ``deleted`` and an audit row, so a re-read of the same deletion (the window overlaps) sends nothing.
+        A Stripe failure holds the watermark at that deletion, so the next poll tries again.
+        """
+        xml = read_page(self.engine, inp.request_id, inp.page_no)
+        deleted = [d for d in (parse_deleted(xml) if xml else []) if d.txn_del_type == "Invoice"]
+        if not deleted:
+            return PageSummary()
+        company = inp.company_id
+        with Session(self.engine) as db:
+            links = {
+                row.qb_txn_id: row
+                for row in db.exec(
+                    select(InvoiceLink).where(
+                        InvoiceLink.company_id == company,
+                        col(InvoiceLink.qb_txn_id).in_([d.txn_id for d in deleted]),
+                    )
+                ).all()
+            }
+        decisions = {
+            d.txn_id: invoice_rules.decide_deleted(_invoice_link_state(links.get(d.txn_id))) for d in deleted
+        }
+        acting = [d for d in deleted if decisions[d.txn_id].action is InvoiceAction.WITHDRAW]
+        counter = _Counter(self.gateway) if acting else None
+        outcomes = self._parallel(
+            [partial(self._withdraw_deleted, links[d.txn_id].stripe_invoice_id) for d in acting]
+        )
+        found_status: dict[str, str | BaseException] = dict(
+            zip((d.txn_id for d in acting), outcomes, strict=True)
+        )
+
+        counts: Counter[str] = Counter()
+        hold: str | None = None
+        stamp = utcnow()
+        workflow_id = (activity.info().workflow_id or "") if activity.in_activity() else ""
+        with Session(self.engine) as db:
+            for gone in deleted:
+                decision = decisions[gone.txn_id]
+                link = links.get(gone.txn_id)
+                outcome = found_status.get(gone.txn_id)
+                if isinstance(outcome, BaseException):
+                    counts["deleted.failed"] += 1
+                    hold = earliest(hold, gone.time_deleted.wall_clock if gone.time_deleted else None)
+                    log.warning(
+                        "invoice %s deleted in QuickBooks: withdrawing Stripe invoice %s failed: %s",
+                        gone.txn_id,
+                        link.stripe_invoice_id if link else "?",
+                        _describe(outcome),
+                    )
+                    continue
+                counts[f"deleted.{decision.action.value}"] += 1
+                if link is None or link.state == "deleted":
+                    continue
+                status = outcome if isinstance(outcome, str) else link.state
+                audit_outcome, detail = _deletion_report(gone, link.stripe_invoice_id, status)
+                log.log(
+                    logging.WARNING if audit_outcome != "ok" else logging.INFO,
+                    "invoice sync: %s",
+                    detail,
+                    extra={"company": company, "qb_txn_id": gone.txn_id},
+                )
+                link.state = "deleted"
+                link.updated_at = stamp
+                db.add(link)
+                db.add(
+                    AuditEntry(
+                        company_id=company,
+                        action="invoice.deleted_in_quickbooks",
+                        outcome=audit_outcome,
+                        stripe_object_id=link.stripe_invoice_id,
+                        qb_txn_id=gone.txn_id,
+                        workflow_id=workflow_id,
+                        detail=detail,
+                    )
+                )
+            db.commit()
+        return PageSummary(counts=dict(counts), hold=hold, stripe_requests=counter.used if counter else 0)
+
+    def _withdraw_deleted(self, stripe_invoice_id: str) -> str:
+        """Void (open) or delete (draft) the Stripe invoice; returns the status it had. Safe to repeat: a
+        void or deleted invoice is left alone, and the void carries a deterministic idempotency key."""
+        status = self._invoice_status(stripe_invoice_id)
+        self._withdraw(stripe_invoice_id, status)
+        return status
 
     def _company_money(self, company: str) -> tuple[str, ZoneInfo]:
         """The company files' currency (``MLC_HOME_CURRENCY``) and the company's time zone (due dates)."""
@@ -734,6 +850,31 @@ def _invoice_link_state(link: InvoiceLink | None) -> InvoiceLinkState | None:
         return None
     return InvoiceLinkState(
         link.stripe_invoice_id, link.qb_edit_sequence, link.content_fingerprint, link.state
+    )
+
+
+def _deletion_report(gone: DeletedTxn, stripe_invoice_id: str, status: str) -> tuple[str, str]:
+    """The audit outcome and the sentence an operator reads for one invoice deleted in QuickBooks."""
+    what = (
+        f"QuickBooks invoice {gone.ref_number} ({gone.txn_id})"
+        if gone.ref_number
+        else f"QuickBooks invoice {gone.txn_id}"
+    )
+    when = f" at {gone.time_deleted.wall_clock}" if gone.time_deleted else ""
+    done = {
+        "draft": f"its Stripe draft {stripe_invoice_id} was deleted",
+        "open": f"Stripe invoice {stripe_invoice_id} was voided: nobody is asked to pay it",
+        "uncollectible": f"Stripe invoice {stripe_invoice_id} was voided: nobody is asked to pay it",
+        "void": f"Stripe invoice {stripe_invoice_id} was already void",
+        "voided": f"Stripe invoice {stripe_invoice_id} was already void",
+        "deleted": f"Stripe invoice {stripe_invoice_id} no longer exists",
+    }
+    if status in done:
+        return "ok", f"{what} was deleted{when}; {done[status]}"
+    return (
+        "skipped",
+        f"{what} was deleted{when}, but Stripe invoice {stripe_invoice_id} is {status} and was left as it is "
+        "(a paid invoice cannot be voided: refund it in Stripe if the money should go back)",
     )
 
 

@@ -167,7 +167,11 @@ async def run_size(env: WorkflowEnvironment, customers: int, rate: float) -> Res
             peak = _peak_rss_mib(worker.pid)
         finally:
             worker.terminate()
-            worker.wait(30)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:  # measured already; do not let a slow shutdown lose the numbers
+                worker.kill()
+                worker.wait(30)
             server.should_exit = True
             await serving
             engine.dispose()

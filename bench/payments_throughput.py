@@ -55,7 +55,7 @@ from ml_connector.fakestripe import FakeStripeServer  # noqa: E402
 from ml_connector.simulator.processor import QuickBooksProcessor  # noqa: E402
 from ml_connector.simulator.webconnector import SessionReport, WebConnector  # noqa: E402
 from ml_connector.storage.engine import make_engine, migrate  # noqa: E402
-from ml_connector.storage.models import AuditEntry, CustomerLink, QbRequest  # noqa: E402
+from ml_connector.storage.models import AuditEntry, CustomerLink, QbBatch, QbRequest  # noqa: E402
 from ml_connector.stripe.webhooks import sign_payload  # noqa: E402
 from ml_connector.temporal import SEARCH_ATTRIBUTES, temporal_binary  # noqa: E402
 from tests.payments_support import API_KEY, PAYMENT_EVENTS, Books, StripeSide  # noqa: E402
@@ -174,6 +174,43 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def _documents(engine: Engine, since_epoch: float, clock_start: float) -> list[str]:
+    """One line per qbXML document sent: when, how long QuickBooks took to answer, and what it carried.
+
+    The composition (invoice reads vs payment adds vs other requests) is what decides payments per round trip:
+    a document that carries only a read, or only a few adds, is a round trip spent on few payments.
+    """
+    with Session(engine) as db:
+        batches = db.exec(
+            select(QbBatch).where(QbBatch.company_id == COMPANY).order_by(col(QbBatch.created_at))
+        ).all()
+        names = db.exec(select(QbRequest.batch_id, QbRequest.name)).all()
+    kinds: dict[str, dict[str, int]] = {}
+    for batch_id, name in names:
+        if batch_id is None:
+            continue
+        kind = "read" if name == "InvoiceQueryRq" else "add" if name == "ReceivePaymentAddRq" else "other"
+        counts = kinds.setdefault(batch_id, {"read": 0, "add": 0, "other": 0})
+        counts[kind] += 1
+    lines = []
+    for batch in batches:
+        sent = batch.created_at if batch.created_at.tzinfo else batch.created_at.replace(tzinfo=UTC)
+        if sent.timestamp() < clock_start:
+            continue  # the first sync, before the clock started
+        answered = batch.answered_at
+        took = ""
+        if answered is not None:
+            answered = answered if answered.tzinfo else answered.replace(tzinfo=UTC)
+            took = f"{(answered - sent).total_seconds():5.1f} s"
+        counts = kinds.get(batch.id, {"read": 0, "add": 0, "other": 0})
+        recovery = " (recovery)" if batch.recovers else ""
+        lines.append(
+            f"  {sent.timestamp() - since_epoch:7.1f} s  answered after {took or '   — '}  "
+            f"reads {counts['read']:3d}  adds {counts['add']:3d}  other {counts['other']:3d}{recovery}"
+        )
+    return lines
+
+
 def _booked(engine: Engine) -> tuple[set[str], float | None]:
     """Stripe payment ids booked so far, and when the last one was booked (epoch seconds)."""
     with Session(engine) as db:
@@ -282,6 +319,18 @@ async def _run(
         wc = WebConnector(
             f"{base}/qbwc", USERNAME, PASSWORD, processor, noop_wait_seconds=QBWC_NOOP_WAIT_SECONDS
         )
+        first_request = 0
+        if args.first_sync:
+            # A company taking payments synced its customers and invoices long ago; the first sync of the
+            # 1,000 fresh invoices (ten iterator pages, the link write-backs, the Stripe side) is not payment
+            # traffic, so it runs to the end before the clock starts.
+            print("first customer and invoice sync, before the clock starts …", flush=True)
+            warm = await asyncio.to_thread(wc.run_until_idle, 100)
+            print(
+                f"  done in {len(warm)} sessions, {sum(r.round_trips for r in warm)} round trips", flush=True
+            )
+            with Session(engine) as db:
+                first_request = int(db.exec(select(func.max(QbRequest.id))).one() or 0)
         poller = Poller(wc, args.poll_seconds)
         out = tmp / "acks.json"
         print(
@@ -289,6 +338,7 @@ async def _run(
             f"Web Connector polls every {args.poll_seconds:g} s …",
             flush=True,
         )
+        clock_start = time.time()
         poller.thread.start()
         sender = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -327,8 +377,10 @@ async def _run(
     latencies: list[float] = acks["latencies_ms"]
     statuses: list[int] = acks["statuses"]
     with Session(engine) as db:
-        requests = db.exec(select(func.count()).select_from(QbRequest)).one()
-        by_name = db.exec(select(QbRequest.name, func.count()).group_by(QbRequest.name)).all()
+        measured = col(QbRequest.id) > first_request
+        requests = db.exec(select(func.count()).select_from(QbRequest).where(measured)).one()
+        by_name = db.exec(select(QbRequest.name, func.count()).where(measured).group_by(QbRequest.name)).all()
+    documents = _documents(engine, acks["first_send_epoch"], clock_start) if args.documents else []
     engine.dispose()
     payment_requests = sum(
         c for n, c in by_name if n.startswith(("Invoice", "ReceivePayment", "CustomerAdd"))
@@ -353,6 +405,9 @@ async def _run(
     print(f"webhooks sent over                   {acks['last_ack_epoch'] - acks['first_send_epoch']:.1f} s")
     print(f"last webhook -> last payment posted  {last_booked - acks['last_ack_epoch']:.1f} s")
     print(f"whole run (first webhook -> done)    {last_booked - acks['first_send_epoch']:.1f} s")
+    if documents:
+        print("documents (time since the first webhook; InvoiceQuery reads, ReceivePaymentAdd adds, other):")
+        print("\n".join(documents))
 
 
 def main() -> None:
@@ -368,6 +423,15 @@ def main() -> None:
         help="MLC_LINGER_SECONDS (product default 10; 0: end sessions at once)",
     )
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--first-sync",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the company's first customer/invoice sync before the clock starts (default: yes)",
+    )
+    parser.add_argument(
+        "--documents", action="store_true", help="also list every qbXML document sent and what it carried"
+    )
     parser.add_argument("--send", type=Path, help=argparse.SUPPRESS)  # the load-generator process
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)

@@ -22,6 +22,7 @@ from gateway.body import BodyTooLarge, read_body
 from gateway.delivery import Deliverer
 from gateway.event_signals import EventSignaller
 from gateway.ops import router as ops_router
+from gateway.reconcile import router as reconcile_router
 from gateway.status import router as status_router
 from gateway.stripe_webhook import router as stripe_webhook_router
 from ml_connector.companies import sync_companies
@@ -101,6 +102,7 @@ def create_app(
     app = FastAPI(title="ml-connector gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.include_router(ops_router)
     app.include_router(status_router)
+    app.include_router(reconcile_router)
     app.include_router(stripe_webhook_router)
 
     @app.get("/qbwc")

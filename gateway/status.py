@@ -23,7 +23,8 @@ import html
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
+from decimal import Decimal, InvalidOperation
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -36,13 +37,15 @@ from ml_connector.check import CompanyRow, company_rows
 from ml_connector.config import Settings
 from ml_connector.metrics import PaymentState, payment_states
 from ml_connector.qbwc.troubleshooting import explain
-from ml_connector.storage.models import CustomerLink, InvoiceLink, QbwcSession
+from ml_connector.storage import ledger as ledger_store
+from ml_connector.storage.models import CustomerLink, InvoiceLink, LedgerPosting, QbwcSession
 from workflows.customer_sync import CustomerSyncWorkflow, SyncStatus, workflow_id
 
 router = APIRouter()
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 _FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 RECENT_SESSIONS = 10
+RECENT_PAYOUTS = 20
 MAX_WAITING = 200
 # The page must render even when Temporal hangs: the browser refreshes every 30 s and a person is waiting.
 WATERMARK_TIMEOUT = timedelta(seconds=2)
@@ -96,6 +99,8 @@ class StatusData:
     sync: dict[str, SyncCounts]
     now: datetime
     watermarks: dict[str, Watermark] = field(default_factory=dict)
+    # Recent payout deposits of each company in clearing-account mode (no key: the mode is off there).
+    payouts: dict[str, list[LedgerPosting]] = field(default_factory=dict)
 
 
 def is_local(request: Request) -> bool:
@@ -118,22 +123,27 @@ def authorised(request: Request, password: str) -> bool:
     return secrets.compare_digest(given.encode(), password.encode())
 
 
+def refusal(settings: Settings) -> Response:
+    """What a visitor who may not see the page gets: how to open it (403), or a Basic challenge (401)."""
+    if not settings.status_password:
+        return PlainTextResponse(
+            "The status page is only served to this machine. Set MLC_STATUS_PASSWORD to open it to others "
+            "(HTTP Basic, any user name).\n",
+            status_code=403,
+        )
+    return PlainTextResponse(
+        "Authentication required.\n",
+        status_code=401,
+        headers={"WWW-Authenticate": 'Basic realm="ml-connector status", charset="UTF-8"'},
+    )
+
+
 @router.get("/", response_class=HTMLResponse)
 async def status_page(request: Request) -> Response:
     gw = request.app.state.gw
     settings: Settings = gw.settings
     if not authorised(request, settings.status_password):
-        if not settings.status_password:
-            return PlainTextResponse(
-                "The status page is only served to this machine. Set MLC_STATUS_PASSWORD to open it to others "
-                "(HTTP Basic, any user name).\n",
-                status_code=403,
-            )
-        return PlainTextResponse(
-            "Authentication required.\n",
-            status_code=401,
-            headers={"WWW-Authenticate": 'Basic realm="ml-connector status", charset="UTF-8"'},
-        )
+        return refusal(settings)
     data, watermarks = await asyncio.gather(
         asyncio.to_thread(load_status, gw.engine, settings),
         read_watermarks(gw.client, [c.id for c in settings.companies]),
@@ -181,7 +191,12 @@ def load_status(engine: Engine, settings: Settings) -> StatusData:
             max(moments) if moments else None,
         )
     waiting = payment_states(engine, states=("waiting", "failed"))[:MAX_WAITING]
-    return StatusData(company_rows(engine, settings), sessions, waiting, sync, datetime.now(UTC))
+    payouts = {
+        c.id: ledger_store.payouts(engine, c.id, limit=RECENT_PAYOUTS) for c in settings.companies if c.ledger
+    }
+    return StatusData(
+        company_rows(engine, settings), sessions, waiting, sync, datetime.now(UTC), payouts=payouts
+    )
 
 
 async def read_watermarks(client: Client, company_ids: list[str]) -> dict[str, Watermark]:
@@ -251,6 +266,8 @@ def render_page(data: StatusData, settings: Settings) -> str:
         "<h2>Recent Web Connector sessions</h2>",
         _sessions_table(data),
     ]
+    if data.payouts:  # only in clearing-account mode, where payouts are posted
+        body[6:6] = ["<h2>Payouts</h2>", _payouts_table(data)]
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="refresh" content="30"><meta name="viewport" content="width=device-width">'
@@ -347,6 +364,37 @@ def _watermark_cells(mark: Watermark | None, now: datetime) -> str:
         f'<td class="watermark"><code>{_e(mark.invoice or "none yet")}</code></td>'
         f"<td>{_e(last)}</td><td>{upcoming}</td>"
     )
+
+
+def _payouts_table(data: StatusData) -> str:
+    """Each payout deposit posted to the bank, with the link to the report that proves it."""
+    rows = []
+    for company_id, postings in data.payouts.items():
+        for p in postings:
+            rows.append(
+                f'<tr data-payout="{_e(p.source_id)}"><td>{_e(company_id)}</td>'
+                f"<td>{_e(p.txn_date.isoformat() if p.txn_date else '—')}</td><td><code>{_e(p.source_id)}</code></td>"
+                f"<td>{_e(_deposit_amount(p.qb_amount))}</td><td><code>{_e(p.qb_txn_id or '—')}</code></td>"
+                f'<td><a href="{_e(reconcile_url(company_id, p.source_id))}">reconcile</a></td></tr>'
+            )
+    head = (
+        "<tr><th>Company</th><th>Arrival</th><th>Stripe payout</th><th>Amount</th><th>QuickBooks deposit TxnID</th>"
+        "<th>Reconciliation</th></tr>"
+    )
+    return _table("payouts", head, rows, "No payout has been posted to QuickBooks yet.")
+
+
+def reconcile_url(company_id: str, payout_id: str) -> str:
+    """The link to one payout's reconciliation report (served by gateway/reconcile.py)."""
+    return "/reconcile?" + urlencode({"company": company_id, "payout": payout_id})
+
+
+def _deposit_amount(clearing_effect: str) -> str:
+    """The deposit's amount: the payout takes money *out of* clearing, so its recorded effect is negative."""
+    try:
+        return f"{-Decimal(clearing_effect):.2f}"
+    except InvalidOperation:
+        return "—"
 
 
 def _sessions_table(data: StatusData) -> str:

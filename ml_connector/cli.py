@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ml_connector import __version__, cli_links, cli_ops, cli_payments, logs
+from ml_connector import __version__, cli_links, cli_ops, cli_payments, cli_reconcile, logs
 from ml_connector.config import CompanyConfig, ConfigError, Settings, load_settings
 
 log = logging.getLogger("ml_connector")
@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_ops.register(sub)
     cli_payments.register(sub)
     cli_links.register(sub)
+    cli_reconcile.register(sub)
     return parser
 
 

@@ -86,6 +86,10 @@ class PostingConfig:
     home_currency: str = "usd"  # the company files' currency; Stripe payments in another are refused
     # Set per company by clearing-account mode (then also the deposit account); empty: the mode is off.
     clearing_account: str = ""
+    # QuickBooks multicurrency is on for the company (MLC_MULTICURRENCY, or `multicurrency` in its TOML table in
+    # clearing-account mode): a payment in another currency is posted in that currency with Stripe's exchange
+    # rate instead of being refused.
+    multicurrency: bool = False
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,7 @@ def _posting(env: Mapping[str, str], problems: list[str]) -> PostingConfig:
         invoice_mode=choice("MLC_INVOICE_MODE", "finalize", ("draft", "finalize", "send")),
         create_missing_customers=flag("MLC_CREATE_MISSING_CUSTOMERS", True),
         home_currency=_currency_code(env.get("MLC_HOME_CURRENCY") or "usd", problems),
+        multicurrency=flag("MLC_MULTICURRENCY", False),
     )
 
 

@@ -86,7 +86,7 @@ def gather(
         for t in all_txns
         if t.reporting_category in (DISPUTE, DISPUTE_REVERSAL)
         and t.source_id
-        and t.source_id.startswith("dp_")
+        and t.source_id.startswith(("dp_", "du_"))  # Stripe issues both
     }
     closed = store.closed_on(engine, wanted_disputes)
     disputes = tuple(reader.dispute(d, closed_on=closed.get(d)) for d in sorted(wanted_disputes))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -399,13 +399,29 @@ class RequestQueue:
                 self._restart_iterator(db, row, "the session ended before the last page")
             db.commit()
 
-    def should_hold(self, company_id: str, ticket: str, *, hold_seconds: float, fill: int) -> bool:
+    def should_hold(
+        self,
+        company_id: str,
+        ticket: str,
+        *,
+        hold_seconds: float,
+        fill: int,
+        answered_at: datetime | None = None,
+    ) -> bool:
         """Whether to let a small batch fill up for a moment instead of sending it now.
 
         Within an open session, a steady stream of work (payments arriving by webhook) would otherwise go out
-        as many small documents, one per round trip. Holding back while fewer than `fill` requests wait and the
-        oldest has waited less than `hold_seconds` trades a few seconds of latency for far fewer round trips.
-        Recovery and iterator pages are never held: they must finish inside this session.
+        as many small documents, one per round trip. Holding back while fewer than `fill` requests wait trades
+        a few seconds of latency for far fewer round trips, as long as either
+
+        - the oldest waiting request is younger than `hold_seconds` (more of the stream is on its way), or
+        - this session handed answers to waiting workflows less than `hold_seconds` ago (`answered_at`): those
+          workflows are about to queue the requests the answers unlock (an invoice read unlocks the payments
+          that waited for it), so what waits right now is only the stragglers of earlier waves, and sending
+          it would spend a round trip on them and leave the follow-ups for another.
+
+        Recovery and iterator pages are never held: they must finish inside this session. An empty queue is
+        not held either: the caller decides between lingering and ending the session.
         """
         if hold_seconds <= 0:
             return False
@@ -431,10 +447,12 @@ class RequestQueue:
             if count == 0 or count >= fill:
                 return False
             oldest = db.exec(select(func.min(QbRequest.created_at)).where(waiting)).one()
+        now = utcnow()
+        if answered_at is not None and (now - _utc(answered_at)).total_seconds() < hold_seconds:
+            return True
         if oldest is None:
             return False
-        oldest = oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
-        return (utcnow() - oldest).total_seconds() < hold_seconds
+        return (now - _utc(oldest)).total_seconds() < hold_seconds
 
     def remaining(self, company_id: str, ticket: str) -> int:
         with Session(self.engine) as db:
@@ -633,6 +651,11 @@ class RequestQueue:
         row.delivered = False
         db.add(row)
         return True
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite returns naive datetimes even for timezone-aware columns; they were written in UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class QueuedRequestFailed(Exception):

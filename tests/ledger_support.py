@@ -138,7 +138,8 @@ class LedgerWorld:
         deadline = loop.time() + timeout
         while not await asyncio.to_thread(done):
             if loop.time() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
+                recent = [f"{e.action} {e.outcome} {e.stripe_object_id} {e.error}" for e in self.audit()[-8:]]
+                raise AssertionError(f"timed out waiting for {what}; last audit entries: {recent}")
             await asyncio.to_thread(wc.run_session)
             await asyncio.sleep(0.3)
 
@@ -159,12 +160,11 @@ async def ledger_world(
         server.fake.configure_webhooks(duplicates=duplicates, shuffle=shuffle, seed=11)
         sdk = stripe.StripeClient(API_KEY, base_addresses={"api": server.url}, max_network_retries=0)
         port = free_port()
-        endpoint = sdk.v1.webhook_endpoints.create(
-            {  # type: ignore[typeddict-item]
-                "url": f"http://127.0.0.1:{port}/stripe/webhook",
-                "enabled_events": [*PAYMENT_EVENTS, *LEDGER_EVENTS],
-            }
-        )
+        params: dict[str, Any] = {
+            "url": f"http://127.0.0.1:{port}/stripe/webhook",
+            "enabled_events": [*PAYMENT_EVENTS, *LEDGER_EVENTS],
+        }
+        endpoint = sdk.v1.webhook_endpoints.create(params)  # type: ignore[arg-type]
         assert endpoint.secret is not None
         env = {
             "MLC_PORT": str(port),

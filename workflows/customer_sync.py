@@ -13,7 +13,9 @@ months. A poll:
    pages are still being pushed to Stripe;
 4. does the same for invoices (``sync_invoice_page``), after customers, so every invoice finds its customer's
    link; invoices are part of this workflow rather than a second one because they depend on exactly that
-   ordering and share the poll's Web Connector session;
+   ordering and share the poll's Web Connector session. Invoices *deleted* in QuickBooks never appear in
+   that InvoiceQuery, so a TxnDeletedQuery over the same window travels with it and their Stripe invoices
+   are withdrawn (``sync_deleted_invoices``);
 5. continues as new with the new watermarks. A huge first sync may continue as new between pages too
    (``PollProgress``): the iterator's pages are in the database, so the next run simply carries on.
 
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.qb_queue import QbActivities
     from activities.stripe_sync import PageInput, PageSummary, StripeSyncActivities, WriteBackItem
     from ml_connector.qbxml.customers import customer_query
+    from ml_connector.qbxml.deleted import txn_deleted_query
     from ml_connector.qbxml.invoices import invoice_query
     from ml_connector.sync.link_field import LinkField
     from ml_connector.sync.watermark import earliest, next_watermark, query_from
@@ -54,7 +57,7 @@ MAX_WRITE_BACKS_IN_FLIGHT = 300
 # Short histories replay fast when a worker restarts or evicts the run from its cache.
 HISTORY_LIMIT = 4_000
 TASK_TIMEOUT = timedelta(minutes=1)
-PAGES_IN_FLIGHT = 2  # pages pushed to Stripe at once: keeps the rate limiter busy across page boundaries
+PAGES_IN_FLIGHT = 6  # pages in flight at once: while some wait for the database, the others keep Stripe busy
 
 
 def workflow_id(company_id: str) -> str:
@@ -251,14 +254,21 @@ class CustomerSyncWorkflow:
                 prefetched[page_no] = asyncio.create_task(self._customer_page(company, request_id, page_no))
             return prefetched[page_no]
 
+        def top_up(first: int) -> None:
+            """Keep PAGES_IN_FLIGHT pages talking to Stripe: a page spends part of its time in the database
+            (reading, storing links), and the others keep the rate limiter busy meanwhile."""
+            for ahead in range(first, min(first + PAGES_IN_FLIGHT, progress.customer_pages)):
+                page_task(ahead)
+
         while progress.next_customer_page < progress.customer_pages:
             page_no = progress.next_customer_page
             wrap_up = self._history_is_long()  # continue as new after this page: start no more
-            for ahead in range(page_no + 1, min(page_no + PAGES_IN_FLIGHT, progress.customer_pages)):
-                if not wrap_up:
-                    page_task(ahead)  # the next page talks to Stripe while this one is wrapped up
+            if not wrap_up:
+                top_up(page_no)
             summary = await page_task(page_no)
             del prefetched[page_no]
+            if not wrap_up:  # before this page's write-backs are scheduled, so it is not queued behind them
+                top_up(page_no + 1)
             _add(progress.counts, summary.counts)
             progress.counts["stripe_requests"] = (
                 progress.counts.get("stripe_requests", 0) + summary.stripe_requests
@@ -355,30 +365,61 @@ class CustomerSyncWorkflow:
     async def _sync_invoices(self) -> tuple[dict[str, int], int]:
         company = self._state.company_id
         first = self._state.invoice_watermark is None
+        since = query_from(self._state.invoice_watermark, timedelta(seconds=self._state.overlap_seconds))
+        # Queued together, so both ride the same Web Connector document: the deletions of the same window
+        # (the first poll reads them all, in case links survived from an earlier installation).
+        deletions = asyncio.create_task(qb.run(company, txn_deleted_query(["Invoice"], from_deleted=since)))
         result = await qb.run(
             company,
             invoice_query(
                 iterator=True,
                 max_returned=self._state.page_size,
-                from_modified=query_from(
-                    self._state.invoice_watermark, timedelta(seconds=self._state.overlap_seconds)
-                ),
+                from_modified=since,
                 paid_status="NotPaidOnly" if first else None,
                 include_line_items=True,
             ),
         )
         counts: dict[str, int] = {}
-        if not result.ok:
+        newest: str | None = None
+        hold: str | None = None
+        requests = 0
+        if result.ok:
+            pages = max(result.pages, 1 if result.response else 0)
+            newest, hold, requests = await self._sync_invoice_pages(result.request_id, pages, counts)
+        else:
             workflow.logger.error("invoice query failed: %s %s", result.status_code, result.status_message)
-            return counts, 0
-        pages = max(result.pages, 1 if result.response else 0)
+        gone = await deletions
+        if gone.ok:
+            summary: PageSummary = await workflow.execute_activity_method(
+                StripeSyncActivities.sync_deleted_invoices,
+                PageInput(company, gone.request_id, 0),
+                start_to_close_timeout=PAGE_TIMEOUT,
+                retry_policy=PAGE_RETRY,
+            )
+            _add(counts, summary.counts)
+            requests += summary.stripe_requests
+            hold = earliest(hold, summary.hold)  # a withdrawal that failed is read again next poll
+        else:
+            workflow.logger.error(
+                "deleted-invoice query failed: %s %s", gone.status_code, gone.status_message
+            )
+            hold = earliest(hold, self._state.invoice_watermark)  # read this window's deletions again
+        if result.ok:  # else the same window is read again next poll, deletions included
+            self._state.invoice_watermark = next_watermark(self._state.invoice_watermark, newest, hold)
+        return counts, requests
+
+    async def _sync_invoice_pages(
+        self, request_id: int, pages: int, counts: dict[str, int]
+    ) -> tuple[str | None, str | None, int]:
+        """Push every stored page of the InvoiceQuery; returns the newest TimeModified, the hold, requests."""
+        company = self._state.company_id
         newest: str | None = None
         hold: str | None = None
         requests = 0
         for page_no in range(pages):
             summary: PageSummary = await workflow.execute_activity_method(
                 StripeSyncActivities.sync_invoice_page,
-                PageInput(company, result.request_id, page_no),
+                PageInput(company, request_id, page_no),
                 start_to_close_timeout=PAGE_TIMEOUT,
                 retry_policy=PAGE_RETRY,
             )
@@ -387,10 +428,9 @@ class CustomerSyncWorkflow:
             newest = next_watermark(newest, summary.newest, None)
             hold = earliest(hold, summary.hold)
         await workflow.execute_activity_method(
-            QbActivities.qb_forget_pages, result.request_id, start_to_close_timeout=SHORT_TIMEOUT
+            QbActivities.qb_forget_pages, request_id, start_to_close_timeout=SHORT_TIMEOUT
         )
-        self._state.invoice_watermark = next_watermark(self._state.invoice_watermark, newest, hold)
-        return counts, requests
+        return newest, hold, requests
 
     def _history_is_long(self) -> bool:
         info = workflow.info()

@@ -7,8 +7,16 @@ signal-with-start, so the reader starts on first use). The reader keeps at most 
 needs arrive while QuickBooks answers the current read travel together in the next one, so the batch grows
 with the load by itself — one request for one waiting payment, one request for five hundred.
 
+The reads are pipelined with the posts they unlock. The moment a read comes back, the next read (for the needs
+that arrived meanwhile) is queued, *before* the answers are handed out: the payments just answered take a
+moment to queue their ReceivePaymentAdd, and by then the next read already waits in the queue, so the Web
+Connector's next document carries both (the adds of one wave and the read of the next) instead of
+alternating between a document of reads and a document of the adds they unlock. Answering runs beside the
+next read; only the very first read of a burst waits a moment for the burst to gather.
+
 Each answer goes back by signal to the workflow that asked, paired by token. A reader that has been idle for a
-while finishes; its history is renewed by continue-as-new, carrying needs not yet served.
+while finishes; its history is renewed by continue-as-new (kept short, because a reader evicted from the
+worker's cache replays all of it), carrying needs not yet served.
 """
 
 from __future__ import annotations
@@ -31,12 +39,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from ml_connector.qbxml.errors import StatusClass, classify
     from ml_connector.qbxml.invoices import invoice_query
+    from ml_connector.queue import QbRunResult
     from workflows import qb
 
 IDLE_FINISH = timedelta(minutes=10)
 GATHER = timedelta(milliseconds=300)  # let a burst of needs arrive before the first read
 MAX_IDS_PER_QUERY = 500
-HISTORY_LIMIT = 8000
+HISTORY_LIMIT = 3000
 QB_ATTEMPT = timedelta(minutes=1)  # see qb.run: a read lost with a crashed worker reappears within a minute
 
 
@@ -53,21 +62,31 @@ class InvoiceReaderWorkflow:
     async def run(self, inp: ReaderInput) -> int:
         self._needs = [*inp.carried, *self._needs]
         served = 0
+        answering: list[asyncio.Task[None]] = []
+        gathered = False  # needs arrived while the previous read was in flight: the batch has formed already
         while True:
             try:
                 await workflow.wait_condition(lambda: bool(self._needs), timeout=IDLE_FINISH)
             except TimeoutError:
                 if not self._needs:
+                    await asyncio.gather(*answering)
                     return served
-            await workflow.sleep(GATHER)
+            if not gathered:
+                await workflow.sleep(GATHER)
             batch, self._needs = self._needs, []
-            await self._serve(inp, batch)
+            results = await self._read(inp, batch)
+            gathered = bool(self._needs)
+            # Queue the next read first (next loop turn, same workflow task); answer this one beside it.
+            answering = [t for t in answering if not t.done()]
+            answering.append(asyncio.create_task(self._answer(inp, batch, results)))
             served += len(batch)
             if workflow.info().get_current_history_length() > HISTORY_LIMIT:
+                await asyncio.gather(*answering)
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(ReaderInput(inp.company_id, inp.home_currency, self._needs))
 
-    async def _serve(self, inp: ReaderInput, batch: list[InvoiceNeed]) -> None:
+    async def _read(self, inp: ReaderInput, batch: list[InvoiceNeed]) -> list[QbRunResult]:
+        """One InvoiceQuery per 500 ids of each kind: every waiting payment's invoice in one request."""
         txn_ids = sorted({t for n in batch for t in n.txn_ids})
         refs = sorted({r for n in batch for r in n.ref_numbers})
         customers = sorted({c for n in batch for c in n.customer_ids})
@@ -82,7 +101,10 @@ class InvoiceReaderWorkflow:
                     customer_list_ids=customers[start : start + MAX_IDS_PER_QUERY], paid_status="NotPaidOnly"
                 )
             )
-        results = await asyncio.gather(*(qb.run(inp.company_id, q, attempt=QB_ATTEMPT) for q in queries))
+        return list(await asyncio.gather(*(qb.run(inp.company_id, q, attempt=QB_ATTEMPT) for q in queries)))
+
+    async def _answer(self, inp: ReaderInput, batch: list[InvoiceNeed], results: list[QbRunResult]) -> None:
+        """Reduce the answers to snapshots and signal each waiting payment workflow its invoices."""
         errors = [
             f"InvoiceQuery failed: {r.status_code} {r.status_message}"
             for r in results

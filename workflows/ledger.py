@@ -37,10 +37,17 @@ with workflow.unsafe.imports_passed_through():
         first_found,
         refund_add,
     )
-    from ml_connector.ledger.signals import LEDGER_RETRY_SIGNAL, LEDGER_SIGNAL, LedgerInput, LedgerSignal
+    from ml_connector.ledger.signals import (
+        LEDGER_RESCAN_SIGNAL,
+        LEDGER_RETRY_SIGNAL,
+        LEDGER_SIGNAL,
+        LedgerInput,
+        LedgerSignal,
+    )
     from ml_connector.qbxml.errors import classify
     from ml_connector.queue import QbRunResult
     from workflows import qb
+    from workflows.qb_setup import ensure_in_quickbooks
 
 PERIOD = timedelta(minutes=15)
 DEBOUNCE = timedelta(seconds=2)
@@ -67,6 +74,7 @@ class LedgerWorkflow:
         self._status = "starting"
         self._posted = 0
         self._passes = 0
+        self._rescan_from: int | None = None
 
     @workflow.signal(name=LEDGER_SIGNAL)
     def event(self, signal: LedgerSignal) -> None:
@@ -80,6 +88,13 @@ class LedgerWorkflow:
 
     @workflow.signal(name=LEDGER_RETRY_SIGNAL)
     def retry(self) -> None:
+        self._dirty = True
+
+    @workflow.signal(name=LEDGER_RESCAN_SIGNAL)
+    def rescan(self, since: int = 0) -> None:
+        """Plan again from ``since`` (Unix seconds; 0: from the ledger's start), e.g. after restoring an old
+        database: every posting already in QuickBooks is found by its ExternalGUID and recorded, none added."""
+        self._rescan_from = max(0, since)
         self._dirty = True
 
     @workflow.query(name="status")
@@ -110,6 +125,8 @@ class LedgerWorkflow:
             first = False
             await workflow.sleep(DEBOUNCE)  # one pass for a burst of events
             self._dirty = False
+            if self._rescan_from is not None:
+                since, self._rescan_from = self._rescan_from, None
             disputes, self._disputes = self._disputes, set()
             asked = set(self._payouts)
             self._status = "reading Stripe"
@@ -123,7 +140,13 @@ class LedgerWorkflow:
                 self._status = "clearing-account mode is off"
                 return self._status
             self._status = f"posting {len(result.jobs)} transaction(s)"
-            failures = await self._post_all(inp.company_id, result.jobs, inp.passes + passes)
+            problems = await ensure_in_quickbooks(inp.company_id, result.needs) if result.jobs else []
+            if problems:  # an account or item is missing and cannot be created: say so on every job
+                for job in result.jobs:
+                    await self._failed(inp.company_id, job, "; ".join(problems))
+                failures = len(result.jobs)
+            else:
+                failures = await self._post_all(inp.company_id, result.jobs, inp.passes + passes)
             passes += 1
             self._passes = inp.passes + passes
             if failures:

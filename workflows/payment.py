@@ -6,7 +6,8 @@ signal-with-start the same workflow id ``payment/{company}/{pi_… or ch_…}``.
 
 1. Read the audit trail: already in QuickBooks → done, without a single qbXML request. A posting attempt
    whose outcome was never recorded (or a backfill) makes the run *uncertain*.
-2. Re-fetch the payment from Stripe and act only on what is true now: ``succeeded``, in the home currency.
+2. Re-fetch the payment from Stripe and act only on what is true now: ``succeeded``, in the home currency
+   (another currency only with QuickBooks multicurrency on, posted at Stripe's exchange rate).
 3. Find the QuickBooks customer (stored link; created in QuickBooks when missing and allowed) and the
    invoice (Stripe invoice metadata → invoice link → payment metadata → configurable fallback), reading
    the invoice fresh through the company's invoice reader, which batches reads of all waiting payments.
@@ -27,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from temporalio import workflow
@@ -55,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         StripeActivities,
     )
     from ml_connector.config import PostingConfig
+    from ml_connector.ledger.setup import needs_named_in, payment_needs
     from ml_connector.payments.companies import UNRESOLVED
     from ml_connector.payments.customers import new_customer_fields
     from ml_connector.payments.matching import (
@@ -79,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
         Plan,
         Posted,
         check_posted,
+        currency_refusal,
         duplicate_search,
         find_existing,
         plan_payment,
@@ -90,6 +94,7 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.stripe.money import to_decimal
     from ml_connector.temporal import PAYMENT_STATUS, QB_TXN_ID, STRIPE_CUSTOMER_ID
     from workflows import qb
+    from workflows.qb_setup import ensure_in_quickbooks, forget_in_quickbooks
 
 DB = timedelta(seconds=30)
 DB_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -102,6 +107,11 @@ MAX_AUTO_REPLANS = 2
 MAX_NAME_ATTEMPTS = 3
 # A waiting QuickBooks attempt is renewed this often, so a request lost with a crashed worker reappears soon.
 QB_ATTEMPT = timedelta(minutes=1)
+# A foreign payment Stripe has not settled yet (no exchange rate) is looked at again after 10 s, 20 s, 40 s …
+# up to hourly, for about a day; then it waits for a replay.
+RATE_WAIT_FIRST = timedelta(seconds=10)
+RATE_WAIT_MAX = timedelta(hours=1)
+RATE_CHECKS = 32
 
 
 class Status:
@@ -121,6 +131,7 @@ class _Attempt:
     uncertain: bool
     done: bool = False
     status: str = ""
+    lists_ensured: bool = False  # the payment method and deposit account were checked after a 3140
 
 
 class _Wait(Exception):
@@ -217,18 +228,11 @@ class PaymentWorkflow:
             state.status = Status.SKIPPED
             return
         if payment.currency != config.home_currency:
-            await self._audit(
-                inp,
-                "payment.refused",
-                "refused",
-                payment,
-                error=(
-                    f"payment is in {payment.currency.upper()}, the company file's currency is "
-                    f"{config.home_currency.upper()}; book it by hand (or configure MLC_HOME_CURRENCY)"
-                ),
-            )
-            state.status = Status.REFUSED
-            return
+            foreign = await self._with_exchange_rate(inp, config, payment)
+            if foreign is None:
+                state.status = Status.REFUSED
+                return
+            payment = foreign
         if payment.amount <= 0:
             await self._audit(inp, "payment.ignored", "skipped", payment, detail="nothing was received")
             state.status = Status.SKIPPED
@@ -247,6 +251,46 @@ class PaymentWorkflow:
                     raise _Wait(Status.FAILED, "QuickBooks kept refusing the payment")
                 return
             replans += 1
+
+    async def _with_exchange_rate(
+        self, inp: PaymentInput, config: PostingConfig, payment: StripePayment
+    ) -> StripePayment | None:
+        """A payment in another currency, carrying Stripe's exchange rate into the home currency; None: refused
+        (audited with what to do). Multicurrency off, or settled by Stripe in a third currency: refused. Not
+        settled yet (no balance transaction, so no rate): re-fetched after a growing pause; never guessed."""
+        checks = 0
+        while True:
+            refusal = currency_refusal(payment, config.home_currency, multicurrency=config.multicurrency)
+            if refusal:
+                await self._audit(inp, "payment.refused", "refused", payment, error=refusal)
+                return None
+            if payment.exchange_rate:
+                return payment
+            theirs = payment.currency.upper()
+            if checks >= RATE_CHECKS:
+                error = (
+                    f"Stripe still shows no exchange rate for this {theirs} payment; replay it once it does"
+                )
+                await self._audit(inp, "payment.exchange_rate_missing", "failed", payment, error=error)
+                raise _Wait(Status.FAILED, error)
+            if checks == 0:
+                await self._audit(
+                    inp,
+                    "payment.awaiting_exchange_rate",
+                    "pending",
+                    payment,
+                    detail=f"Stripe has not settled this {theirs} payment yet, so it has no exchange rate; "
+                    "checking again shortly",
+                )
+            self._status = "awaiting exchange rate"
+            await workflow.sleep(min(RATE_WAIT_FIRST * 2**checks, RATE_WAIT_MAX))
+            checks += 1
+            fresh = await self._fetch(inp)
+            if fresh is None or fresh.status != payment.status or fresh.currency != payment.currency:
+                error = "the payment changed in Stripe while waiting for its exchange rate; replay it"
+                await self._audit(inp, "payment.exchange_rate_missing", "failed", payment, error=error)
+                raise _Wait(Status.FAILED, error)
+            payment = fresh
 
     # ---- steps --------------------------------------------------------------------------------------------
 
@@ -489,6 +533,7 @@ class PaymentWorkflow:
             payment.currency,
             payment_method=config.payment_method,
             deposit_account=config.deposit_account,
+            exchange_rate=payment.exchange_rate if payment.currency != config.home_currency else "",
         )
         try:
             result = await qb.run(
@@ -515,6 +560,9 @@ class PaymentWorkflow:
             )
             if status in (StatusClass.INVALID_VALUE, StatusClass.NOT_FOUND):
                 return False  # the invoice changed under us: read it again and re-plan
+            if status is StatusClass.BAD_REFERENCE and not state.lists_ensured:
+                await self._ensure_lists(inp, config, payment, result.status_message, state)
+                return False  # the payment method / deposit account exists now: post again
             raise _Wait(Status.FAILED, error)
         posted = read_posted(result.response or "", payment.currency)
         if posted is None:
@@ -547,6 +595,21 @@ class PaymentWorkflow:
         state.done, state.status = True, Status.POSTED
         return True
 
+    async def _ensure_lists(
+        self, inp: PaymentInput, config: PostingConfig, payment: StripePayment, message: str, state: _Attempt
+    ) -> None:
+        """QuickBooks lacks the payment method or deposit account we name (3140): create ours, once.
+
+        Checked only after such a refusal, so the happy path costs nothing; the names are then remembered
+        for every later payment (``qb_list_entry``)."""
+        state.lists_ensured = True
+        needs = payment_needs(config.payment_method, config.deposit_account, clearing=bool(config.clearing_account))
+        await forget_in_quickbooks(inp.company_id, needs_named_in(message, needs) or needs)
+        problems = await ensure_in_quickbooks(inp.company_id, needs)
+        if problems:
+            await self._audit(inp, "payment.setup_failed", "failed", payment, error="; ".join(problems))
+            raise _Wait(Status.FAILED, "; ".join(problems))
+
     async def _posted(
         self,
         inp: PaymentInput,
@@ -572,8 +635,8 @@ class PaymentWorkflow:
                     invoice_ref_number=choice.invoice.ref_number if choice.invoice else "",
                     payment_txn_id=txn_id,
                     deposit_account=config.deposit_account,
-                    amount=str(to_decimal(posted.total, payment.currency)),
-                    currency=payment.currency,
+                    amount=str(_home_amount(posted.total, payment, config.home_currency)),
+                    currency=config.home_currency if payment.exchange_rate else payment.currency,
                     txn_date=plan.txn_date,
                     workflow_id=workflow.info().workflow_id,
                     clearing=bool(config.clearing_account),
@@ -712,6 +775,16 @@ class PaymentWorkflow:
             start_to_close_timeout=DB,
             retry_policy=DB_RETRY,
         )
+
+
+def _home_amount(total: int, payment: StripePayment, home_currency: str) -> Decimal:
+    """What the payment put into the deposit account in the home currency: a foreign payment at Stripe's
+    exchange rate, rounded to the cent as QuickBooks rounds the home-currency value."""
+    amount = to_decimal(total, payment.currency)
+    if not payment.exchange_rate:
+        return amount
+    home = to_decimal(0, home_currency)
+    return (amount * Decimal(payment.exchange_rate)).quantize(home if home.as_tuple().exponent else Decimal(1))
 
 
 def _has(answers: dict[str, InvoiceAnswer], token: str) -> Callable[[], bool]:

@@ -3,6 +3,14 @@
 Nothing here knows about invoices; ``billing.py`` builds on it. Fees follow Stripe's US card pricing,
 2.9% + 30 minor units per successful charge, rounded half-up; refunds return no fee. Funds become
 available two days after the charge, at 00:00 UTC.
+
+Currencies: the fake account is a US account settling in ``SETTLEMENT_CURRENCY`` (usd). A charge in another
+currency is converted as Stripe converts presentment currencies: its balance transaction (and those of its
+refunds and disputes) is in usd, ``amount`` = charge amount × ``exchange_rate`` rounded half-up to the cent,
+and ``exchange_rate`` (usd per unit of the charge's currency, Stripe's direction: amount in A × rate =
+amount in B) comes from the fixed ``EXCHANGE_RATES`` table, so tests can compute the expected numbers. The
+fee is the US card fee on the converted amount (Stripe's extra conversion percentage is not modelled). A
+currency outside the table cannot be charged (400, as for a currency Stripe does not support).
 """
 
 from __future__ import annotations
@@ -19,6 +27,33 @@ FEE_RATE = Decimal("0.029")
 FEE_FIXED = 30
 AVAILABILITY_DAYS = 2
 _DAY = 86400
+SETTLEMENT_CURRENCY = "usd"
+# usd per one unit of the currency (all two-decimal currencies); fixed so tests know the numbers in advance.
+EXCHANGE_RATES: dict[str, Decimal] = {
+    "eur": Decimal("1.0825"),
+    "gbp": Decimal("1.2674"),
+    "cad": Decimal("0.7341"),
+    "aud": Decimal("0.6587"),
+    "chf": Decimal("1.1312"),
+}
+
+
+def settle(amount: int, currency: str) -> tuple[int, str, Decimal | None]:
+    """(amount, currency, exchange rate) of a movement of ``amount`` minor units of ``currency`` in the balance.
+
+    The settlement currency passes unchanged with no rate; another is converted at its table rate.
+    """
+    if currency == SETTLEMENT_CURRENCY:
+        return amount, currency, None
+    rate = EXCHANGE_RATES.get(currency)
+    if rate is None:
+        raise invalid(
+            f"The fake Stripe account cannot settle {currency}: use {SETTLEMENT_CURRENCY} or one of "
+            f"{', '.join(sorted(EXCHANGE_RATES))}.",
+            param="currency",
+        )
+    settled = int((Decimal(amount) * rate).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return settled, SETTLEMENT_CURRENCY, rate
 
 
 def processing_fee(amount: int) -> int:
@@ -60,6 +95,7 @@ def charge_payment_intent(call: Call, pi: Obj, pm: Obj) -> Obj:
     store = call.store
     card = card_spec(pm)
     decline = card.decline
+    settle(pi["amount"], pi["currency"])  # a currency the account cannot settle fails before any charge
     ch = objects.charge(
         store.new_id("charge"), call.now(), call.livemode, pi=pi, pm=pm, succeeded=decline is None,
         failure_code=decline.code if decline else None,
@@ -70,7 +106,7 @@ def charge_payment_intent(call: Call, pi: Obj, pm: Obj) -> Obj:
     pi["latest_charge"] = ch["id"]
     if decline is None:
         txn = _balance_transaction(
-            store, call, amount=ch["amount"], fee=processing_fee(ch["amount"]), currency=ch["currency"],
+            store, call, amount=ch["amount"], currency=ch["currency"],
             description=ch["description"], source=ch["id"], txn_type="charge",
         )
         ch["balance_transaction"] = txn["id"]
@@ -143,14 +179,17 @@ def refund_charge(call: Call, ch: Obj, amount: int | None, reason: str | None, m
 
 
 def _balance_transaction(
-    store: Store, call: Call, *, amount: int, fee: int, currency: str, description: str | None, source: str,
-    txn_type: str,
+    store: Store, call: Call, *, amount: int, fee: int | None = None, currency: str, description: str | None,
+    source: str, txn_type: str,
 ) -> Obj:
+    """In the settlement currency; ``fee=None`` charges the card fee on the settled amount."""
     created = call.now()
+    settled, settled_in, rate = settle(amount, currency)
     txn = objects.balance_transaction(
-        store.new_id("balance_transaction"), created, amount=amount, fee=fee, currency=currency,
+        store.new_id("balance_transaction"), created, amount=settled,
+        fee=processing_fee(settled) if fee is None else fee, currency=settled_in,
         description=description, source=source, txn_type=txn_type, available_on=available_on(created),
-        livemode=call.livemode,
+        livemode=call.livemode, exchange_rate=rate,
     )
     return store.add(txn)
 

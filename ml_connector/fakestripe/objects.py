@@ -421,8 +421,9 @@ def charge(
 
 def balance_transaction(
     object_id: str, created: int, *, amount: int, fee: int, currency: str, description: str | None,
-    source: str, txn_type: str, available_on: int, livemode: bool,
+    source: str, txn_type: str, available_on: int, livemode: bool, exchange_rate: Decimal | None = None,
 ) -> Obj:
+    """``exchange_rate``: set when the money was converted (Stripe sends it as a JSON number)."""
     fee_details = (
         [{"amount": fee, "application": None, "currency": currency, "description": "Stripe processing fees",
           "type": "stripe_fee"}]
@@ -438,7 +439,7 @@ def balance_transaction(
         "created": created,
         "currency": currency,
         "description": description,
-        "exchange_rate": None,
+        "exchange_rate": float(exchange_rate) if exchange_rate is not None else None,
         "fee": fee,
         "fee_details": fee_details,
         "livemode": livemode,

@@ -26,7 +26,7 @@ from ml_connector.fakestripe import objects
 from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.errors import invalid, state_error
 from ml_connector.fakestripe.listing import page
-from ml_connector.fakestripe.money import available_on
+from ml_connector.fakestripe.money import available_on, settle
 from ml_connector.fakestripe.params import created_filter, in_bounds, reject_unknown, string
 from ml_connector.fakestripe.store import Obj, Store, previous_attributes
 
@@ -54,10 +54,12 @@ def swept(store: Store) -> dict[str, str]:
 def _txn(store: Store, livemode: bool, *, amount: int, fee: int, currency: str, source: str, txn_type: str,
          category: str, description: str, available: int | None = None, fee_description: str | None = None) -> Obj:
     created = store.now()
+    settled, settled_in, rate = settle(amount, currency)  # a dispute of a eur charge moves usd
     txn = objects.balance_transaction(
-        store.new_id("balance_transaction"), created, amount=amount, fee=fee, currency=currency,
+        store.new_id("balance_transaction"), created, amount=settled, fee=fee, currency=settled_in,
         description=description, source=source, txn_type=txn_type,
         available_on=available if available is not None else available_on(created), livemode=livemode,
+        exchange_rate=rate,
     )
     txn["reporting_category"] = category
     if fee and fee_description:

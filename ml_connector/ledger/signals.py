@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 LEDGER_WORKFLOW = "LedgerWorkflow"
 LEDGER_SIGNAL = "ledger_event"
 LEDGER_RETRY_SIGNAL = "retry"
+LEDGER_RESCAN_SIGNAL = "rescan"
 
 
 def ledger_workflow_id(company_id: str) -> str:

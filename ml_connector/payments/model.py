@@ -29,6 +29,12 @@ class StripePayment:
     charge_metadata: dict[str, str] = field(default_factory=dict)
     invoice_metadata: dict[str, str] = field(default_factory=dict)
     description: str | None = None
+    # The charge's balance transaction: the currency Stripe settled it in ("" while there is none yet) and,
+    # when that differs from `currency`, Stripe's `exchange_rate` as Decimal text: units of the settlement
+    # currency per unit of `currency` (amount × rate = settled amount). With settlement in the home currency
+    # that is exactly QuickBooks' ExchangeRate (home units per foreign unit).
+    settlement_currency: str = ""
+    exchange_rate: str = ""
 
     @property
     def ref_source(self) -> str:

@@ -91,10 +91,44 @@ def plan_payment(payment: StripePayment, customer_list_id: str, invoice: Invoice
     )
 
 
+def currency_refusal(payment: StripePayment, home_currency: str, *, multicurrency: bool) -> str:
+    """Why a payment in a currency other than ``home_currency`` cannot be posted ("" when it can, or will be
+    once Stripe shows its exchange rate), in words a bookkeeper can act on."""
+    theirs, home = payment.currency.upper(), home_currency.upper()
+    if payment.currency == home_currency:
+        return ""
+    if not multicurrency:
+        return (
+            f"the payment is in {theirs} and the company file's home currency is {home}; QuickBooks multicurrency "
+            f"is off for this company. To post it: turn on multicurrency in QuickBooks (Edit > Preferences > "
+            f"Multiple Currencies), give the QuickBooks customer the {theirs} currency, set MLC_MULTICURRENCY=true, "
+            f"then replay it; or record it in QuickBooks by hand"
+        )
+    settled = payment.settlement_currency
+    if settled and settled != home_currency:
+        return (
+            f"Stripe settled this {theirs} payment in {settled.upper()}, not in the home currency {home}, so it "
+            f"has no exchange rate into {home} to give QuickBooks; record it in QuickBooks by hand"
+        )
+    return ""
+
+
 def receive_payment_add_for(
-    plan: Plan, currency: str, *, payment_method: str | None, deposit_account: str | None
+    plan: Plan,
+    currency: str,
+    *,
+    payment_method: str | None,
+    deposit_account: str | None,
+    exchange_rate: str = "",
 ) -> str:
-    """The ReceivePaymentAddRq fragment for a plan."""
+    """The ReceivePaymentAddRq fragment for a plan.
+
+    ``exchange_rate`` (Decimal text, "" for a home-currency payment) is for a payment in a foreign currency in a
+    multicurrency company file: the amounts stay as Stripe charged them, in ``currency`` (which is the
+    QuickBooks customer's), and the rate is Stripe's balance-transaction ``exchange_rate``. Stripe defines it
+    as charge amount × rate = settled amount; settled in the home currency, that is home units per unit of
+    ``currency``, the direction QuickBooks' ExchangeRate has.
+    """
     applied = (
         (AppliedTo(plan.invoice_txn_id, to_decimal(plan.applied, currency)),)
         if plan.invoice_txn_id is not None
@@ -110,6 +144,7 @@ def receive_payment_add_for(
             memo=plan.memo,
             deposit_to_account_name=deposit_account or None,
             external_guid=plan.external_guid,
+            exchange_rate=Decimal(exchange_rate) if exchange_rate else None,
             applied=applied,
             leave_unapplied=not applied,
         )

@@ -239,10 +239,16 @@ class QbwcService:
             db.add(session)
             db.commit()
             company_id, ticket, round_trips = session.company_id, session.ticket, session.round_trips
+            # receiveResponseXML moves linger_until to "answers delivered + linger": when they were delivered.
+            answered_at = _aware(session.linger_until) - self.linger if session.linger_until else None
 
         # Outside the session's transaction: on SQLite a second connection would wait for its write lock.
         if round_trips > 0 and self.queue.should_hold(
-            company_id, ticket, hold_seconds=self.batch_hold_seconds, fill=self.batch_fill
+            company_id,
+            ticket,
+            hold_seconds=self.batch_hold_seconds,
+            fill=self.batch_fill,
+            answered_at=answered_at,
         ):
             # A small batch mid-session: let it fill while QBWC waits its NoOp pause (see should_hold).
             with Session(self.engine) as db:

@@ -1,5 +1,5 @@
-"""The lists a payment refers to: accounts (deposit-to, A/R), payment methods, and items (for seeding
-invoice lines).
+"""The lists a payment refers to: accounts (deposit-to, A/R, clearing, fees), payment methods, and items (for
+seeding invoice lines, and the refund item credit memos are written on).
 
 The connector refers to these by FullName (what a bookkeeper configures, e.g. "Stripe Clearing"), so the
 usual sequence is: query by FullName, and add it if it is missing. Account and payment-method names are
@@ -218,16 +218,46 @@ def item_service_add(
     income_account_name: str,
     desc: str | None = None,
     price: Decimal | None = None,
+    parent_full_name: str | None = None,
 ) -> str:
     """An ItemServiceAddRq (SalesOrPurchase branch) for seeding invoice lines in tests and the sandbox."""
-    request = nodes.new_request("ItemServiceAddRq")
-    add = nodes.sub(request, "ItemServiceAdd")
+    return _sales_item_add(
+        "ItemService", name, account_name=income_account_name, desc=desc, price=price, parent=parent_full_name
+    )
+
+
+def item_other_charge_add(
+    name: str,
+    *,
+    account_name: str,
+    desc: str | None = None,
+    parent_full_name: str | None = None,
+) -> str:
+    """An ItemOtherChargeAddRq (SalesOrPurchase branch): an item that is not a product or a service, such as
+    the refund item whose credit-memo lines take a card refund out of ``account_name`` (an income account)."""
+    return _sales_item_add(
+        "ItemOtherCharge", name, account_name=account_name, desc=desc, parent=parent_full_name
+    )
+
+
+def _sales_item_add(
+    kind: str,
+    name: str,
+    *,
+    account_name: str,
+    desc: str | None,
+    price: Decimal | None = None,
+    parent: str | None,
+) -> str:
+    request = nodes.new_request(f"{kind}AddRq")
+    add = nodes.sub(request, f"{kind}Add")
     nodes.sub(add, "Name", fit_name(name, max_len=LIST_NAME_MAX_LEN))
+    nodes.add_ref(add, "ParentRef", full_name=parent, full_name_max=FULL_NAME_MAX_LEN)
     sales = nodes.sub(add, "SalesOrPurchase")
     nodes.add_text(sales, "Desc", desc, 4095, multiline=True)
     if price is not None:
         nodes.sub(sales, "Price", format_quantity(price))
-    nodes.add_ref(sales, "AccountRef", full_name=income_account_name, full_name_max=FULL_NAME_MAX_LEN)
+    nodes.add_ref(sales, "AccountRef", full_name=account_name, full_name_max=FULL_NAME_MAX_LEN)
     return nodes.to_text(request)
 
 
@@ -241,6 +271,8 @@ class Item:
     name: str
     full_name: str
     is_active: bool
+    account_full_name: str | None = None
+    """The account its sales post to (SalesOrPurchase/AccountRef or SalesAndPurchase/IncomeAccountRef)."""
 
 
 _ITEM_RETS = (
@@ -274,6 +306,15 @@ def parse_items(rs_xml: str) -> list[Item]:
                 name=name,
                 full_name=nodes.text_of(ret, "FullName") or name,
                 is_active=nodes.bool_of(ret, "IsActive") is not False,
+                account_full_name=_item_account(ret),
             )
         )
     return items
+
+
+def _item_account(ret: nodes.Element) -> str | None:
+    for branch, tag in (("SalesOrPurchase", "AccountRef"), ("SalesAndPurchase", "IncomeAccountRef")):
+        element = ret.find(branch)
+        if element is not None:
+            return nodes.ref_of(element, tag)[1]
+    return None

@@ -9,6 +9,12 @@ resending after an uncertain outcome the connector queries by RefNumber and comp
 A payment is always applied, either to named invoices or by QuickBooks' auto-apply. A payment with
 neither would be recorded as an unapplied credit that leaves the invoice open, the failure users of
 other connectors report most (consolibyte/quickbooks-php #29), so that combination is refused.
+
+Foreign currencies (QuickBooks multicurrency on): a payment is always in its *customer's* currency (there is no
+CurrencyRef on ReceivePaymentAdd), so TotalAmount and every PaymentAmount are in that currency, and
+``ExchangeRate`` says how many units of the company's *home* currency one unit of it is worth (Intuit:
+"exchange rates are always recorded as the number of home currency units it takes to equal one foreign
+currency unit"). QuickBooks values the deposit at TotalAmount × ExchangeRate (TotalAmountInHomeCurrency).
 """
 
 from __future__ import annotations
@@ -60,6 +66,9 @@ class ReceivePaymentAdd:
     deposit_to_account_name: str | None = None
     ar_account_name: str | None = None
     external_guid: str | None = None
+    # Home-currency units per unit of the customer's currency; only for a foreign-currency customer in a
+    # multicurrency company file (QuickBooks refuses it otherwise).
+    exchange_rate: Decimal | None = None
     applied: tuple[AppliedTo, ...] = ()
     is_auto_apply: bool = False
     # A deliberate credit on the customer (no invoice matched and the policy says so): IsAutoApply=false with
@@ -75,6 +84,8 @@ class ReceivePaymentAdd:
                 "otherwise QuickBooks records it as an unapplied credit and the invoice stays open "
                 "(pass leave_unapplied=True when that is what is wanted)"
             )
+        if self.exchange_rate is not None:
+            format_rate(self.exchange_rate)  # refuses floats, zero, negatives and NaN now, not at send time
         # Compare the amounts as they will be sent (cents, half-up); this also refuses float money.
         total = Decimal(format_amount(self.total_amount))
         applied_sum = sum((Decimal(format_amount(a.payment_amount)) for a in self.applied), Decimal(0))
@@ -82,6 +93,18 @@ class ReceivePaymentAdd:
             raise ValueError(
                 f"applied amounts ({applied_sum}) exceed the payment total ({self.total_amount})"
             )
+
+
+def format_rate(rate: Decimal) -> str:
+    """ExchangeRate text (FLOATTYPE, an ``xsd:decimal``): the rate exactly as given, without exponent.
+
+    Not rounded to five places like a quantity: Stripe's rates carry six or more significant digits, and the
+    deposit's home-currency value must come out as Stripe computed it.
+    """
+    if not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
+        raise ValueError(f"an exchange rate must be a positive Decimal, got {rate!r}")
+    text = f"{rate:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def receive_payment_add(p: ReceivePaymentAdd) -> str:
@@ -97,6 +120,8 @@ def receive_payment_add(p: ReceivePaymentAdd) -> str:
     nodes.add_date(add, "TxnDate", p.txn_date)
     nodes.add_text(add, "RefNumber", p.ref_number, REF_NUMBER_MAX_LEN)
     nodes.add_amount(add, "TotalAmount", p.total_amount)
+    if p.exchange_rate is not None:
+        nodes.sub(add, "ExchangeRate", format_rate(p.exchange_rate))
     nodes.add_ref(add, "PaymentMethodRef", full_name=p.payment_method_name, full_name_max=31)
     nodes.add_text(add, "Memo", p.memo, 4095, multiline=True)
     nodes.add_ref(add, "DepositToAccountRef", full_name=p.deposit_to_account_name, full_name_max=159)
@@ -177,6 +202,10 @@ class ReceivePayment:
     external_guid: str | None
     applied: tuple[AppliedToTxn, ...]
     data_ext: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    # Multicurrency files only: the customer's currency, the rate and TotalAmount × rate.
+    currency_name: str | None = None
+    exchange_rate: Decimal | None = None
+    total_amount_in_home_currency: Decimal | None = None
 
 
 def _read_applied(element: nodes.Element) -> AppliedToTxn:
@@ -194,6 +223,8 @@ def read_receive_payment(ret: nodes.Element) -> ReceivePayment:
     customer_list_id, customer_full_name = nodes.ref_of(ret, "CustomerRef")
     _, payment_method_name = nodes.ref_of(ret, "PaymentMethodRef")
     _, deposit_to_account_name = nodes.ref_of(ret, "DepositToAccountRef")
+    _, currency_name = nodes.ref_of(ret, "CurrencyRef")
+    rate = nodes.text_of(ret, "ExchangeRate")
     return ReceivePayment(
         txn_id=nodes.text_of(ret, "TxnID") or "",
         edit_sequence=nodes.text_of(ret, "EditSequence") or "",
@@ -212,6 +243,9 @@ def read_receive_payment(ret: nodes.Element) -> ReceivePayment:
         external_guid=nodes.text_of(ret, "ExternalGUID"),
         applied=tuple(_read_applied(element) for element in ret.findall("AppliedToTxnRet")),
         data_ext=nodes.data_ext_of(ret),
+        currency_name=currency_name,
+        exchange_rate=Decimal(rate) if rate else None,
+        total_amount_in_home_currency=nodes.amount_of(ret, "TotalAmountInHomeCurrency"),
     )
 
 

@@ -96,6 +96,9 @@ class Customer:
     """Open invoice balances minus unused payments of this customer or job alone (QuickBooks' Balance)."""
     data_ext: dict[str, dict[str, str]] = field(default_factory=dict)
     """Custom field values: OwnerID ("0" = public) -> DataExtName -> value."""
+    currency: str | None = None
+    """ISO code of the customer's currency in a multicurrency file; None: the home currency. All of the
+    customer's invoices and payments are in it."""
 
 
 @dataclass(slots=True)
@@ -124,6 +127,8 @@ class Account:
     account_number: str | None = None
     bank_number: str | None = None
     desc: str | None = None
+    parent_id: str | None = None
+    """The parent account of a sub-account (FullName ``Parent:Child``)."""
 
 
 @dataclass(slots=True)
@@ -141,7 +146,7 @@ class PaymentMethod:
 class Item:
     list_id: str
     kind: str
-    """qbXML item type: "ItemService" or "ItemNonInventory"."""
+    """qbXML item type: "ItemService", "ItemNonInventory" or "ItemOtherCharge"."""
     name: str
     time_created: datetime
     time_modified: datetime
@@ -232,10 +237,17 @@ class ReceivePayment:
     memo: str | None = None
     external_guid: str | None = None
     applications: list[Application] = field(default_factory=list)
+    exchange_rate: Decimal | None = None
+    """Home-currency units per unit of the customer's currency (multicurrency files; None: home currency)."""
 
     @property
     def applied_total(self) -> Decimal:
         return sum((a.amount for a in self.applications), ZERO)
+
+    @property
+    def home_amount(self) -> Decimal:
+        """TotalAmountInHomeCurrency: what the deposit is worth in the home currency (TotalAmount × rate)."""
+        return self.total_amount if self.exchange_rate is None else money(self.total_amount * self.exchange_rate)
 
     @property
     def unused_payment(self) -> Decimal:
@@ -262,6 +274,17 @@ class NewApplication:
     amount: Decimal
     discount_amount: Decimal = ZERO
     discount_account_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedTransaction:
+    """A TxnDel QuickBooks remembers, for TxnDeletedQuery: the deleted record is gone from every other query."""
+
+    txn_type: str
+    txn_id: str
+    time_created: datetime
+    time_deleted: datetime
+    ref_number: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +326,11 @@ class CompanyFile:
         self.data_ext_defs: list[DataExtDef] = []
         self.invoices: dict[str, Invoice] = {}
         self.receive_payments: dict[str, ReceivePayment] = {}
+        self.deleted_transactions: list[DeletedTransaction] = []
         self.last_message_set: StoredMessageSet | None = None
+        # Multicurrency (Edit > Preferences > Multiple Currencies): off by default, as in a new company file.
+        self.multicurrency = False
+        self.home_currency = "USD"
         self._list_seq = 0x80000001
         self._txn_seq = 0x100
         self._txn_number = 1
@@ -426,6 +453,28 @@ class CompanyFile:
             found = self._entity_names.get(full_name.casefold())
             return self.customers.get(found) if found else None
         return None
+
+    def turn_on_multicurrency(self, home_currency: str = "USD") -> None:
+        """What a bookkeeper does once in the preferences (QuickBooks cannot turn it off again)."""
+        self.multicurrency = True
+        self.home_currency = home_currency.upper()
+
+    def set_customer_currency(self, list_id: str, currency: str) -> Customer:
+        """Give a customer a foreign currency, as in the customer's edit window (multicurrency on, and before
+        the customer has any transaction: QuickBooks refuses to change it afterwards)."""
+        customer = self.customers[list_id]
+        if not self.multicurrency:
+            raise ValueError("turn on multicurrency first: without it every customer is in the home currency")
+        if self._invoices_by_customer.get(list_id) or self._payments_by_customer.get(list_id):
+            raise ValueError(f"customer {customer.full_name!r} has transactions; its currency cannot change")
+        code = currency.upper()
+        customer.currency = None if code == self.home_currency else code
+        self._touch(customer)
+        return customer
+
+    def currency_of(self, customer: Customer) -> str:
+        """The ISO code of the customer's currency."""
+        return customer.currency or self.home_currency
 
     def children_of(self, list_id: str) -> list[str]:
         return list(self._children.get(list_id, ()))
@@ -611,7 +660,20 @@ class CompanyFile:
     def find_account(self, list_id: str | None = None, full_name: str | None = None) -> Account | None:
         if list_id is not None:
             return self.accounts.get(list_id)
-        return _by_name(self.accounts.values(), full_name)
+        if full_name is None:
+            return None
+        key = full_name.casefold()
+        return next((a for a in self.accounts.values() if self.account_full_name(a).casefold() == key), None)
+
+    def account_full_name(self, account: Account) -> str:
+        """``Parent:Child`` for a sub-account, the name for a top-level one."""
+        names = [account.name]
+        parent_id = account.parent_id
+        while parent_id is not None:
+            parent = self.accounts[parent_id]
+            names.append(parent.name)
+            parent_id = parent.parent_id
+        return ":".join(reversed(names))
 
     def add_account(
         self,
@@ -623,9 +685,12 @@ class CompanyFile:
         account_number: str | None = None,
         bank_number: str | None = None,
         desc: str | None = None,
+        parent_id: str | None = None,
     ) -> Account:
+        """A sub-account when ``parent_id`` is given; names are unique among an account's siblings."""
         self._check_name(name, limit=31)
-        if _by_name(self.accounts.values(), name):
+        siblings = (a for a in self.accounts.values() if a.parent_id == parent_id)
+        if _by_name(siblings, name):
             raise name_in_use(name)
         moment = self.now()
         account = Account(
@@ -640,13 +705,16 @@ class CompanyFile:
             account_number=account_number,
             bank_number=bank_number,
             desc=desc,
+            parent_id=parent_id,
         )
         self.accounts[account.list_id] = account
         return account
 
     def account_balance(self, account: Account) -> Decimal:
         """Derived from the transactions: AR carries open invoices less unused payments; a deposit account
-        carries the payments deposited into it. Other accounts have no postings in this simulator."""
+        carries the payments deposited into it, at their home-currency value (TotalAmount × ExchangeRate).
+        Other accounts have no postings in this simulator. Not modelled: QuickBooks' separate A/R account per
+        foreign currency (here A/R adds each customer's amounts as they are) and exchange gains/losses."""
         if account.account_type == "AccountsReceivable":
             invoices = sum(
                 (i.balance_remaining for i in self.invoices.values() if i.ar_account_id == account.list_id),
@@ -663,7 +731,7 @@ class CompanyFile:
             return invoices - unused
         return sum(
             (
-                p.total_amount
+                p.home_amount
                 for p in self.receive_payments.values()
                 if p.deposit_to_account_id == account.list_id
             ),
@@ -717,8 +785,8 @@ class CompanyFile:
         account_id: str | None = None,
         is_active: bool = True,
     ) -> Item:
-        if kind not in ("ItemService", "ItemNonInventory"):
-            raise ValueError("kind must be ItemService or ItemNonInventory")
+        if kind not in ("ItemService", "ItemNonInventory", "ItemOtherCharge"):
+            raise ValueError("kind must be ItemService, ItemNonInventory or ItemOtherCharge")
         self._check_name(name, limit=31)
         if _by_name(self.items.values(), name):
             raise name_in_use(name)
@@ -886,6 +954,25 @@ class CompanyFile:
         self._recompute_balance(customer.list_id)
         return invoice
 
+    def _payment_rate(self, customer: Customer, rate: Decimal | None) -> Decimal | None:
+        if rate is not None and not self.multicurrency:
+            raise StatusError(
+                3250, "This feature is not enabled or not available in this version of QuickBooks."
+            )
+        if rate is not None and rate <= ZERO:
+            raise StatusError(3210, f'The exchange rate "{rate}" is not valid. It must be greater than zero.')
+        if customer.currency is None:
+            if rate is not None and rate != 1:
+                raise StatusError(
+                    3210,
+                    f'The exchange rate "{rate}" is not valid for customer "{customer.full_name}", whose '
+                    f"currency is the home currency {self.home_currency}: it is always 1.",
+                )
+            return None
+        if rate is None:
+            raise StatusError(3150, 'There is a missing element: "ExchangeRate".')
+        return rate
+
     def _take_txn_number(self) -> int:
         number = self._txn_number
         self._txn_number += 1
@@ -907,14 +994,21 @@ class CompanyFile:
         payment_method_id: str | None = None,
         memo: str | None = None,
         external_guid: str | None = None,
+        exchange_rate: Decimal | None = None,
     ) -> ReceivePayment:
         """Record a payment and apply it.
 
         Explicit applications must name open invoices of this customer and may not exceed what is due
         (3210). `auto_apply` spends TotalAmount on the customer's open invoices, oldest first. Whatever is
         not applied stays on the customer as an unused payment (a credit).
+
+        Amounts are in the customer's currency. ``exchange_rate`` (home units per unit of it) needs
+        multicurrency (3250 otherwise) and must be positive; a home-currency customer only takes 1. A
+        foreign-currency customer's payment needs one: this simulator has no currency list with stored
+        rates to fall back on (QuickBooks would use the rate of the payment date from it).
         """
         customer = self.customers[customer_id]
+        exchange_rate = self._payment_rate(customer, exchange_rate)
         ar_account = self.accounts[ar_account_id] if ar_account_id else self.default_ar_account()
         deposit = self.accounts[deposit_to_account_id] if deposit_to_account_id else self.undeposited_funds()
         if ar_account is None:
@@ -980,6 +1074,7 @@ class CompanyFile:
             payment_method_id=payment_method_id,
             memo=memo,
             external_guid=external_guid,
+            exchange_rate=exchange_rate,
             applications=[
                 Application(
                     a.invoice_txn_id, money(a.amount), money(a.discount_amount), a.discount_account_id
@@ -999,7 +1094,21 @@ class CompanyFile:
 
     def delete_transaction(self, txn_id: str) -> Invoice | ReceivePayment:
         """TxnDel. Deleting a payment reopens the invoices it paid; deleting an invoice leaves the payments
-        that were applied to it as unused credit on the customer (both as QuickBooks does)."""
+        that were applied to it as unused credit on the customer (both as QuickBooks does). The deletion is
+        remembered with its time, for TxnDeletedQuery."""
+        deleted = self._delete_transaction(txn_id)
+        self.deleted_transactions.append(
+            DeletedTransaction(
+                "ReceivePayment" if isinstance(deleted, ReceivePayment) else "Invoice",
+                deleted.txn_id,
+                deleted.time_created,
+                self.now(),
+                deleted.ref_number,
+            )
+        )
+        return deleted
+
+    def _delete_transaction(self, txn_id: str) -> Invoice | ReceivePayment:
         if txn_id in self.receive_payments:
             payment = self.receive_payments.pop(txn_id)
             for app in payment.applications:
@@ -1048,6 +1157,8 @@ class CompanyFile:
             "format": "ml-connector-qb-simulator/1",
             "name": self.name,
             "time_zone": self.time_zone,
+            "multicurrency": self.multicurrency,
+            "home_currency": self.home_currency,
             "counters": {
                 "list_seq": self._list_seq,
                 "txn_seq": self._txn_seq,
@@ -1059,12 +1170,15 @@ class CompanyFile:
                 for attr, _ in self._SAVED_COLLECTIONS
             },
             "data_ext_defs": [_encode(d) for d in self.data_ext_defs],
+            "deleted_transactions": [_encode(d) for d in self.deleted_transactions],
             "last_message_set": _encode(self.last_message_set) if self.last_message_set else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, clock: Clock | None = None) -> CompanyFile:
         company = cls(str(data["name"]), time_zone=str(data["time_zone"]), clock=clock)
+        company.multicurrency = bool(data.get("multicurrency", False))
+        company.home_currency = str(data.get("home_currency", "USD"))
         counters = data["counters"]
         company._list_seq = int(counters["list_seq"])
         company._txn_seq = int(counters["txn_seq"])
@@ -1076,6 +1190,9 @@ class CompanyFile:
                 record = _decode(record_type, raw)
                 target[getattr(record, "txn_id", None) or record.list_id] = record
         company.data_ext_defs = [_decode(DataExtDef, d) for d in data["data_ext_defs"]]
+        company.deleted_transactions = [
+            _decode(DeletedTransaction, d) for d in data.get("deleted_transactions", [])
+        ]
         stored = data.get("last_message_set")
         company.last_message_set = _decode(StoredMessageSet, stored) if stored else None
         company._rebuild_indexes()
@@ -1180,7 +1297,12 @@ def _decode(annotation: Any, raw: Any) -> Any:
         return {k: _decode(inner, v) for k, v in raw.items()}
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         hints = get_type_hints(annotation)
+        # A field added after the file was saved keeps its default.
         return annotation(
-            **{f.name: _decode(hints[f.name], raw[f.name]) for f in dataclasses.fields(annotation)}
+            **{
+                f.name: _decode(hints[f.name], raw[f.name])
+                for f in dataclasses.fields(annotation)
+                if f.name in raw
+            }
         )
     return raw

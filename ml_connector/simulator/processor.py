@@ -228,11 +228,14 @@ class QuickBooksProcessor:
             "ReceivePaymentAddRq": self._receive_payment_add,
             "ReceivePaymentQueryRq": self._receive_payment_query,
             "TxnDelRq": self._txn_del,
+            "TxnDeletedQueryRq": self._txn_deleted_query,
             "AccountAddRq": self._account_add,
             "AccountQueryRq": self._account_query,
             "PaymentMethodAddRq": self._payment_method_add,
             "PaymentMethodQueryRq": self._payment_method_query,
             "ItemQueryRq": self._item_query,
+            "ItemServiceAddRq": self._item_add,
+            "ItemOtherChargeAddRq": self._item_add,
             "DataExtDefAddRq": self._data_ext_def_add,
             "DataExtDefQueryRq": self._data_ext_def_query,
             "DataExtAddRq": self._data_ext_add,
@@ -638,7 +641,10 @@ class QuickBooksProcessor:
         _sub(accounting, "IsUsingAuditTrail", "true")
         _sub(accounting, "IsAssigningJournalEntryNumbers", "true")
         multi_currency = etree.SubElement(ret, "MultiCurrencyPreferences")
-        _sub(multi_currency, "IsMultiCurrencyOn", "false")
+        _sub(multi_currency, "IsMultiCurrencyOn", _bool(self.company.multicurrency))
+        if self.company.multicurrency:
+            home = self.company.home_currency
+            _ref_element(multi_currency, "HomeCurrencyRef", _currency_list_id(home), _currency_name(home))
         sales = etree.SubElement(ret, "SalesAndCustomersPreferences")
         _sub(sales, "IsTrackingReimbursedExpensesAsIncome", "false")
         _sub(sales, "IsAutoApplyingPayments", "false")
@@ -781,6 +787,9 @@ class QuickBooksProcessor:
             _sub(ret, tag, customer.fields.get(tag))
         _sub(ret, "ExternalGUID", customer.external_guid)
         _sub(ret, "TaxRegistrationNumber", customer.fields.get("TaxRegistrationNumber"))
+        if company.multicurrency:
+            code = company.currency_of(customer)
+            _ref_element(ret, "CurrencyRef", _currency_list_id(code), _currency_name(code))
         for owner in owners:
             for definition in company.data_ext_defs:
                 if definition.owner_id.upper() != owner.upper():
@@ -974,7 +983,7 @@ class QuickBooksProcessor:
 
     def _receive_payment_add(self, request: etree._Element) -> etree._Element:
         add = _required(request, "ReceivePaymentAdd")
-        _reject(add, "ExchangeRate", "CreditCardTxnInfo")
+        _reject(add, "CreditCardTxnInfo")
         customer = self._customer_ref(add, "CustomerRef", "ReceivePayment")
         ar_account = self._ar_account_ref(add, "ReceivePayment")
         deposit = self._account_ref(add, "DepositToAccountRef", "ReceivePayment")
@@ -1010,6 +1019,7 @@ class QuickBooksProcessor:
             payment_method_id=method.list_id if method else None,
             memo=_text(add, "Memo"),
             external_guid=_text(add, "ExternalGUID"),
+            exchange_rate=_rate(add),
         )
         rs = _rs(request)
         rs.append(self._receive_payment_ret(payment, include_lines=True))
@@ -1043,6 +1053,11 @@ class QuickBooksProcessor:
         _sub(ret, "TxnDate", payment.txn_date.isoformat())
         _sub(ret, "RefNumber", payment.ref_number)
         _sub(ret, "TotalAmount", _amt(payment.total_amount))
+        if company.multicurrency:
+            code = company.currency_of(customer)
+            _ref_element(ret, "CurrencyRef", _currency_list_id(code), _currency_name(code))
+            _sub(ret, "ExchangeRate", f"{payment.exchange_rate or Decimal(1):f}")
+            _sub(ret, "TotalAmountInHomeCurrency", _amt(payment.home_amount))
         if payment.payment_method_id:
             method = company.payment_methods[payment.payment_method_id]
             _ref_element(ret, "PaymentMethodRef", method.list_id, method.name)
@@ -1084,8 +1099,34 @@ class QuickBooksProcessor:
         rs = _rs(request)
         _sub(rs, "TxnDelType", txn_type)
         _sub(rs, "TxnID", txn_id)
-        _sub(rs, "TimeDeleted", self.company.format_datetime(self.company.now()))
+        when = self.company.deleted_transactions[-1].time_deleted
+        _sub(rs, "TimeDeleted", self.company.format_datetime(when))
         _sub(rs, "RefNumber", deleted.ref_number)
+        return rs
+
+    def _txn_deleted_query(self, request: etree._Element) -> etree._Element:
+        """The deletions of the requested types, oldest first, in the DeletedDateRangeFilter's wall-clock
+        window (no iterator: qbXML has none for this query)."""
+        types = set(_texts(request, "TxnDelType"))
+        window = request.find("DeletedDateRangeFilter")
+        since = _wall_clock(window, "FromDeletedDate", end=False) if window is not None else None
+        until = _wall_clock(window, "ToDeletedDate", end=True) if window is not None else None
+        company = self.company
+        rets: list[etree._Element] = []
+        for record in sorted(company.deleted_transactions, key=lambda d: d.time_deleted):
+            wall = company.local_wall_time(record.time_deleted)
+            if record.txn_type not in types or (since and wall < since) or (until and wall > until):
+                continue
+            ret = etree.Element("TxnDeletedRet")
+            _sub(ret, "TxnDelType", record.txn_type)
+            _sub(ret, "TxnID", record.txn_id)
+            _sub(ret, "TimeCreated", company.format_datetime(record.time_created))
+            _sub(ret, "TimeDeleted", company.format_datetime(record.time_deleted))
+            _sub(ret, "RefNumber", record.ref_number)
+            rets.append(ret)
+        rs = _rs(request) if rets else _rs(request, 1, _NO_MATCH)
+        rs.set("retCount", str(len(rets)))
+        rs.extend(rets)
         return rs
 
     # -- accounts, payment methods, items -----------------------------------------------------------------
@@ -1094,7 +1135,6 @@ class QuickBooksProcessor:
         add = _required(request, "AccountAdd")
         _reject(
             add,
-            "ParentRef",
             "DetailAccountType",
             "OpenBalance",
             "OpenBalanceDate",
@@ -1103,6 +1143,7 @@ class QuickBooksProcessor:
             "CurrencyRef",
         )
         account_type = _required_text(add, "AccountType")
+        parent = self._account_ref(add, "ParentRef", "Account")
         account = self.company.add_account(
             _required_text(add, "Name"),
             account_type,
@@ -1111,6 +1152,7 @@ class QuickBooksProcessor:
             account_number=_text(add, "AccountNumber"),
             bank_number=_text(add, "BankNumber"),
             desc=_text(add, "Desc"),
+            parent_id=parent.list_id if parent else None,
         )
         rs = _rs(request)
         rs.append(self._account_ret(account))
@@ -1142,10 +1184,14 @@ class QuickBooksProcessor:
     def _account_ret(self, account: Account) -> etree._Element:
         ret = etree.Element("AccountRet")
         self._list_core(ret, account)
+        full_name = self.company.account_full_name(account)
         _sub(ret, "Name", account.name)
-        _sub(ret, "FullName", account.name)
+        _sub(ret, "FullName", full_name)
         _sub(ret, "IsActive", _bool(account.is_active))
-        _sub(ret, "Sublevel", "0")
+        if account.parent_id is not None:
+            parent = self.company.accounts[account.parent_id]
+            _ref_element(ret, "ParentRef", parent.list_id, self.company.account_full_name(parent))
+        _sub(ret, "Sublevel", str(full_name.count(":")))
         _sub(ret, "AccountType", account.account_type)
         _sub(ret, "SpecialAccountType", account.special_account_type)
         _sub(ret, "AccountNumber", account.account_number)
@@ -1217,6 +1263,28 @@ class QuickBooksProcessor:
 
         return self._answer_query(request, select, render)
 
+    def _item_add(self, request: etree._Element) -> etree._Element:
+        """ItemServiceAdd / ItemOtherChargeAdd, SalesOrPurchase branch; item names are unique across every
+        item type (3100)."""
+        kind = str(request.tag)[: -len("AddRq")]
+        add = _required(request, f"{kind}Add")
+        _reject(add, "BarCode", "ClassRef", "ParentRef", "UnitOfMeasureSetRef", "SalesAndPurchase")
+        sales = _required(add, "SalesOrPurchase")
+        _reject(sales, "PricePercent")
+        account = self._account_ref(sales, "AccountRef", kind)
+        price = _text(sales, "Price")
+        item = self.company.add_item(
+            kind,
+            _required_text(add, "Name"),
+            desc=_text(sales, "Desc"),
+            price=Decimal(price) if price else None,
+            account_id=account.list_id if account else None,
+            is_active=_to_bool(_text(add, "IsActive") or "true"),
+        )
+        rs = _rs(request)
+        rs.append(self._item_ret(item))
+        return rs
+
     def _item_ret(self, item: Item) -> etree._Element:
         ret = etree.Element(f"{item.kind}Ret")
         self._list_core(ret, item)
@@ -1229,7 +1297,7 @@ class QuickBooksProcessor:
         _sub(sales, "Price", _price(item.price) if item.price is not None else None)
         if item.account_id:
             account = self.company.accounts[item.account_id]
-            _ref_element(sales, "AccountRef", account.list_id, account.name)
+            _ref_element(sales, "AccountRef", account.list_id, self.company.account_full_name(account))
         return ret
 
     # -- data extensions ----------------------------------------------------------------------------------
@@ -1365,6 +1433,37 @@ def _required_text(parent: etree._Element, tag: str) -> str:
     if not value:
         raise StatusError(3150, f'There is a missing element: "{tag}".')
     return value
+
+
+# QuickBooks' built-in currency names (CurrencyRef FullName); other codes are shown as the code itself.
+_CURRENCY_NAMES = {
+    "USD": "US Dollar",
+    "EUR": "Euro",
+    "GBP": "British Pound Sterling",
+    "CAD": "Canadian Dollar",
+    "AUD": "Australian Dollar",
+    "CHF": "Swiss Franc",
+}
+
+
+def _currency_name(code: str) -> str:
+    return _CURRENCY_NAMES.get(code, code)
+
+
+def _currency_list_id(code: str) -> str:
+    """A stable ListID per currency (the simulator keeps no currency list records)."""
+    return f"{sum(ord(c) << (8 * i) for i, c in enumerate(code)):08X}-1000000000"
+
+
+def _rate(parent: etree._Element) -> Decimal | None:
+    """ExchangeRate (FLOATTYPE): schema-valid decimal text, or absent/empty."""
+    raw = _text(parent, "ExchangeRate")
+    if not raw:
+        return None
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise StatusError(3210, f'The exchange rate "{raw}" is not a number.') from None
 
 
 def _reject(parent: etree._Element, *tags: str) -> None:

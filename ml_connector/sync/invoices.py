@@ -11,9 +11,13 @@ Transitions (QuickBooks is the master of invoices it owns):
     linked ──zero in QB (voided)─▶ VOID      (a draft is deleted, an open invoice voided)
     linked ──content changed─────▶ REVISE    (a draft is replaced, an open invoice voided and re-issued,
                                               as Stripe's own "revise invoice" does; a paid one is left alone)
+    linked ──deleted in QB───────▶ WITHDRAW  (a draft is deleted, an open invoice voided; the link is kept
+                                              with state "deleted", so a re-run changes nothing)
 
 QuickBooks voids an invoice by zeroing its amounts and keeping the record, so "voided" is read as "nothing is
 due on lines that used to ask for money". Paid or zero invoices that were never linked are not created.
+A *deleted* invoice, in contrast, vanishes from every InvoiceQuery; it is only seen in QuickBooks' list of
+deletions (TxnDeletedQuery, ``decide_deleted``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class InvoiceAction(StrEnum):
     REVISE = "revise"
     MARK_PAID = "mark_paid"
     VOID = "void"
+    WITHDRAW = "withdraw"
     UNCHANGED = "unchanged"
     SKIP = "skip"
 
@@ -85,7 +90,7 @@ class InvoiceLinkState:
     stripe_invoice_id: str
     qb_edit_sequence: str
     content_fingerprint: str
-    state: str  # open | paid | voided
+    state: str  # open | paid | voided | deleted (the QuickBooks invoice was deleted)
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,22 @@ def decide(
     if content.fingerprint() != link.content_fingerprint:
         return InvoiceDecision(InvoiceAction.REVISE, "edited in QuickBooks", content)
     return InvoiceDecision(InvoiceAction.UNCHANGED, "content unchanged")
+
+
+def decide_deleted(link: InvoiceLinkState | None) -> InvoiceDecision:
+    """The QuickBooks invoice was deleted: take its Stripe invoice out of circulation, once.
+
+    Only an ``open`` link still asks for money in Stripe. A paid one stays paid (Stripe cannot void it; the
+    money is a person's decision), a voided one is already out of circulation; either way the link is only
+    marked ``deleted``, which costs no Stripe request.
+    """
+    if link is None:
+        return InvoiceDecision(InvoiceAction.SKIP, "deleted in QuickBooks and never sent to Stripe")
+    if link.state == "deleted":
+        return InvoiceDecision(InvoiceAction.UNCHANGED, "deletion already handled")
+    if link.state == "open":
+        return InvoiceDecision(InvoiceAction.WITHDRAW, "deleted in QuickBooks")
+    return InvoiceDecision(InvoiceAction.UNCHANGED, f"deleted in QuickBooks, already {link.state} in Stripe")
 
 
 def due_terms(due: date | None, zone: tzinfo, now: datetime) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -18,7 +19,7 @@ from ml_connector.qbxml.customers import Customer, customer_query, parse_custome
 from ml_connector.qbxml.envelope import RequestItem, build_message_set, parse_response
 from ml_connector.simulator.company import CompanyFile
 from ml_connector.simulator.seed import VENDOR_NAME_CLASH, seed_company
-from ml_connector.storage.models import CustomerLink, InvoiceLink, QbRequest
+from ml_connector.storage.models import AuditEntry, CustomerLink, InvoiceLink, QbRequest
 from ml_connector.stripe.money import to_minor
 from ml_connector.sync.link_field import LinkField, stripe_id_on
 from tests.conftest import free_port
@@ -74,9 +75,9 @@ async def sessions_until(
     raise AssertionError("the sync did not finish in time")
 
 
-def polls_done(system: LiveSystem, polls: int) -> Callable[[], Awaitable[bool]]:
+def polls_done(system: LiveSystem, polls: int, company_id: str = "acme") -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
-        status = await sync_status(system.client, "acme")
+        status = await sync_status(system.client, company_id)
         return status is not None and status.polls >= polls and not status.polling
 
     return check
@@ -242,3 +243,77 @@ async def test_a_company_syncs_into_stripe_and_back_with_every_link_in_place(tem
 async def _added(company: CompanyFile) -> bool:
     with company.lock:
         return any(c.name.startswith(VENDOR_NAME_CLASH) for c in company.customers.values())
+
+
+# ---- an invoice deleted in QuickBooks ---------------------------------------------------------------------
+
+
+async def test_an_invoice_deleted_in_quickbooks_is_voided_in_stripe_on_the_next_poll(
+    temporal_client, database_url
+):
+    company_id = f"del-{uuid.uuid4().hex[:8]}"  # its own sync workflow on the shared Temporal server
+    company = CompanyFile()
+    seed_company(company, customers=12, open_invoices=8)
+    with FakeStripeServer(api_keys={API_KEY}) as fake:
+        client = stripe.StripeClient(API_KEY, base_addresses={"api": fake.url})
+        async with live_system(
+            database_url,
+            temporal_client,
+            company=company,
+            MLC_COMPANY_ID=company_id,
+            MLC_STRIPE_API_KEY=API_KEY,
+            MLC_STRIPE_API_BASE=fake.url,
+            MLC_STRIPE_RATE_LIMIT="400",
+            MLC_LINGER_SECONDS="2",
+        ) as system:
+            await sessions_until(system, polls_done(system, 1, company_id))
+            with Session(system.engine) as db:
+                links = {r.qb_txn_id: r for r in db.exec(select(InvoiceLink)).all()}
+            kept, deleted = sorted(links)[:2]
+            doomed = links[deleted]
+            assert client.v1.invoices.retrieve(doomed.stripe_invoice_id).status == "open"
+
+            # The bookkeeper deletes one invoice in QuickBooks between two polls.
+            with company.lock:
+                company.delete_transaction(deleted)
+            handle = temporal_client.get_workflow_handle(workflow_id(company_id))
+            await handle.signal(CustomerSyncWorkflow.poll_now)
+            await sessions_until(system, polls_done(system, 2, company_id))
+
+            assert client.v1.invoices.retrieve(doomed.stripe_invoice_id).status == "void", (
+                "nobody is asked to pay an invoice that no longer exists"
+            )
+            assert client.v1.invoices.retrieve(links[kept].stripe_invoice_id).status == "open"
+            with Session(system.engine) as db:
+                link = db.exec(select(InvoiceLink).where(InvoiceLink.qb_txn_id == deleted)).one()
+                audit = db.exec(
+                    select(AuditEntry).where(AuditEntry.action == "invoice.deleted_in_quickbooks")
+                ).all()
+            assert link.state == "deleted", "the link says why the Stripe invoice is void"
+            assert [(a.qb_txn_id, a.stripe_object_id, a.outcome) for a in audit] == [
+                (deleted, doomed.stripe_invoice_id, "ok")
+            ]
+            assert "voided" in audit[0].detail
+            status = await sync_status(temporal_client, company_id)
+            assert status is not None and status.last_summary is not None
+            assert status.last_summary.invoices.get("deleted.withdraw") == 1
+
+            # The next poll reads the same deletion again (the window overlaps) and changes nothing.
+            voided_at = client.v1.invoices.retrieve(doomed.stripe_invoice_id).to_dict()
+            await handle.signal(CustomerSyncWorkflow.poll_now)
+            await sessions_until(system, polls_done(system, 3, company_id))
+            status = await sync_status(temporal_client, company_id)
+            assert status is not None and status.last_summary is not None
+            assert status.last_summary.invoices.get("deleted.unchanged") == 1, "the deletion was read again"
+            assert "deleted.withdraw" not in status.last_summary.invoices
+            assert status.last_summary.stripe_requests == 0, "and cost no Stripe request"
+            assert client.v1.invoices.retrieve(doomed.stripe_invoice_id).to_dict() == voided_at
+            with Session(system.engine) as db:
+                assert (
+                    len(
+                        db.exec(
+                            select(AuditEntry).where(AuditEntry.action == "invoice.deleted_in_quickbooks")
+                        ).all()
+                    )
+                    == 1
+                ), "one audit row for one deletion"

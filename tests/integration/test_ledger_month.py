@@ -24,8 +24,6 @@ def _amount(n: int) -> int:
 def _month(world: LedgerWorld) -> dict[str, object]:
     books, money, side = world.books, world.money, world.stripe
     with books.company.lock:
-        refunds = books.company.add_account("Stripe Refunds", "Income")
-        books.company.add_item("ItemService", "Stripe Refund", account_id=refunds.list_id)
         customers = [books.company.add_customer(f"Month Customer {i:02d}").list_id for i in range(CUSTOMERS)]
     stripe_customers = []
     for i, list_id in enumerate(customers):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session, select
 
 from ml_connector.qbxml.customers import CustomerFields, customer_add, customer_query, parse_customers
@@ -10,7 +12,7 @@ from ml_connector.queue import QbRunInput, RequestQueue
 from ml_connector.simulator.company import CompanyFile
 from ml_connector.simulator.processor import QuickBooksProcessor, RequestProcessorError
 from ml_connector.storage.engine import make_engine, migrate
-from ml_connector.storage.models import QbBatch, QbRequest
+from ml_connector.storage.models import QbBatch, QbRequest, utcnow
 
 
 def _queue(database_url: str) -> RequestQueue:
@@ -172,3 +174,30 @@ def test_mid_session_a_small_batch_is_held_briefly_to_fill_but_never_recovery_or
     queue.next_document("acme", "t1")  # outstanding batch: its answer (or recovery) comes first
     _enqueue(queue, customer_add(CustomerFields(name="H3")), "h3")
     assert not queue.should_hold("acme", "t1", hold_seconds=30, fill=10)
+
+
+def test_right_after_answers_were_handed_out_stragglers_wait_for_the_follow_ups_those_answers_unlock(
+    database_url,
+):
+    queue = _queue(database_url)
+    _enqueue(queue, customer_add(CustomerFields(name="Straggler")), "s1")
+    with Session(queue.engine) as db:
+        row = db.exec(select(QbRequest)).one()
+        row.created_at = utcnow() - timedelta(seconds=60)  # it has waited long: on its own it would go now
+        db.add(row)
+        db.commit()
+    assert not queue.should_hold("acme", "t1", hold_seconds=3, fill=10)
+
+    just_now = utcnow() - timedelta(seconds=1)
+    assert queue.should_hold("acme", "t1", hold_seconds=3, fill=10, answered_at=just_now), (
+        "answers went out a second ago: the posts they unlock are on their way, so the straggler waits for them"
+    )
+    assert not queue.should_hold("acme", "t1", hold_seconds=3, fill=1, answered_at=just_now), (
+        "a full batch goes at once"
+    )
+    assert not queue.should_hold(
+        "acme", "t1", hold_seconds=3, fill=10, answered_at=utcnow() - timedelta(seconds=10)
+    ), "the hold is bounded: answers handed out longer ago than the hold no longer keep anything back"
+    assert not queue.should_hold("acme", "t1", hold_seconds=0, fill=10, answered_at=just_now), (
+        "holding can be switched off"
+    )

@@ -10,6 +10,7 @@ from ml_connector.payments.model import InvoiceSnapshot, StripePayment
 from ml_connector.payments.posting import (
     Posted,
     check_posted,
+    currency_refusal,
     duplicate_search,
     find_existing,
     plan_payment,
@@ -111,3 +112,36 @@ def test_the_company_comes_from_metadata_then_from_a_single_configured_company()
     assert company_for({"metadata": {"qb_company": "east"}}, ["east", "west"]) == "east"
     assert company_for({"metadata": {"qb_company": "nowhere"}}, ["east", "west"]) == UNRESOLVED
     assert company_for({}, ["only"]) == "only"
+
+
+def test_a_euro_payment_is_posted_in_euros_with_stripes_rate_into_the_home_currency():
+    payment = _payment(12000, currency="eur", settlement_currency="usd", exchange_rate="1.0825")
+    plan = plan_payment(payment, "C1", INVOICE)
+    body = receive_payment_add_for(
+        plan, "eur", payment_method="Stripe", deposit_account="Undeposited Funds", exchange_rate="1.0825"
+    )
+    assert "<TotalAmount>120.00</TotalAmount><ExchangeRate>1.0825</ExchangeRate>" in body
+    assert "<PaymentAmount>100.00</PaymentAmount>" in body, "applied in the invoice's (customer's) currency"
+    assert_valid_request(body)
+    home = receive_payment_add_for(plan, "usd", payment_method="Stripe", deposit_account="Undeposited Funds")
+    assert "ExchangeRate" not in home
+
+
+def test_a_foreign_payment_is_refused_while_multicurrency_is_off_with_what_to_do():
+    reason = currency_refusal(_payment(5000, currency="eur"), "usd", multicurrency=False)
+    assert "EUR" in reason and "USD" in reason and "multicurrency is off" in reason
+    assert "MLC_MULTICURRENCY=true" in reason and "by hand" in reason
+
+
+def test_a_foreign_payment_is_accepted_with_multicurrency_on_whether_or_not_stripe_has_settled_it():
+    settled = _payment(5000, currency="eur", settlement_currency="usd", exchange_rate="1.0825")
+    unsettled = _payment(5000, currency="eur")
+    assert currency_refusal(settled, "usd", multicurrency=True) == ""
+    assert currency_refusal(unsettled, "usd", multicurrency=True) == "", "no rate yet: wait, do not refuse"
+    assert currency_refusal(_payment(5000), "usd", multicurrency=False) == "", "home currency: nothing to say"
+
+
+def test_a_payment_stripe_settled_in_a_third_currency_is_refused_since_no_rate_reaches_the_home_currency():
+    payment = _payment(5000, currency="eur", settlement_currency="gbp", exchange_rate="0.8541")
+    reason = currency_refusal(payment, "usd", multicurrency=True)
+    assert "settled" in reason and "GBP" in reason and "by hand" in reason

@@ -10,6 +10,7 @@ from lxml import etree
 from ml_connector.qbxml.accounts import (
     account_add,
     account_query,
+    item_other_charge_add,
     item_query,
     item_service_add,
     parse_accounts,
@@ -154,3 +155,28 @@ def test_items_of_every_kind_are_read_in_order() -> None:
         True,
     )
     assert (widget.kind, widget.full_name, widget.is_active) == ("ItemNonInventory", "Parts:Widget", False)
+
+
+def test_refund_and_sub_items_are_valid_requests() -> None:
+    _valid(
+        item_other_charge_add(
+            "Stripe Refund", account_name="Stripe Refunds", desc="Card refunds & <credits>"
+        ),
+        item_other_charge_add("Refund", account_name="Income:Refunds", parent_full_name="Stripe"),
+        item_service_add("Support", income_account_name="Services", parent_full_name="Consulting"),
+    )
+
+
+def test_an_item_tells_the_account_its_sales_post_to() -> None:
+    rs = (
+        '<ItemQueryRs statusCode="0"><ItemOtherChargeRet><ListID>1</ListID><Name>Stripe Refund</Name>'
+        "<FullName>Stripe Refund</FullName><SalesOrPurchase><AccountRef><FullName>Income:Refunds</FullName>"
+        "</AccountRef></SalesOrPurchase></ItemOtherChargeRet><ItemInventoryRet><ListID>2</ListID>"
+        "<Name>Widget</Name><SalesAndPurchase><IncomeAccountRef><FullName>Sales</FullName></IncomeAccountRef>"
+        "</SalesAndPurchase></ItemInventoryRet><ItemSubtotalRet><ListID>3</ListID><Name>Subtotal</Name>"
+        "</ItemSubtotalRet></ItemQueryRs>"
+    )
+    refund, widget, subtotal = parse_items(rs)
+    assert (refund.kind, refund.account_full_name) == ("ItemOtherCharge", "Income:Refunds")
+    assert (widget.kind, widget.account_full_name) == ("ItemInventory", "Sales")
+    assert subtotal.account_full_name is None

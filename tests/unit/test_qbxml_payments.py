@@ -205,3 +205,45 @@ def test_a_recorded_payment_is_read_with_where_it_was_applied() -> None:
         "1001",
     )
     assert (applied.balance_remaining, applied.amount) == (Decimal("1250.00"), Decimal("250.00"))
+
+
+def test_a_foreign_currency_payment_carries_the_exchange_rate_after_the_total_exactly_as_given() -> None:
+    fragment = receive_payment_add(
+        _sample_payment(
+            total_amount=Decimal("120.00"),
+            applied=(AppliedTo(INVOICE, Decimal("120.00")),),
+            exchange_rate=Decimal("1.082500"),
+        )
+    )
+    _valid(fragment)
+    add = etree.fromstring(fragment).find("ReceivePaymentAdd")
+    assert add is not None
+    tags = [child.tag for child in add]
+    assert tags.index("ExchangeRate") == tags.index("TotalAmount") + 1, "XSD order: TotalAmount, ExchangeRate"
+    assert add.findtext("ExchangeRate") == "1.0825"
+    long_rate = receive_payment_add(_sample_payment(exchange_rate=Decimal("0.7411634")))
+    assert "<ExchangeRate>0.7411634</ExchangeRate>" in long_rate, "not rounded to five places like a quantity"
+    assert "ExchangeRate" not in receive_payment_add(_sample_payment()), "home currency: no rate at all"
+
+
+@pytest.mark.parametrize("rate", [Decimal("0"), Decimal("-1.1"), Decimal("NaN"), 1.0825])
+def test_an_exchange_rate_that_is_not_a_positive_decimal_is_refused_before_anything_is_sent(rate: object) -> None:
+    with pytest.raises(ValueError, match="exchange rate"):
+        _sample_payment(exchange_rate=rate)
+
+
+def test_a_multicurrency_payment_is_read_back_with_its_currency_rate_and_home_value() -> None:
+    rs = (
+        '<ReceivePaymentAddRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK">'
+        "<ReceivePaymentRet><TxnID>2A-1710000000</TxnID><TimeCreated>2024-03-12T16:45:30-05:00</TimeCreated>"
+        "<TimeModified>2024-03-12T16:45:30-05:00</TimeModified><EditSequence>1710279930</EditSequence>"
+        "<TxnNumber>7</TxnNumber><CustomerRef><ListID>80000001-1700000000</ListID><FullName>Lyon SA</FullName>"
+        "</CustomerRef><TxnDate>2024-03-12</TxnDate><TotalAmount>120.00</TotalAmount>"
+        "<CurrencyRef><ListID>00525545-1000000000</ListID><FullName>Euro</FullName></CurrencyRef>"
+        "<ExchangeRate>1.0825</ExchangeRate><TotalAmountInHomeCurrency>129.90</TotalAmountInHomeCurrency>"
+        "<UnusedPayment>0.00</UnusedPayment></ReceivePaymentRet></ReceivePaymentAddRs>"
+    )
+    (payment,) = parse_receive_payments(rs)
+    assert payment.currency_name == "Euro"
+    assert payment.exchange_rate == Decimal("1.0825")
+    assert payment.total_amount_in_home_currency == Decimal("129.90")

@@ -478,3 +478,49 @@ def test_a_parents_total_balance_includes_its_jobs(
         f"<InvoiceQueryRq><EntityFilter><ListIDWithChildren>{customer_id}</ListIDWithChildren></EntityFilter></InvoiceQueryRq>",
     )
     assert by_family.get("retCount") == "2"
+
+
+def deleted_since(processor: QuickBooksProcessor, since: str | None, *types: str) -> list[etree._Element]:
+    window = (
+        f"<DeletedDateRangeFilter><FromDeletedDate>{since}</FromDeletedDate></DeletedDateRangeFilter>"
+        if since
+        else ""
+    )
+    kinds = "".join(f"<TxnDelType>{t}</TxnDelType>" for t in types)
+    rs = one(processor, f"<TxnDeletedQueryRq>{kinds}{window}</TxnDeletedQueryRq>")
+    assert rs.get("statusCode") in ("0", "1")
+    return rs.findall("TxnDeletedRet")
+
+
+def test_deleted_transactions_are_listed_with_the_time_they_were_deleted(
+    processor: QuickBooksProcessor, company: CompanyFile, clock: SteppableClock, customer_id: str
+) -> None:
+    early = add_invoice(processor, customer_id, "40.00").findtext("TxnID") or ""
+    late = add_invoice(processor, customer_id, "60.00", extra="<RefNumber>INV-9</RefNumber>").findtext(
+        "TxnID"
+    )
+    assert late is not None
+    assert deleted_since(processor, None, "Invoice") == [], "nothing deleted yet"
+    one(processor, f"<TxnDelRq><TxnDelType>Invoice</TxnDelType><TxnID>{early}</TxnID></TxnDelRq>")
+    clock.advance(minutes=10)
+    rs = one(processor, f"<TxnDelRq><TxnDelType>Invoice</TxnDelType><TxnID>{late}</TxnID></TxnDelRq>")
+    assert rs.findtext("TimeDeleted") == "2024-03-12T16:55:30-05:00"
+
+    everything = deleted_since(processor, None, "Invoice")
+    assert [(r.findtext("TxnID"), r.findtext("TimeDeleted")) for r in everything] == [
+        (early, "2024-03-12T16:45:30-05:00"),
+        (late, "2024-03-12T16:55:30-05:00"),
+    ]
+    assert everything[1].findtext("RefNumber") == "INV-9"
+    assert everything[1].findtext("TimeCreated") == "2024-03-12T16:45:30-05:00"
+    recent = deleted_since(processor, "2024-03-12T16:50:00", "Invoice")
+    assert [r.findtext("TxnID") for r in recent] == [late], "the window is QuickBooks' wall clock"
+    assert deleted_since(processor, None, "ReceivePayment") == [], "only the types asked for"
+    gone = one(processor, f"<InvoiceQueryRq><TxnID>{late}</TxnID></InvoiceQueryRq>")
+    assert gone.get("statusCode") == "3120", "a deleted invoice is gone from every other query"
+
+    reloaded = QuickBooksProcessor(CompanyFile.from_json(company.to_json(), clock=clock))
+    assert [r.findtext("TxnID") for r in deleted_since(reloaded, None, "Invoice", "ReceivePayment")] == [
+        early,
+        late,
+    ], "the company file remembers its deletions"

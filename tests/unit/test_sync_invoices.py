@@ -17,6 +17,7 @@ from ml_connector.sync.invoices import (
     content_of,
     create_params,
     decide,
+    decide_deleted,
     due_terms,
 )
 
@@ -90,6 +91,17 @@ def test_an_edited_invoice_is_revised_and_an_untouched_one_is_left_alone():
     assert (
         decide(invoice(edit_sequence="1690000000"), link(), BILL_TO, "usd").action is InvoiceAction.UNCHANGED
     )
+
+
+def test_an_invoice_deleted_in_quickbooks_is_withdrawn_from_stripe_once():
+    assert decide_deleted(link()).action is InvoiceAction.WITHDRAW, "an open Stripe invoice is voided"
+    assert decide_deleted(link(state="deleted")).action is InvoiceAction.UNCHANGED, "a re-read sends nothing"
+    assert decide_deleted(None).action is InvoiceAction.SKIP, "never sent to Stripe: nothing to withdraw"
+
+
+def test_a_deleted_invoice_already_paid_or_voided_in_stripe_is_left_as_it_is():
+    assert decide_deleted(link(state="paid")).action is InvoiceAction.UNCHANGED
+    assert decide_deleted(link(state="voided")).action is InvoiceAction.UNCHANGED
 
 
 def test_due_dates_are_end_of_day_in_the_company_zone_or_due_now_when_past():
