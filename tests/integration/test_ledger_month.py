@@ -88,7 +88,10 @@ async def test_a_month_of_payments_refunds_disputes_and_payouts_reconciles_to_th
     temporal_client, postgres_only_url
 ):
     # PostgreSQL only: the same code runs on SQLite in test_ledger_end_to_end; this one is about volume.
-    async with ledger_world(postgres_only_url, temporal_client, duplicates=1.0, shuffle=True) as world:
+    # The fake Stripe server sets no rate limit; the client-side limiter need not hold the test back to 25/s.
+    async with ledger_world(
+        postgres_only_url, temporal_client, duplicates=1.0, shuffle=True, MLC_STRIPE_RATE_LIMIT="200"
+    ) as world:
         story = await asyncio.to_thread(_month, world)  # blocking SDK calls, off the gateway's event loop
         refunds: list[str] = story["refunds"]  # type: ignore[assignment]
         payouts: list[str] = story["payouts"]  # type: ignore[assignment]
