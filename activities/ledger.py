@@ -25,8 +25,8 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
 
+from activities.stripe_side import gateway_for
 from ml_connector.config import Settings
 from ml_connector.ledger import ids
 from ml_connector.ledger.jobs import PostingJob, job_for
@@ -42,7 +42,7 @@ from ml_connector.ledger.signals import (
 from ml_connector.ledger_inputs import gather
 from ml_connector.storage import ledger as store
 from ml_connector.storage.models import AuditEntry, ChargeLink, LedgerPosting
-from ml_connector.stripe.client import StripeGateway, StripeSettings
+from ml_connector.stripe.client import StripeGateway
 from ml_connector.stripe.ledger_reader import StripeLedgerReader
 from ml_connector.temporal import COMPANY_ID
 
@@ -117,14 +117,7 @@ class LedgerActivities:
     @property
     def reader(self) -> StripeLedgerReader:
         if self._gateway is None:
-            cfg = self.settings.stripe
-            if not cfg.configured:
-                raise ApplicationError(
-                    "Stripe is not configured: set MLC_STRIPE_API_KEY", type="StripeNotConfigured"
-                )
-            self._gateway = StripeGateway.from_settings(
-                StripeSettings(api_key=cfg.api_key, api_base=cfg.api_base, rate_per_s=cfg.rate_per_s)
-            )
+            self._gateway = gateway_for(self.settings)
         return StripeLedgerReader(self._gateway)
 
     def _policy(self, company_id: str) -> tuple[LedgerPolicy, int, list[ListNeed]] | None:

@@ -147,6 +147,19 @@ def _not_found(exc: stripe.InvalidRequestError) -> bool:
     return exc.http_status == 404
 
 
+def gateway_for(settings: Settings) -> StripeGateway:
+    """A gateway of its own for an activity class built without the worker's shared one (tests, tools);
+    a clear error (visible on the pending activity) while no Stripe key is configured."""
+    cfg = settings.stripe
+    if not cfg.configured:
+        raise ApplicationError(
+            "Stripe is not configured: set MLC_STRIPE_API_KEY", type="StripeNotConfigured"
+        )
+    return StripeGateway.from_settings(
+        StripeSettings(api_key=cfg.api_key, api_base=cfg.api_base, rate_per_s=cfg.rate_per_s)
+    )
+
+
 class StripeActivities:
     """Activities that talk to Stripe through the process's one :class:`StripeGateway`."""
 
@@ -157,14 +170,7 @@ class StripeActivities:
     @property
     def gateway(self) -> StripeGateway:
         if self._gateway is None:
-            cfg = self.settings.stripe
-            if not cfg.configured:
-                raise ApplicationError(
-                    "Stripe is not configured: set MLC_STRIPE_API_KEY", type="StripeNotConfigured"
-                )
-            self._gateway = StripeGateway.from_settings(
-                StripeSettings(api_key=cfg.api_key, api_base=cfg.api_base, rate_per_s=cfg.rate_per_s)
-            )
+            self._gateway = gateway_for(self.settings)
         return self._gateway
 
     def _local_date(self, company_id: str, created: int) -> str:

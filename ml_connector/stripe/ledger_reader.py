@@ -34,6 +34,12 @@ def _plain(obj: Any) -> dict[str, Any]:
     return result
 
 
+def _range(field: str, gte: int | None, lte: int | None) -> dict[str, Any]:
+    """Stripe's range filter (``created[gte]=…``), or nothing when both ends are open."""
+    bounds = {k: v for k, v in (("gte", gte), ("lte", lte)) if v is not None}
+    return {field: bounds} if bounds else {}
+
+
 class StripeLedgerReader:
     def __init__(self, gateway: StripeGateway) -> None:
         self.gateway = gateway
@@ -57,14 +63,7 @@ class StripeLedgerReader:
         self, *, created_gte: int | None = None, created_lte: int | None = None
     ) -> list[BalanceTxn]:
         """Every balance transaction created in the range (Unix seconds, inclusive), oldest first."""
-        params: dict[str, Any] = {"expand": ["data.source"]}
-        created: dict[str, int] = {}
-        if created_gte is not None:
-            created["gte"] = created_gte
-        if created_lte is not None:
-            created["lte"] = created_lte
-        if created:
-            params["created"] = created
+        params: dict[str, Any] = {"expand": ["data.source"], **_range("created", created_gte, created_lte)}
         found = [
             balance_txn_from_stripe(item)
             for item in self._walk(lambda c, p: c.v1.balance_transactions.list(p), params)  # type: ignore[arg-type]
@@ -85,14 +84,7 @@ class StripeLedgerReader:
         )
 
     def payouts(self, *, arrival_gte: int | None = None, arrival_lte: int | None = None) -> list[Payout]:
-        params: dict[str, Any] = {}
-        arrival: dict[str, int] = {}
-        if arrival_gte is not None:
-            arrival["gte"] = arrival_gte
-        if arrival_lte is not None:
-            arrival["lte"] = arrival_lte
-        if arrival:
-            params["arrival_date"] = arrival
+        params: dict[str, Any] = _range("arrival_date", arrival_gte, arrival_lte)
         return [
             payout_from_stripe(item)
             for item in self._walk(lambda c, p: c.v1.payouts.list(p), params)  # type: ignore[arg-type]
