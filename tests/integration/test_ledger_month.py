@@ -5,9 +5,11 @@ twice and shuffled. The books must follow the money to the cent, and a second pa
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from ml_connector.ledger.signals import LEDGER_RETRY_SIGNAL, ledger_workflow_id
+from ml_connector.reconciliation import build_report, stripe_reader
 from tests.ledger_support import LedgerWorld, ledger_world
 
 CUSTOMERS = 30
@@ -124,6 +126,22 @@ async def test_a_month_of_payments_refunds_disputes_and_payouts_reconciles_to_th
             )
         assert world.balance("Checking") == total_paid_out
         assert not [e for e in world.audit() if e.action.startswith("ledger.") and e.outcome != "ok"]
+
+        # The reconciliation report: every balance transaction next to what it became, no difference.
+        reader = stripe_reader(world.system.settings)
+        for payout in payouts:
+            report = await asyncio.to_thread(
+                build_report, world.system.settings, world.system.engine, reader, world.company_id, payout_id=payout
+            )
+            assert report.balanced and report.rows, f"payout {payout} reconciles"
+        today = datetime.now(UTC).date()
+        month = await asyncio.to_thread(
+            build_report, world.system.settings, world.system.engine, reader, world.company_id,
+            start=today - timedelta(days=2), end=today + timedelta(days=40),
+        )
+        assert month.balanced, [r for r in month.rows if r.difference != 0][:5]
+        assert {r.status for r in month.rows} <= {"matched"}, "every transaction of the month is in QuickBooks"
+        assert len([r for r in month.rows if r.stripe_type == "charge"]) == 300
 
         handle = temporal_client.get_workflow_handle(ledger_workflow_id(world.company_id))
         before_passes = await handle.query("passes")
