@@ -191,7 +191,7 @@ class InvoiceLink(SQLModel, table=True):
     qb_ref_number: str = Field(default="", max_length=20)
     stripe_invoice_id: str = Field(index=True, max_length=80)
     qb_edit_sequence: str = Field(default="", max_length=20)
-    state: str = Field(default="open", max_length=20)  # open | paid | voided
+    state: str = Field(default="open", max_length=20)  # open | paid | voided | deleted
     content_fingerprint: str = Field(default="", max_length=40)  # the QuickBooks content the Stripe invoice shows
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
