@@ -166,9 +166,6 @@ class CustomerSyncWorkflow:
     @workflow.run
     async def run(self, inp: CustomerSyncInput) -> None:
         self._state = inp
-        # A run starts by finishing the previous poll's write-backs (those beyond the in-flight cap): the
-        # poll is not over, for anyone asking, until they are written.
-        self._polling = True
         config: SyncConfig = await workflow.execute_activity_method(
             LinkActivities.customer_sync_config, inp.company_id, start_to_close_timeout=SHORT_TIMEOUT
         )
@@ -177,7 +174,6 @@ class CustomerSyncWorkflow:
         progress = inp.progress
         if progress is None:
             await self._drain_pending_write_backs(link_field)
-            self._polling = False  # the previous poll's work (its write-backs) is done only now
             await self._wait_until_due()
             progress = PollProgress(started_at=workflow.now().isoformat())
         self._polling = True
