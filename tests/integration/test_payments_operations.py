@@ -138,7 +138,7 @@ async def test_backfill_posts_payments_whose_webhooks_never_came_and_nothing_twi
         assert {e.stripe_object_id for e in world.audit(POSTED)} == {on_invoice}
 
 
-async def test_a_payment_refused_for_a_missing_deposit_account_posts_once_after_the_account_exists_and_replay(
+async def test_a_missing_deposit_account_is_created_and_the_payment_posted_once_with_the_refusal_audited(
     temporal_client, database_url
 ):
     async with payments_world(database_url, temporal_client, MLC_DEPOSIT_ACCOUNT="Stripe Payouts") as world:
@@ -150,31 +150,24 @@ async def test_a_payment_refused_for_a_missing_deposit_account_posts_once_after_
         invoice = books.invoice(qb_customer, Decimal("75.25"))
         pi = side.pay(cus, 7525, {"qb_txn_id": invoice})
         await side.deliver()
-        await _until(lambda: bool(world.audit(POST_FAILED)), world)
-        await _payment_status(temporal_client, pi, "failed")
+        await world.settle([pi])
 
-        failed = await _audit_json(world, temporal_client, "--failed", "--payment", pi)
-        assert failed, "the failure is listed for a person"
-        row = failed[0]
+        refused = await _audit_json(world, temporal_client, "--failed", "--payment", pi)
+        assert refused, "QuickBooks' refusal stays in the audit trail"
+        row = refused[0]
         assert set(row) == {
             "id", "at", "company_id", "action", "outcome", "stripe_event_id", "stripe_object_id",
             "stripe_customer_id", "qb_list_id", "qb_txn_id", "amount", "currency", "workflow_id",
             "error", "detail",
         }  # fmt: skip
-        assert row["action"] == POST_FAILED and row["outcome"] == "failed"
+        assert row["action"] == POST_FAILED and "3140" in str(row["error"]), "QuickBooks' own message"
         assert row["stripe_object_id"] == pi and row["workflow_id"] == f"payment/acme/{pi}"
-        assert "3140" in str(row["error"]), "QuickBooks' own message says what is missing"
         assert datetime.fromisoformat(str(row["at"])).tzinfo is not None
-        assert books.company.receive_payments == {}
+        created = books.company.find_account(full_name="Stripe Payouts")
+        assert created is not None and created.account_type == "OtherCurrentAsset"
 
-        with books.company.lock:
-            books.company.add_account("Stripe Payouts", "Bank")
-        out = await ml_connector(world, temporal_client, "replay", pi)
-        assert f"payment/acme/{pi}" in out
-        await world.settle([pi])
-        await ml_connector(world, temporal_client, "replay", pi)  # a second replay finds it booked
+        await ml_connector(world, temporal_client, "replay", pi)  # a replay finds it booked
         await temporal_client.get_workflow_handle(f"payment/acme/{pi}").result()
-
         assert len(books.company.receive_payments) == 1
         assert books.balance(invoice) == Decimal("0.00")
         posted = await _audit_json(world, temporal_client, "--payment", pi)
