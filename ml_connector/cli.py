@@ -258,5 +258,19 @@ def _with_dev_company(settings: Settings) -> Settings:
     return replace(settings, companies=(company,))
 
 
+def run() -> None:
+    """The console script: ``main()``, then leave without interpreter finalization.
+
+    Native threads (the Temporal client's core, gRPC) can still be winding down when a short command
+    returns, and CPython's finalization then aborts the process (``PyGILState_Release``, exit -6) after
+    the command's work and output are complete. Everything the command wrote is flushed first.
+    """
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()
