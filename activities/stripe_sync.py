@@ -551,15 +551,7 @@ class StripeSyncActivities:
             return PageSummary()
         company = inp.company_id
         with Session(self.engine) as db:
-            links = {
-                row.qb_txn_id: row
-                for row in db.exec(
-                    select(InvoiceLink).where(
-                        InvoiceLink.company_id == company,
-                        col(InvoiceLink.qb_txn_id).in_([d.txn_id for d in deleted]),
-                    )
-                ).all()
-            }
+            links = _invoice_links(db, company, [d.txn_id for d in deleted])
         decisions = {
             d.txn_id: invoice_rules.decide_deleted(_invoice_link_state(links.get(d.txn_id))) for d in deleted
         }
@@ -645,15 +637,7 @@ class StripeSyncActivities:
             if inv.customer_full_name and ":" in inv.customer_full_name
         }
         with Session(self.engine) as db:
-            links = {
-                row.qb_txn_id: row
-                for row in db.exec(
-                    select(InvoiceLink).where(
-                        InvoiceLink.company_id == company,
-                        col(InvoiceLink.qb_txn_id).in_([inv.txn_id for inv in invoices]),
-                    )
-                ).all()
-            }
+            links = _invoice_links(db, company, [inv.txn_id for inv in invoices])
             by_id = {
                 row.qb_list_id: row.stripe_customer_id
                 for row in db.exec(
@@ -882,3 +866,11 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, stripe.StripeError):
         return f"{type(exc).__name__} ({exc.http_status}): {exc.user_message or exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _invoice_links(db: Session, company_id: str, txn_ids: list[str]) -> dict[str, InvoiceLink]:
+    """The company's invoice links for these QuickBooks TxnIDs, by TxnID."""
+    rows = db.exec(
+        select(InvoiceLink).where(InvoiceLink.company_id == company_id, col(InvoiceLink.qb_txn_id).in_(txn_ids))
+    ).all()
+    return {row.qb_txn_id: row for row in rows}
