@@ -10,6 +10,7 @@ deduplicated by the receiving workflow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.client import Client
@@ -65,6 +66,9 @@ async def signal_payment(client: Client, task_queue: str, inp: PaymentInput, sig
     return workflow_id
 
 
+READER_TASK_TIMEOUT = timedelta(minutes=1)
+
+
 class RoutingActivities:
     def __init__(self, client: Client, home_currency: str = "usd") -> None:
         self.client = client
@@ -87,4 +91,8 @@ class RoutingActivities:
             start_signal_args=[inp.need],
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             search_attributes=TypedSearchAttributes([SearchAttributePair(COMPANY_ID, inp.company_id)]),
+            # Every waiting payment of the company depends on this one workflow. Under a burst its task may
+            # wait for a free slot on a busy worker; the default 10 s would time it out, throw its work away
+            # and stall every payment behind it for another round.
+            task_timeout=READER_TASK_TIMEOUT,
         )

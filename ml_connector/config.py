@@ -108,7 +108,7 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     batch_max_requests: int = 100
     batch_max_bytes: int = 2 * 1024 * 1024
-    batch_hold_seconds: float = 3.0
+    batch_hold_seconds: float = 8.0
     linger_seconds: float = 10.0
     ticket_idle_seconds: int = 1800
     qb_wait_days: float = 14.0
@@ -196,7 +196,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MLC_MAX_BODY_BYTES", 16 * 1024 * 1024, problems, minimum=64 * 1024),
         batch_max_requests=_int(env, "MLC_BATCH_MAX_REQUESTS", 100, problems, minimum=1, maximum=1000),
         batch_max_bytes=_int(env, "MLC_BATCH_MAX_BYTES", 2 * 1024 * 1024, problems, minimum=16 * 1024),
-        batch_hold_seconds=float(_int(env, "MLC_BATCH_HOLD_SECONDS", 3, problems, minimum=0, maximum=60)),
+        batch_hold_seconds=float(_int(env, "MLC_BATCH_HOLD_SECONDS", 8, problems, minimum=0, maximum=60)),
         linger_seconds=float(_int(env, "MLC_LINGER_SECONDS", 10, problems, minimum=0, maximum=300)),
         ticket_idle_seconds=_int(env, "MLC_TICKET_IDLE_SECONDS", 1800, problems, minimum=60),
         qb_wait_days=float(_int(env, "MLC_QB_WAIT_DAYS", 14, problems, minimum=1)),

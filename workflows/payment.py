@@ -102,9 +102,10 @@ STRIPE_TIMEOUT = timedelta(minutes=2)
 STRIPE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), maximum_attempts=20
 )
+WRITE_BACK_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)
 ANSWER_WAIT = timedelta(hours=6)
 # Patch marker: runs recorded before the database steps became local activities replay them as activities.
-LOCAL_DB_STEPS = "payment-db-steps-local"
+LOCAL_STEPS = "payment-db-steps-local"
 MAX_AUTO_REPLANS = 2
 MAX_NAME_ATTEMPTS = 3
 # A waiting QuickBooks attempt is renewed this often, so a request lost with a crashed worker reappears soon.
@@ -154,7 +155,7 @@ class PaymentWorkflow:
         self._answers: dict[str, InvoiceAnswer] = {}
         self._status = "received"
         self._inp: PaymentInput | None = None
-        self._local_db = True
+        self._local_steps = True
 
     # ---- messages ---------------------------------------------------------------------------------------
 
@@ -186,11 +187,11 @@ class PaymentWorkflow:
     @workflow.run
     async def run(self, inp: PaymentInput) -> str:
         self._inp = inp
-        self._local_db = workflow.patched(LOCAL_DB_STEPS)
+        self._local_steps = workflow.patched(LOCAL_STEPS)
         if inp.key_kind == "invoice" or inp.company_id == UNRESOLVED:
             return await self._hand_over(inp)
-        config: PostingConfig = await self._db(AuditActivities.payment_config, inp.company_id)
-        history = await self._db(AuditActivities.payment_history, HistoryQuery(inp.company_id, inp.key))
+        config: PostingConfig = await self._step(AuditActivities.payment_config, inp.company_id)
+        history = await self._step(AuditActivities.payment_history, HistoryQuery(inp.company_id, inp.key))
         if history.posted_txn_id:
             self._set_status(Status.POSTED, history.posted_txn_id)
             return Status.POSTED
@@ -311,7 +312,7 @@ class PaymentWorkflow:
     ) -> tuple[Plan, InvoiceChoice]:
         linked_txn = None
         if payment.invoice_id:
-            linked_txn = await self._db(
+            linked_txn = await self._step(
                 AuditActivities.invoice_link, LinkQuery(inp.company_id, payment.invoice_id)
             )
         hint = invoice_hint(payment, linked_txn)
@@ -349,7 +350,7 @@ class PaymentWorkflow:
     ) -> str | None:
         """The QuickBooks ListID of the payment's customer (created when missing and allowed)."""
         if payment.customer_id:
-            found: str | None = await self._db(
+            found: str | None = await self._step(
                 AuditActivities.customer_link, LinkQuery(inp.company_id, payment.customer_id)
             )
             if found or not required:
@@ -398,7 +399,7 @@ class PaymentWorkflow:
                 )
                 raise _Wait(Status.FAILED, "the QuickBooks customer could not be created")
             customer = created[0]
-            await self._db(
+            await self._step(
                 AuditActivities.save_customer_link,
                 NewCustomerLink(
                     inp.company_id,
@@ -444,7 +445,7 @@ class PaymentWorkflow:
         while True:
             token = str(workflow.uuid4())
             need = InvoiceNeed(workflow.info().workflow_id, token, txn_ids, refs, customers)
-            await self._db(RoutingActivities.request_invoices, NeedInvoices(inp.company_id, need))
+            await self._step(RoutingActivities.request_invoices, NeedInvoices(inp.company_id, need))
             self._status = "reading invoice"
             try:
                 await workflow.wait_condition(_has(self._answers, token), timeout=ANSWER_WAIT)
@@ -612,7 +613,7 @@ class PaymentWorkflow:
         if payment.charge_id:
             # Refunds and disputes of this charge post against what it became; in clearing mode the
             # ledger workflow is woken to post its fee.
-            await self._db(
+            await self._step(
                 LedgerActivities.record_charge,
                 ChargeBooked(
                     company_id=inp.company_id,
@@ -635,7 +636,7 @@ class PaymentWorkflow:
                 StripeActivities.mark_payment_posted,
                 PaymentPostedBack(inp.company_id, payment, txn_id),
                 start_to_close_timeout=STRIPE_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5),
+                retry_policy=WRITE_BACK_RETRY,
             )
         except ActivityError as exc:
             await self._audit(
@@ -692,7 +693,7 @@ class PaymentWorkflow:
             customer = payment.customer_id if payment else None
         company: str | None = None
         if customer:
-            company = await self._db(AuditActivities.company_of_customer, customer)
+            company = await self._step(AuditActivities.company_of_customer, customer)
         if company:
             return company
         await self._audit(
@@ -710,16 +711,18 @@ class PaymentWorkflow:
 
     # ---- helpers ------------------------------------------------------------------------------------------
 
-    async def _db(self, step: Callable[..., Any], arg: Any) -> Any:
-        """A short database step (config, history, links, audit rows, the reader's doorbell).
+    async def _step(self, step: Callable[..., Any], arg: Any) -> Any:
+        """A short database step: config, history, links, audit rows, the reader's doorbell.
 
-        Run as a local activity: the worker runs it inside the current workflow task, so a payment's lookups
-        cost no activity task, no server round trip and no extra workflow task each. That is what lets the
-        worker keep up with webhooks arriving by the dozen per second (bench/payments_throughput.py). Stripe
-        and QuickBooks calls stay ordinary activities: they wait on the outside world. Runs that started
-        before this change replay the ordinary activities their history holds (``LOCAL_DB_STEPS``).
+        Run as a local activity: the worker runs it inside the current workflow task, so these steps cost no
+        activity task, no server round trip and no workflow task each. That is what lets one worker keep up
+        with webhooks arriving by the dozen per second (bench/payments_throughput.py). Stripe and QuickBooks
+        calls stay ordinary activities: they wait on the outside world, and a workflow task held open for
+        seconds by a slow call times out under load and is thrown away (measured: thousands of lost tasks
+        once the Stripe calls ran locally). Runs that started before this change replay the ordinary
+        activities their history holds (``LOCAL_STEPS``).
         """
-        if self._local_db:
+        if self._local_steps:
             return await workflow.execute_local_activity(
                 step, arg, start_to_close_timeout=DB, retry_policy=DB_RETRY
             )
@@ -751,7 +754,7 @@ class PaymentWorkflow:
             currency = payment.currency
             amount = str(to_decimal(payment.amount, payment.currency))
         events = self._events
-        await self._db(
+        await self._step(
             AuditActivities.record,
             AuditRecord(
                 company_id=inp.company_id,
