@@ -262,6 +262,9 @@ async def _run(
         "MLC_STRIPE_RATE_LIMIT": "1000",
         "MLC_LOG_LEVEL": "WARNING",
         "MLC_LINGER_SECONDS": str(args.linger_seconds),
+        # The customer sync's periodic poll is not payment traffic either (its iterator pages are round trips
+        # of their own); by default it stays out of the window, like the first sync.
+        "MLC_POLL_MINUTES": str(args.sync_poll_minutes),
     }
     engine = make_engine(database_url)
     migrate(engine)
@@ -422,6 +425,12 @@ def main() -> None:
         type=int,
         default=10,
         help="MLC_LINGER_SECONDS (product default 10; 0: end sessions at once)",
+    )
+    parser.add_argument(
+        "--sync-poll-minutes",
+        type=int,
+        default=60,
+        help="MLC_POLL_MINUTES, the customer sync's schedule (product default 5; 60 keeps it out of the run)",
     )
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument(

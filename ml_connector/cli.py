@@ -127,6 +127,8 @@ def cmd_gateway(settings: Settings, _args: argparse.Namespace) -> int:
 def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
     from worker import run_worker
 
+    yield_cpu_to_the_gateway(settings.worker_nice)
+
     async def run(stop: asyncio.Event) -> None:
         await run_worker(settings, stop)
 
@@ -199,6 +201,22 @@ async def _serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     stopper.cancel()
     if not server.started and not stop.is_set():
         raise RuntimeError(f"the gateway could not start on {settings.host}:{settings.port}")
+
+
+def yield_cpu_to_the_gateway(niceness: int) -> None:
+    """Lower this worker process's CPU priority (``MLC_WORKER_NICE``, 0 = leave it).
+
+    The gateway answers Stripe and the Web Connector while they wait; the worker's work waits for the Web
+    Connector anyway. Where both share a host (``ml-connector dev``'s machine, one small VM, a compose file
+    on one box), a burst of payments kept the worker busy enough to stretch the webhook answers' tail
+    (bench/payments_throughput.py); a dedicated host is unaffected. Only raises niceness, so it needs no
+    privilege; unsupported platforms (Windows) keep their priority."""
+    if niceness <= 0 or not hasattr(os, "nice"):
+        return
+    try:
+        os.nice(niceness)
+    except OSError as exc:
+        log.warning("worker: could not lower the CPU priority: %s", exc)
 
 
 def _run_until_signal(main: object) -> int:

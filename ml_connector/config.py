@@ -110,6 +110,7 @@ class Settings:
     batch_max_bytes: int = 2 * 1024 * 1024
     batch_hold_seconds: float = 8.0
     linger_seconds: float = 10.0
+    worker_nice: int = 10
     ticket_idle_seconds: int = 1800
     qb_wait_days: float = 14.0
     log_level: str = "INFO"
@@ -198,6 +199,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         batch_max_bytes=_int(env, "MLC_BATCH_MAX_BYTES", 2 * 1024 * 1024, problems, minimum=16 * 1024),
         batch_hold_seconds=float(_int(env, "MLC_BATCH_HOLD_SECONDS", 8, problems, minimum=0, maximum=60)),
         linger_seconds=float(_int(env, "MLC_LINGER_SECONDS", 10, problems, minimum=0, maximum=300)),
+        worker_nice=_int(env, "MLC_WORKER_NICE", 10, problems, minimum=0, maximum=19),
         ticket_idle_seconds=_int(env, "MLC_TICKET_IDLE_SECONDS", 1800, problems, minimum=60),
         qb_wait_days=float(_int(env, "MLC_QB_WAIT_DAYS", 14, problems, minimum=1)),
         log_level=(env.get("MLC_LOG_LEVEL") or "INFO").upper(),

@@ -60,6 +60,7 @@ def test_postgresql_urls_use_psycopg_3():
         ({"MLC_STRIPE_API_KEY": "pk_test_123"}, "expected a secret or restricted key"),
         ({"MLC_STRIPE_WEBHOOK_SECRET": "nope"}, "each secret starts with whsec_"),
         ({"MLC_STRIPE_API_BASE": "http://stripe.example.com"}, "plain http is only allowed"),
+        ({"MLC_WORKER_NICE": "25"}, "MLC_WORKER_NICE: must be ≤ 19"),
     ],
 )
 def test_a_wrong_setting_stops_the_start_with_a_message_naming_it(env: dict[str, str], message: str):
