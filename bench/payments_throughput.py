@@ -14,7 +14,8 @@ Deployed the way production is deployed, one process per role, so that each numb
 
 The payments are made in Stripe first (with no webhook endpoint, so nothing is delivered by the fake), and
 the company's first customer/invoice sync runs to the end (``--no-first-sync`` skips that); then the clock
-starts. All processes share one SQLite file (``--database-url`` for PostgreSQL) and one Temporal.
+starts. The customer sync's periodic poll is set to hourly (``--sync-poll-minutes``) so it stays out of the
+window too. All processes share one SQLite file (``--database-url`` for PostgreSQL) and one Temporal.
 
 Printed: webhook ack latency p50/p99/max, Web Connector sessions and round trips, qbXML requests per payment,
 payments per round trip, and the time from the last webhook to the last posted payment. Nothing is asserted.
