@@ -208,6 +208,7 @@ def _settings(
             "MLC_COMPANY_NAME": "Demo Company (simulated QuickBooks)",
             "MLC_POLL_MINUTES": "1",
             "MLC_LINGER_SECONDS": "2",
+            "MLC_BATCH_HOLD_SECONDS": "1",  # a handful of payments: holding documents back only slows the story
             "MLC_STRIPE_API_KEY": DEMO_KEY,
             "MLC_STRIPE_API_BASE": stripe_url,
             "MLC_STRIPE_WEBHOOK_SECRET": secret,
