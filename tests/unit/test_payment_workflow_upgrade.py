@@ -18,6 +18,7 @@ from temporalio.worker import Replayer
 from workflows.payment import PaymentWorkflow
 
 HISTORIES = sorted((Path(__file__).parents[1] / "fixtures" / "payment_histories").glob("*.json"))
+RECORDED = {path.stem: path.read_text() for path in HISTORIES}
 
 
 def test_the_recorded_histories_cover_posted_and_waiting_payments() -> None:
@@ -26,6 +27,8 @@ def test_the_recorded_histories_cover_posted_and_waiting_payments() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_a_payment_recorded_by_the_previous_release_replays_on_todays_worker(path: Path) -> None:
-    history = WorkflowHistory.from_json(f"payment/acme/{path.stem}", path.read_text())
-    result = await Replayer(workflows=[PaymentWorkflow]).replay_workflow(history, raise_on_replay_failure=False)
+    history = WorkflowHistory.from_json(f"payment/acme/{path.stem}", RECORDED[path.stem])
+    result = await Replayer(workflows=[PaymentWorkflow]).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
     assert result.replay_failure is None, f"{path.stem}: {result.replay_failure}"
