@@ -31,8 +31,9 @@ from ml_connector.metrics import track_stripe_gateway
 from ml_connector.queue import RequestQueue
 from ml_connector.storage.engine import make_engine, migrate
 from ml_connector.stripe.client import StripeGateway, StripeSettings
-from ml_connector.stripe.ratelimit import LIVE_RATE_PER_S, TEST_RATE_PER_S, RateLimiter
+from ml_connector.stripe.shared_limit import limiter_for
 from ml_connector.temporal import connect, ensure_search_attributes
+from ml_connector.worker_metrics import WorkerMetricsServer, free_loopback_port, temporal_runtime
 from workflows.backfill import PaymentBackfillWorkflow
 from workflows.customer_sync import CustomerSyncWorkflow
 from workflows.invoice_reader import InvoiceReaderWorkflow
@@ -58,20 +59,22 @@ WORKFLOWS: list[type[Any]] = [
 
 
 def stripe_gateway(settings: Settings) -> StripeGateway | None:
-    """One gateway (one rate limiter) for the customer and invoice sync of this process; None until Stripe
-    is configured."""
+    """One gateway (on the account-wide rate limit) for every Stripe activity of this process; None until
+    Stripe is configured."""
     if not settings.stripe.configured:
         return None
     stripe_settings = StripeSettings(
         settings.stripe.api_key, settings.stripe.api_base, settings.stripe.rate_per_s
     )
-    rate = settings.stripe.rate_per_s or (
-        LIVE_RATE_PER_S if stripe_settings.mode == "live" else TEST_RATE_PER_S
+    # The account-wide limit (25/s test mode, 100/s live, or MLC_STRIPE_RATE_LIMIT), shared with every other
+    # gateway and worker through the database; evenly spaced requests, no burst.
+    limiter = limiter_for(
+        settings.database_url,
+        settings.stripe.api_key,
+        rate_per_s=settings.stripe.rate_per_s,
+        account_id=settings.stripe.account_id,
     )
-    # Evenly spaced requests (no burst): a backfill of thousands of customers runs at the limit, never over it.
-    return track_stripe_gateway(
-        StripeGateway.from_settings(stripe_settings, limiter=RateLimiter(rate, burst=1))
-    )
+    return track_stripe_gateway(StripeGateway.from_settings(stripe_settings, limiter=limiter))
 
 
 def build_activities(settings: Settings, engine: Engine, client: Client) -> list[Any]:
@@ -165,13 +168,35 @@ def build_worker(
     )
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event, *, client: Client | None = None) -> None:
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, *, client: Client | None = None, serve_metrics: bool = True
+) -> None:
+    """Run until ``stop``. With ``serve_metrics`` and ``MLC_WORKER_METRICS_PORT`` set (the default), the
+    process serves its own ``/metrics`` with Temporal's SDK metrics (``ml_connector/worker_metrics.py``);
+    ``ml-connector dev`` turns that off, its gateway's ``/metrics`` already shows the shared process."""
+    metrics_server: WorkerMetricsServer | None = None
+    overrides: dict[str, Any] = {}
+    if serve_metrics and settings.worker_metrics_port:
+        sdk_port = free_loopback_port()
+        metrics_server = WorkerMetricsServer(
+            settings.worker_metrics_host,
+            settings.worker_metrics_port,
+            sdk_url=None if client is not None else f"http://127.0.0.1:{sdk_port}/metrics",
+        )
+        if client is None:
+            overrides["runtime"] = temporal_runtime(sdk_port)
     engine = make_engine(settings.database_url)
-    await asyncio.to_thread(migrate, engine)
-    client = client or await connect(settings)
-    await ensure_search_attributes(client, settings.temporal_namespace)
-    worker = build_worker(client, settings, engine)
-    log.info("worker: polling task queue %s", settings.task_queue)
-    async with worker:
-        await stop.wait()
-    engine.dispose()
+    try:
+        await asyncio.to_thread(migrate, engine)
+        client = client or await connect(settings, **overrides)
+        await ensure_search_attributes(client, settings.temporal_namespace)
+        worker = build_worker(client, settings, engine)
+        if metrics_server is not None:
+            metrics_server.start()
+        log.info("worker: polling task queue %s", settings.task_queue)
+        async with worker:
+            await stop.wait()
+    finally:
+        if metrics_server is not None:
+            metrics_server.stop()
+        engine.dispose()

@@ -28,6 +28,9 @@ POSTED = "payment.posted"
 UNAPPLIED = "payment.unapplied"
 FOUND = "payment.found_in_quickbooks"
 POST_FAILED = "payment.post_failed"
+# The queue could not establish whether a ReceivePaymentAdd ran (its answer was lost): like a bare POSTING,
+# it leaves the attempt open, so the next round (or run) searches QuickBooks before posting again.
+UNCERTAIN = "payment.uncertain"
 # Actions that close a posting attempt: after one of these the attempt's outcome is known.
 _SETTLING = (POSTED, UNAPPLIED, FOUND, POST_FAILED)
 _IN_QUICKBOOKS = (POSTED, UNAPPLIED, FOUND)

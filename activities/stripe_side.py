@@ -39,6 +39,7 @@ from ml_connector.payments.companies import company_for
 from ml_connector.payments.model import StripePayment
 from ml_connector.stripe import idempotency
 from ml_connector.stripe.client import StripeGateway, StripeSettings
+from ml_connector.stripe.shared_limit import limiter_for
 
 PAGE_SIZE = 100
 
@@ -156,7 +157,10 @@ def gateway_for(settings: Settings) -> StripeGateway:
             "Stripe is not configured: set MLC_STRIPE_API_KEY", type="StripeNotConfigured"
         )
     return StripeGateway.from_settings(
-        StripeSettings(api_key=cfg.api_key, api_base=cfg.api_base, rate_per_s=cfg.rate_per_s)
+        StripeSettings(api_key=cfg.api_key, api_base=cfg.api_base, rate_per_s=cfg.rate_per_s),
+        limiter=limiter_for(
+            settings.database_url, cfg.api_key, rate_per_s=cfg.rate_per_s, account_id=cfg.account_id
+        ),
     )
 
 

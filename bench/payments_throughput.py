@@ -319,7 +319,7 @@ async def _run(
             else:
                 raise RuntimeError(f"the gateway did not come up; see {tmp}/gateway.log")
 
-        processor = QuickBooksProcessor(books.company)
+        processor = QuickBooksProcessor(books.company, recovery_answer=args.recovery_answer)
         processor.latency_seconds = args.latency_ms / 1000
         wc = WebConnector(
             f"{base}/qbwc", USERNAME, PASSWORD, processor, noop_wait_seconds=QBWC_NOOP_WAIT_SECONDS
@@ -336,6 +336,10 @@ async def _run(
             )
             with Session(engine) as db:
                 first_request = int(db.exec(select(func.max(QbRequest.id))).one() or 0)
+        # Lost answers (--lose-documents): the next N documents of at least 20 ReceivePaymentAdds run in
+        # QuickBooks and the Web Connector dies before their answers reach us (armed after the first sync).
+        wc.faults.lose_write_documents = args.lose_documents
+        wc.faults.lose_writes_min, wc.faults.lose_writes_of = 20, "ReceivePaymentAddRq"
         poller = Poller(wc, args.poll_seconds)
         out = tmp / "acks.json"
         print(
@@ -385,6 +389,12 @@ async def _run(
         measured = col(QbRequest.id) > first_request
         requests = db.exec(select(func.count()).select_from(QbRequest).where(measured)).one()
         by_name = db.exec(select(QbRequest.name, func.count()).where(measured).group_by(QbRequest.name)).all()
+        uncertain = db.exec(
+            select(func.count()).select_from(QbRequest).where(measured, QbRequest.status == "uncertain")
+        ).one()
+        status_checks = db.exec(
+            select(func.count()).select_from(QbBatch).where(col(QbBatch.recovers).is_not(None))
+        ).one()
     documents = _documents(engine, acks["first_send_epoch"], clock_start) if args.documents else []
     engine.dispose()
     payment_requests = sum(
@@ -407,6 +417,13 @@ async def _run(
     print(f"qbXML requests, all workflows        {requests}")
     print(f"  by request                         {', '.join(f'{n} {c}' for n, c in sorted(by_name))}")
     print(f"payments per round trip              {payments / max(1, round_trips):.1f}")
+    lost = args.lose_documents - wc.faults.lose_write_documents
+    if lost:
+        checks = dict(by_name).get("ReceivePaymentQueryRq", 0)
+        print(
+            f"lost documents ({args.recovery_answer} reading)   {lost}: {status_checks} oldMessageSetID status "
+            f"check(s), {uncertain} write(s) left uncertain, {checks} ReceivePaymentQuery verification(s)"
+        )
     print(f"webhooks sent over                   {acks['last_ack_epoch'] - acks['first_send_epoch']:.1f} s")
     print(f"last webhook -> last payment posted  {last_booked - acks['last_ack_epoch']:.1f} s")
     print(f"whole run (first webhook -> done)    {last_booked - acks['first_send_epoch']:.1f} s")
@@ -434,6 +451,15 @@ def main() -> None:
         help="MLC_POLL_MINUTES, the customer sync's schedule (product default 5; 60 keeps it out of the run)",
     )
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
+    parser.add_argument(
+        "--lose-documents", type=int, default=0, help="lose the answers to this many documents of payments"
+    )
+    parser.add_argument(
+        "--recovery-answer",
+        default="last",
+        choices=["last", "nothing", "600", "all"],
+        help="what QuickBooks answers an oldMessageSetID status check (simulator setting)",
+    )
     parser.add_argument(
         "--first-sync",
         action=argparse.BooleanOptionalAction,

@@ -1,8 +1,25 @@
-"""Reading request bodies under a hard cap, so a 60 MB upload is refused before it is held in memory."""
+"""Reading request bodies under a hard cap and a deadline, so a 60 MB upload or a body sent one byte a minute
+is refused before it is held in memory or holds a connection.
+
+SOAP bodies are read through :func:`read_soap_body`: the bytes are scanned as they arrive
+(:class:`~ml_connector.qbwc.soap.SoapScanner`, which builds no tree), so a body that is clearly not a Web
+Connector call is refused at its first bad bytes, and the cap depends on the operation: every call but
+``receiveResponseXML`` (QuickBooks' answers) gets the small ``MLC_SOAP_MAX_BYTES``, and a receiveResponseXML may
+only grow past it behind the ticket of a live session. Only a few large bodies are read at once
+(``MLC_SOAP_LARGE_BODIES``); the caller holds that turn until its call is answered.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
 from fastapi import Request
+
+from ml_connector.qbwc.soap import SoapScanner
+
+LARGE_OPERATION = "receiveResponseXML"
 
 
 class BodyTooLarge(Exception):
@@ -11,15 +28,84 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+class UnknownTicket(Exception):
+    """A receiveResponseXML body grew past the small cap without a live session's ticket in front of it."""
+
+    def __init__(self, ticket: str) -> None:
+        super().__init__("a large receiveResponseXML body needs a live session ticket")
+        self.ticket = ticket
+
+
+class BodyTimeout(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"request body not received within {seconds:g} s")
+        self.seconds = seconds
+
+
+def _declared_length(request: Request) -> int | None:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    return int(declared) if declared is not None and declared.isdigit() else None
+
+
+async def read_body(request: Request, limit: int, *, time_limit: float | None = None) -> bytes:
+    declared = _declared_length(request)
+    if declared is not None and declared > limit:
         raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(time_limit):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(time_limit or 0) from None
+    return b"".join(chunks)
+
+
+async def read_soap_body(
+    request: Request,
+    *,
+    small_limit: int,
+    large_limit: int,
+    large_turns: asyncio.Semaphore,
+    held: contextlib.AsyncExitStack,
+    ticket_ok: Callable[[str], Awaitable[bool]],
+    time_limit: float | None = None,
+) -> bytes:
+    """The body of a SOAP call, scanned while it streams in.
+
+    Raises :class:`BodyTooLarge` (over the operation's cap), :class:`BodyTimeout`, or
+    :class:`~ml_connector.qbwc.soap.SoapFault` (not a Web Connector call: DTD, malformed, too many or too deep
+    elements) or :class:`UnknownTicket`. A body may only grow past ``small_limit`` if it is a
+    receiveResponseXML whose ticket (it comes first) ``ticket_ok`` accepts — so a large body is something only a
+    logged-in Web Connector can send; it then takes one of ``large_turns`` (waiting for it) and keeps it on
+    ``held`` until the caller closes the stack after answering.
+    """
+    declared = _declared_length(request)
+    if declared is not None and declared > large_limit:
+        raise BodyTooLarge(large_limit)
+    scanner = SoapScanner()
+    chunks: list[bytes] = []
+    size = 0
+    large = False
+    try:
+        async with asyncio.timeout(time_limit):
+            async for chunk in request.stream():
+                size += len(chunk)
+                scanner.feed(chunk)
+                if size > small_limit and not large:
+                    if scanner.operation != LARGE_OPERATION:
+                        raise BodyTooLarge(small_limit)
+                    if scanner.ticket is None or not await ticket_ok(scanner.ticket):
+                        raise UnknownTicket(scanner.ticket or "")
+                    await held.enter_async_context(large_turns)
+                    large = True
+                if size > large_limit:
+                    raise BodyTooLarge(large_limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(time_limit or 0) from None
     return b"".join(chunks)

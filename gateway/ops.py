@@ -1,4 +1,4 @@
-"""Operator endpoints: `GET /readyz` (may this gateway take traffic?) and `GET /metrics` (Prometheus).
+"""Operator endpoints: `GET /readyz` (may this gateway take traffic?) and `GET /metrics` (Prometheus, private).
 
 `/healthz` (in app.py) says whether the process and what it depends on are reachable; `/readyz` is the
 stricter question a load balancer or an orchestrator asks before sending the Web Connector here: the database
@@ -13,6 +13,7 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from gateway.access import admin_refusal
 from ml_connector import metrics
 from ml_connector.check import schema_status
 
@@ -39,7 +40,11 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def prometheus(request: Request) -> Response:
+    """Private like the status page (gateway/access.py): company ids and volumes are nobody else's business."""
     gw = request.app.state.gw
+    refused = admin_refusal(request, gw.settings)
+    if refused is not None:
+        return refused
     companies = [c.id for c in gw.settings.companies]
     body = await asyncio.to_thread(metrics.render, gw.engine, companies)
     return Response(body, media_type=metrics.CONTENT_TYPE)

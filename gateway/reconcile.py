@@ -19,7 +19,8 @@ import stripe
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from gateway.status import _STYLE, _e, authorised, refusal
+from gateway.access import admin_refusal
+from gateway.status import _STYLE, _e
 from ml_connector.config import Settings
 from ml_connector.ledger import render
 from ml_connector.ledger.reconcile import EXPECTED_UNPOSTED, ReconReport, ReconRow
@@ -41,8 +42,9 @@ _reader_lock = threading.Lock()
 async def reconcile_page(request: Request) -> Response:
     gw = request.app.state.gw
     settings: Settings = gw.settings
-    if not authorised(request, settings.status_password):
-        return refusal(settings)
+    refused = admin_refusal(request, settings)
+    if refused is not None:
+        return refused
     query = request.query_params
     fmt = (query.get("format") or "html").lower()
     if fmt not in FORMATS:

@@ -8,31 +8,28 @@ the database), so it is asked of the workflow with its ``status`` query under a 
 at once. A company whose workflow does not exist yet reads "no sync yet"; Temporal down or the worker silent
 read as such in that row, and the rest of the page is unaffected.
 
-Access: requests from this machine are served; anything else needs HTTP Basic with `MLC_STATUS_PASSWORD`
-(any user name). A request that arrived through a reverse proxy (it carries `Forwarded`/`X-Forwarded-For`)
-is never "from this machine", even though the proxy connects from 127.0.0.1. With no password configured the
-page is local-only.
+Access (`gateway/access.py`): HTTP Basic with `MLC_STATUS_PASSWORD` (any user name); without it, only a local
+installation (`MLC_PUBLIC_URL` on localhost) serves requests from this machine that carry no forwarding header.
+A `Host` that is not this installation's gets 421.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import html
-import secrets
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from gateway.access import admin_refusal
 from ml_connector.check import CompanyRow, company_rows
 from ml_connector.config import Settings
 from ml_connector.metrics import PaymentState, payment_states
@@ -42,8 +39,6 @@ from ml_connector.storage.models import CustomerLink, InvoiceLink, LedgerPosting
 from workflows.customer_sync import CustomerSyncWorkflow, SyncStatus, workflow_id
 
 router = APIRouter()
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 RECENT_SESSIONS = 10
 RECENT_PAYOUTS = 20
 MAX_WAITING = 200
@@ -103,47 +98,13 @@ class StatusData:
     payouts: dict[str, list[LedgerPosting]] = field(default_factory=dict)
 
 
-def is_local(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    return host in _LOOPBACK and not any(h in request.headers for h in _FORWARDING_HEADERS)
-
-
-def authorised(request: Request, password: str) -> bool:
-    if is_local(request):
-        return True
-    if not password:
-        return False
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        _user, _, given = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return secrets.compare_digest(given.encode(), password.encode())
-
-
-def refusal(settings: Settings) -> Response:
-    """What a visitor who may not see the page gets: how to open it (403), or a Basic challenge (401)."""
-    if not settings.status_password:
-        return PlainTextResponse(
-            "The status page is only served to this machine. Set MLC_STATUS_PASSWORD to open it to others "
-            "(HTTP Basic, any user name).\n",
-            status_code=403,
-        )
-    return PlainTextResponse(
-        "Authentication required.\n",
-        status_code=401,
-        headers={"WWW-Authenticate": 'Basic realm="ml-connector status", charset="UTF-8"'},
-    )
-
-
 @router.get("/", response_class=HTMLResponse)
 async def status_page(request: Request) -> Response:
     gw = request.app.state.gw
     settings: Settings = gw.settings
-    if not authorised(request, settings.status_password):
-        return refusal(settings)
+    refused = admin_refusal(request, settings)
+    if refused is not None:
+        return refused
     data, watermarks = await asyncio.gather(
         asyncio.to_thread(load_status, gw.engine, settings),
         read_watermarks(gw.client, [c.id for c in settings.companies]),
@@ -289,6 +250,11 @@ def _companies_table(data: StatusData) -> str:
         advice = c.problem_advice
         if advice:
             status += f'<div class="advice">{_e(advice)}</div>'
+        if c.unsettled is not None:
+            status += (
+                f'<div class="warn">{c.unsettled.count} request(s) ended without an answer today: '
+                f"{_e(c.unsettled.last_kind)}: {_e(c.unsettled.last_message)}</div>"
+            )
         oldest = _ago(data.now, c.queue.oldest_created_at) if c.queue.oldest_created_at else "—"
         quickbooks = " · ".join(
             x for x in (c.qb_product, f"qbXML {c.qbxml_version}" if c.qbxml_version else "") if x

@@ -24,7 +24,6 @@ payment over (a database search has no place in a request Stripe times).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import UTC, datetime
@@ -37,10 +36,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.background import BackgroundTask
 
-from gateway.body import BodyTooLarge, read_body
+from gateway.body import BodyTimeout, BodyTooLarge, read_body
 from gateway.event_signals import StoredEvent
+from gateway.inbox import drain_and_signal
+from gateway.pools import run_on
 from gateway.stripe_customers import customer_company
 from ml_connector import metrics
+from ml_connector.config import StripeConfig
 from ml_connector.ledger.signals import ledger_workflow_id
 from ml_connector.payments.companies import company_for
 from ml_connector.storage.models import AuditEntry, StripeEvent
@@ -58,13 +60,18 @@ def _error(status: int, reason: str, message: str) -> JSONResponse:
 
 
 @router.post("/stripe/webhook")
+@metrics.timed_webhook
 async def stripe_webhook(request: Request) -> JSONResponse:
     gw = request.app.state.gw
     settings = gw.settings
     try:
-        body = await read_body(request, settings.max_body_bytes)
+        body = await read_body(
+            request, settings.max_body_bytes, time_limit=settings.limits.http_body_timeout_seconds
+        )
     except BodyTooLarge as exc:
         return _error(413, "payload_too_large", str(exc))
+    except BodyTimeout as exc:
+        return _error(408, "body_timeout", str(exc))
     secrets = list(settings.stripe.webhook_secrets)
     if not secrets:
         return _error(
@@ -80,6 +87,13 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     except WebhookVerificationError as exc:
         return _error(400, exc.reason, str(exc))
     metrics.WEBHOOKS_RECEIVED.labels(str(event.get("type") or "unknown")).inc()
+    foreign = foreign_event(event, settings.stripe)
+    if foreign:
+        # Signed with our secret, but not about our account or mode (a test event on a live installation, a
+        # connected account's event): acknowledged so Stripe stops, neither stored nor signalled.
+        log.warning("stripe webhook: ignored event %s: %s", str(event.get("id"))[:80], foreign)
+        metrics.WEBHOOKS_REJECTED.labels("foreign_event").inc()
+        return JSONResponse({"received": True, "ignored": foreign})
 
     configured = [c.id for c in settings.companies]
     data = event.get("data")
@@ -88,7 +102,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     try:
         found = route(event)
     except EventShapeError as exc:
-        await asyncio.to_thread(_store_unroutable, gw.engine, event, body, company, str(exc))
+        await run_on(gw.webhook_pool, _store_unroutable, gw.engine, event, body, company, str(exc))
         return JSONResponse({"received": True, "routed": False, "reason": str(exc)})
     if found is not None and found.kind is RouteKind.CUSTOMER and configured:
         # customer.created/updated/deleted: Stripe → QuickBooks customers (gateway/stripe_customers.py)
@@ -106,12 +120,36 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     return await _store_and_ack(request, found, body, company, found.workflow_id(company))
 
 
+def foreign_event(event: dict[str, Any], stripe: StripeConfig) -> str:
+    """Why a verified event is not ours to act on ("" when it is): its mode or account differs from the key's."""
+    livemode = event.get("livemode")
+    if stripe.configured and isinstance(livemode, bool) and livemode != stripe.live:
+        event_mode, key_mode = ("live", "test") if livemode else ("test", "live")
+        return f"livemode_mismatch: a {event_mode}-mode event, but MLC_STRIPE_API_KEY is a {key_mode} key"
+    account = event.get("account")
+    if account and account != stripe.account_id:
+        expected = stripe.account_id or "no connected accounts"
+        return f"account_mismatch: an event of account {str(account)[:40]}, expected {expected} (MLC_STRIPE_ACCOUNT)"
+    return ""
+
+
 async def _store_and_ack(
     request: Request, found: Route, body: bytes, company: str, workflow_id: str
 ) -> JSONResponse:
     """Commit the event, answer 200, and signal its workflow only after the answer is on its way."""
     gw = request.app.state.gw
-    unsignalled = await asyncio.to_thread(_store_event, gw.engine, found, body, company, workflow_id)
+    if gw.inbox is not None:
+        # SQLite: committed to the gateway's own inbox file, moved into stripe_event after the answer
+        # (gateway/inbox.py), so the ack never waits for the main database's write lock.
+        if await run_on(gw.webhook_pool, gw.inbox.accept, found, body, company, workflow_id):
+            metrics.WEBHOOKS_DUPLICATE.inc()
+        return JSONResponse(
+            {"received": True, "workflow_id": workflow_id},
+            background=BackgroundTask(
+                drain_and_signal, gw.inbox, gw.engine, gw.inbox_pool, gw.signaller, StoredEvent(found, company)
+            ),
+        )
+    unsignalled = await run_on(gw.webhook_pool, _store_event, gw.engine, found, body, company, workflow_id)
     background = (
         BackgroundTask(gw.signaller.signal_stored, StoredEvent(found, company)) if unsignalled else None
     )

@@ -30,6 +30,7 @@ from ml_connector.config import ConfigError, Settings, load_settings
 from ml_connector.metrics import QueueDepth, queue_depths
 from ml_connector.qbwc.troubleshooting import explain
 from ml_connector.qbwc.wsdl import WSDL_NS, WSDL_SOAP_NS
+from ml_connector.queue import Unsettled, unsettled_requests
 from ml_connector.storage.engine import alembic_config, current_revision, make_engine
 from ml_connector.storage.models import Company
 from ml_connector.stripe.client import StripeSettings, make_client
@@ -166,16 +167,17 @@ async def check_temporal(settings: Settings, client: Client | None = None) -> Ch
     target = settings.temporal_target
     try:
         if client is None:
-            client = await asyncio.wait_for(
-                Client.connect(target, namespace=settings.temporal_namespace), timeout=PROBE_TIMEOUT_S
-            )
+            from ml_connector.temporal import connect
+
+            client = await asyncio.wait_for(connect(settings), timeout=PROBE_TIMEOUT_S)
         await asyncio.wait_for(client.service_client.check_health(), timeout=PROBE_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001
         advice = (
             "Start ml-connector (`ml-connector dev` runs the embedded Temporal server), or point "
-            "MLC_TEMPORAL_ADDRESS at your Temporal frontend."
+            "MLC_TEMPORAL_ADDRESS (or TEMPORAL_ADDRESS) at your Temporal frontend."
             if settings.embedded_temporal
-            else f"Is Temporal running at {target}? Check MLC_TEMPORAL_ADDRESS and the firewall."
+            else f"Is Temporal running at {target}? Check MLC_TEMPORAL_ADDRESS / TEMPORAL_ADDRESS, the TLS or "
+            "API key settings (TEMPORAL_API_KEY, TEMPORAL_TLS_*) and the firewall."
         )
         return CheckResult("temporal", Status.FAIL, f"{target}: unreachable ({_short(exc)})", advice)
     return CheckResult(
@@ -407,6 +409,13 @@ def check_wsdl(settings: Settings, *, http: httpx.Client | None = None) -> Check
 
 # ---- company files -----------------------------------------------------------------------------------
 
+UNSETTLED_WINDOW = timedelta(days=1)
+UNSETTLED_ADVICE = (
+    "QuickBooks refused these requests repeatedly, never answered them, or their answer was lost "
+    "(QuickBooksUncertain: the workflow checks QuickBooks before writing again). Each waiting workflow shows "
+    "the reason in the Temporal Web UI; held payments are replayed with `ml-connector replay`."
+)
+
 
 @dataclass(frozen=True)
 class CompanyRow:
@@ -421,6 +430,8 @@ class CompanyRow:
     qbxml_version: str
     queue: QueueDepth
     known: bool  # a row exists in the database (the gateway has started with this company)
+    # Requests that ended without an answer in the last day (bounds tripped, or uncertain writes).
+    unsettled: Unsettled | None = None
 
     @property
     def problem_advice(self) -> str:
@@ -440,6 +451,7 @@ def company_rows(engine: Engine, settings: Settings) -> list[CompanyRow]:
         for row in stored.values():
             db.expunge(row)
     depths = {d.company_id: d for d in queue_depths(engine)}
+    unsettled = unsettled_requests(engine, datetime.now(UTC) - UNSETTLED_WINDOW)
     rows: list[CompanyRow] = []
     for cfg in settings.companies:
         company = stored.get(cfg.id)
@@ -456,6 +468,7 @@ def company_rows(engine: Engine, settings: Settings) -> list[CompanyRow]:
                 qbxml_version=company.qbxml_version if company else "",
                 queue=depths.get(cfg.id, QueueDepth(cfg.id, 0, 0, None)),
                 known=company is not None,
+                unsettled=unsettled.get(cfg.id),
             )
         )
     return rows
@@ -513,6 +526,12 @@ def check_companies(engine: Engine, settings: Settings, now: datetime | None = N
         elif advice:
             detail += f"; last session: {row.last_session_status}"
             results.append(CheckResult(name, Status.WARN, detail, advice))
+        elif row.unsettled is not None:
+            detail += (
+                f"; {row.unsettled.count} request(s) ended without an answer in the last day "
+                f"({row.unsettled.last_kind}: {row.unsettled.last_message})"
+            )
+            results.append(CheckResult(name, Status.WARN, detail, UNSETTLED_ADVICE))
         else:
             results.append(CheckResult(name, Status.OK, detail))
     return results

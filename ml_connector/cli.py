@@ -10,59 +10,128 @@ import os
 import secrets
 import signal
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ml_connector import __version__, cli_links, cli_ops, cli_payments, cli_reconcile, logs
+from ml_connector import __version__, cli_help, cli_links, cli_ops, cli_payments, cli_reconcile, logs
+from ml_connector.cli_errors import explain
 from ml_connector.config import CompanyConfig, ConfigError, Settings, load_settings
 
 log = logging.getLogger("ml_connector")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every failure ends as one line on stderr and an exit code (cli_errors.py)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "standalone", None) is not None:  # commands that report configuration errors themselves
-        return int(args.standalone(args))
+    args = parser.parse_args(argv)  # bad options: argparse prints usage and exits 2
+    settings: Settings | None = None
     try:
+        if getattr(args, "standalone", None) is not None:  # commands that report configuration errors themselves
+            return int(args.standalone(args))
         settings = load_settings()
-    except ConfigError as exc:
-        print(f"ml-connector: {exc}", file=sys.stderr)
-        return 2
-    for company in settings.companies:
-        logs.register_secret(company.qbwc_password)
-    logs.configure(settings.log_level)
-    handler = args.handler
-    try:
-        code: int = handler(settings, args)
-    except ConfigError as exc:
-        print(f"ml-connector: {exc}", file=sys.stderr)
-        return 2
-    return code
+        for company in settings.companies:
+            logs.register_secret(company.qbwc_password)
+        logs.configure(settings.log_level)
+        code: int = args.handler(settings, args)
+        return code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place every failure is turned into a line and a code
+        code, message = explain(exc, settings)
+        if settings is not None and settings.log_level == "DEBUG":
+            traceback.print_exc()
+        print(f"ml-connector: {message}", file=sys.stderr)
+        return code
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ml-connector", description="QuickBooks Desktop ⇄ Stripe, through the QuickBooks Web Connector."
+        prog="ml-connector",
+        description="QuickBooks Desktop ⇄ Stripe, through the QuickBooks Web Connector.",
+        epilog=cli_help.epilog(
+            cli_help.ALL,
+            "`ml-connector COMMAND --help` shows each command's options, the environment it reads and its "
+            "exit codes.\nAll settings are environment variables (README: Configuration).",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"ml-connector {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    dev = sub.add_parser(
-        "dev", help="run everything on the embedded default: Temporal dev server, worker, gateway"
+    dev = cli_help.add_command(
+        sub,
+        "dev",
+        help="run everything on the embedded default: Temporal dev server, worker, gateway",
+        description=(
+            "Run the Temporal dev server (its SQLite file in $MLC_DATA_DIR/temporal, Web UI on :8233), the\n"
+            "worker and the gateway in one process tree until Ctrl-C. Without MLC_QBWC_USERNAME/PASSWORD it\n"
+            "configures the Web Connector user `ml-connector` with a password kept in $MLC_DATA_DIR/qbwc-password.\n"
+            "With MLC_TEMPORAL_ADDRESS (or TEMPORAL_ADDRESS) set it uses that server instead."
+        ),
+        env=(
+            *cli_help.DATABASE,
+            *cli_help.TEMPORAL,
+            *cli_help.COMPANIES,
+            "MLC_HOST, MLC_PORT   (default: 127.0.0.1, 8000)",
+        ),
     )
     dev.add_argument("--no-ui", action="store_true", help="run the Temporal dev server without its Web UI")
     dev.set_defaults(handler=cmd_dev)
 
-    sub.add_parser("gateway", help="run the HTTP gateway (Web Connector SOAP, webhooks)").set_defaults(
-        handler=cmd_gateway
+    cli_help.add_command(
+        sub,
+        "gateway",
+        help="run the HTTP gateway (Web Connector SOAP at /qbwc, Stripe webhooks, /healthz, /metrics)",
+        env=(
+            *cli_help.DATABASE,
+            *cli_help.TEMPORAL,
+            *cli_help.COMPANIES,
+            "MLC_HOST, MLC_PORT   where it listens (default: 127.0.0.1, 8000)",
+            "MLC_PUBLIC_URL       the https URL the Web Connector and Stripe reach it at",
+            *cli_help.ALL,
+        ),
+    ).set_defaults(handler=cmd_gateway)
+    cli_help.add_command(
+        sub,
+        "worker",
+        help="run the Temporal worker",
+        env=(
+            *cli_help.DATABASE,
+            *cli_help.TEMPORAL,
+            *cli_help.STRIPE,
+            "MLC_WORKER_NICE (default: 10)",
+            "MLC_WORKER_METRICS_PORT (default: 9464; 0 = no /metrics), MLC_WORKER_METRICS_HOST (default: 127.0.0.1)",
+            *cli_help.ALL,
+        ),
+    ).set_defaults(handler=cmd_worker)
+    migrate = cli_help.add_command(
+        sub,
+        "migrate",
+        help="create or upgrade the database schema (several at once are safe: they take a lock)",
+        env=cli_help.DATABASE,
     )
-    sub.add_parser("worker", help="run the Temporal worker").set_defaults(handler=cmd_worker)
-    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(handler=cmd_migrate)
+    migrate.add_argument(
+        "--check-config",
+        action="store_true",
+        help="first check the whole configuration as the gateway does, including that a company file is "
+        "configured (exit 2 otherwise); what docker-compose.yml's migrate service runs",
+    )
+    migrate.set_defaults(handler=cmd_migrate)
 
-    qwc = sub.add_parser("qwc", help="print the .qwc file to add ml-connector to the Web Connector")
-    qwc.add_argument("--company", help="company id (needed when several are configured)")
+    qwc = cli_help.add_command(
+        sub,
+        "qwc",
+        help="print the .qwc file to add ml-connector to the Web Connector",
+        env=(
+            *cli_help.DATABASE,
+            *cli_help.COMPANIES,
+            "MLC_PUBLIC_URL  the AppURL is $MLC_PUBLIC_URL/qbwc",
+            "MLC_POLL_MINUTES (default: 5)",
+        ),
+    )
+    qwc.add_argument("--company", metavar="ID", help="company id (needed when several are configured)")
     qwc.set_defaults(handler=cmd_qwc)
     cli_ops.register(sub)
     cli_payments.register(sub)
@@ -74,8 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 # ---- commands ----------------------------------------------------------------------------------------
 
 
-def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from ml_connector.storage.engine import current_revision, make_engine, migrate
+
+    if args.check_config:
+        _require_companies(settings)
 
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -157,7 +229,7 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
     async def run(stop: asyncio.Event) -> None:
         from worker import run_worker
 
-        worker_task = asyncio.create_task(run_worker(settings, stop), name="worker")
+        worker_task = asyncio.create_task(run_worker(settings, stop, serve_metrics=False), name="worker")
         gateway_task = asyncio.create_task(_serve_gateway(settings, stop), name="gateway")
         done, _ = await asyncio.wait({worker_task, gateway_task}, return_when=asyncio.FIRST_EXCEPTION)
         stop.set()
@@ -180,15 +252,14 @@ async def _serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.server import server_config
 
     class _Server(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:  # signals are ours, see _run_until_signal
             yield
 
-    config = uvicorn.Config(
-        create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    config = server_config(create_app(settings), settings)
     server = _Server(config)
     serve = asyncio.create_task(server.serve(), name="uvicorn")
     log.info(

@@ -10,27 +10,63 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from typing import Any
 
+from ml_connector import cli_help
 from ml_connector.config import ConfigError, Settings
 
 
 def register(sub: Any) -> None:
     """Add the link and sync commands to the `ml-connector` parser (``sub`` is its subparsers object)."""
-    links = sub.add_parser("links", help="the QuickBooks ⇄ Stripe customer and invoice links")
-    what = links.add_subparsers(dest="what", required=True)
-    rebuild = what.add_parser(
-        "rebuild", help="rebuild the links from QuickBooks' Stripe ids and Stripe's metadata alone"
+    links = cli_help.add_command(
+        sub, "links", help="the QuickBooks ⇄ Stripe customer and invoice links", env=cli_help.TEMPORAL
     )
-    rebuild.add_argument("--company", help="company id (default: every configured company)")
+    what = links.add_subparsers(dest="what", required=True, metavar="WHAT")
+    rebuild = cli_help.add_command(
+        what,
+        "rebuild",
+        help="rebuild the links from QuickBooks' Stripe ids and Stripe's metadata alone",
+        description=(
+            "Start links-rebuild/{company}: it reads every Stripe customer and invoice whose metadata names the\n"
+            "company file, then, with the next Web Connector session, every QuickBooks customer's stored Stripe\n"
+            "id. Waits for the result, printing what it is doing, unless --no-wait."
+        ),
+        env=(*cli_help.TEMPORAL, *cli_help.STRIPE, *cli_help.COMPANIES),
+    )
+    rebuild.add_argument("--company", metavar="ID", help="company id (default: every configured company)")
     rebuild.add_argument("--no-wait", action="store_true", help="start the rebuild and return at once")
+    rebuild.add_argument(
+        "--timeout",
+        type=_minutes,
+        default=30,
+        metavar="MINUTES",
+        help="give up waiting after this long (the rebuild goes on); exit 3 if QuickBooks' answer is what "
+        "is missing (default: 30; the Web Connector comes every MLC_POLL_MINUTES)",
+    )
     rebuild.set_defaults(handler=cmd_links_rebuild)
 
-    sync = sub.add_parser("sync", help="the customer and invoice sync")
-    sync_what = sync.add_subparsers(dest="what", required=True)
-    now = sync_what.add_parser("now", help="poll QuickBooks now instead of waiting for MLC_POLL_MINUTES")
-    now.add_argument("--company", help="company id (default: every configured company)")
+    sync = cli_help.add_command(sub, "sync", help="the customer and invoice sync", env=cli_help.TEMPORAL)
+    sync_what = sync.add_subparsers(dest="what", required=True, metavar="WHAT")
+    now = cli_help.add_command(
+        sync_what,
+        "now",
+        help="poll QuickBooks now instead of waiting for MLC_POLL_MINUTES",
+        description="Signal customer-sync/{company} to poll; the poll runs with the next Web Connector session.",
+        env=(*cli_help.TEMPORAL, *cli_help.COMPANIES),
+    )
+    now.add_argument("--company", metavar="ID", help="company id (default: every configured company)")
     now.set_defaults(handler=cmd_sync_now)
+
+
+def _minutes(value: str) -> float:
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of minutes") from None
+    if minutes <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be more than 0 minutes")
+    return minutes
 
 
 def _companies(settings: Settings, company_id: str | None) -> list[str]:
@@ -47,14 +83,15 @@ def _companies(settings: Settings, company_id: str | None) -> list[str]:
 def cmd_links_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.stripe.configured:
         raise ConfigError("links rebuild reads Stripe: set MLC_STRIPE_API_KEY")
-    return asyncio.run(_rebuild(settings, _companies(settings, args.company), wait=not args.no_wait))
+    companies = _companies(settings, args.company)
+    return asyncio.run(_rebuild(settings, companies, wait=not args.no_wait, timeout_s=args.timeout * 60))
 
 
-async def _rebuild(settings: Settings, companies: list[str], *, wait: bool) -> int:
+async def _rebuild(settings: Settings, companies: list[str], *, wait: bool, timeout_s: float = 1800) -> int:
     from temporalio.client import WorkflowHandle
     from temporalio.common import WorkflowIDConflictPolicy
 
-    from ml_connector.temporal import connect
+    from ml_connector.cli_temporal import connect, follow, where_to_look
     from workflows.links_rebuild import (
         LinksRebuildInput,
         LinksRebuildResult,
@@ -73,12 +110,14 @@ async def _rebuild(settings: Settings, companies: list[str], *, wait: bool) -> i
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         handles.append((company, handle))
-        print(f"{company}: links rebuild started (workflow {workflow_id(company)})")
+        print(f"{company}: links rebuild running: {where_to_look(settings, workflow_id(company))}")
     if not wait:
         return 0
     print("reading Stripe now; QuickBooks customers come with the next Web Connector session …", flush=True)
+    deadline = time.monotonic() + timeout_s
     for company, handle in handles:
-        result = await handle.result()
+        left = max(deadline - time.monotonic(), 1.0)
+        result: LinksRebuildResult = await follow(handle, settings, timeout_s=left, label=company)
         print(f"{company}: from Stripe     {_counts(result.stripe)}")
         print(f"{company}: from QuickBooks {_counts(result.quickbooks)}")
     return 0
@@ -89,7 +128,7 @@ def cmd_sync_now(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _sync_now(settings: Settings, companies: list[str]) -> int:
-    from ml_connector.temporal import connect
+    from ml_connector.cli_temporal import connect
     from workflows.customer_sync import TASK_TIMEOUT, CustomerSyncInput, CustomerSyncWorkflow, workflow_id
 
     client = await connect(settings)

@@ -8,32 +8,96 @@ import sys
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from ml_connector import cli_help
+from ml_connector.cli_errors import EXIT_OK, CliFailure
 from ml_connector.config import ConfigError, Settings
 
 
 def register(sub: Any) -> None:
     """Add the payment commands to the `ml-connector` parser (``sub`` is its subparsers object)."""
-    audit = sub.add_parser("audit", help="list what ml-connector did (payments posted, held, failed …)")
-    audit.add_argument("--failed", action="store_true", help="only entries that need a person")
-    audit.add_argument("--customer", help="a Stripe customer id (cus_…) or a QuickBooks ListID")
-    audit.add_argument("--since", type=_date, help="entries on or after this date (YYYY-MM-DD, UTC)")
-    audit.add_argument("--company", help="only this company id")
-    audit.add_argument("--payment", help="only this Stripe payment (pi_…/ch_…) or event (evt_…)")
-    audit.add_argument("--limit", type=int, default=500, help="at most this many entries (newest first)")
-    audit.add_argument("--json", action="store_true", help="print a JSON array")
+    audit = cli_help.add_command(
+        sub,
+        "audit",
+        help="list what ml-connector did (payments posted, held, failed …), newest first",
+        env=cli_help.DATABASE,
+    )
+    audit.add_argument("--failed", action="store_true", help="only entries that need a person (failed, held, refused)")
+    audit.add_argument("--customer", metavar="ID", help="a Stripe customer id (cus_…) or a QuickBooks ListID")
+    audit.add_argument(
+        "--since", type=_date, metavar="YYYY-MM-DD", help="entries on or after this UTC day (default: all)"
+    )
+    audit.add_argument("--company", metavar="ID", help="only this company id (default: every company)")
+    audit.add_argument("--payment", metavar="ID", help="only this Stripe payment (pi_…/ch_…) or event (evt_…)")
+    audit.add_argument(
+        "--limit", type=_positive, default=500, metavar="N", help="at most N entries, newest first (default: 500)"
+    )
+    audit.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     audit.set_defaults(handler=cmd_audit)
 
-    replay = sub.add_parser("replay", help="re-run a payment by Stripe event id, PaymentIntent or charge id")
+    replay = cli_help.add_command(
+        sub,
+        "replay",
+        help="re-run a payment by Stripe event id, PaymentIntent or charge id",
+        env=(*cli_help.DATABASE, *cli_help.TEMPORAL),
+        extra="A payment already in QuickBooks is not posted again (the audit trail says so).",
+    )
     replay.add_argument("id", help="evt_…, pi_… or ch_…")
     replay.set_defaults(handler=cmd_replay)
 
-    backfill = sub.add_parser("backfill", help="post Stripe payments of a past period that QuickBooks lacks")
-    what = backfill.add_subparsers(dest="what", required=True)
-    payments = what.add_parser("payments", help="walk the Stripe payments created since DATE")
-    payments.add_argument("--since", type=_date, required=True, help="YYYY-MM-DD (UTC)")
-    payments.add_argument("--until", type=_date, help="YYYY-MM-DD (UTC, exclusive); default: now")
-    payments.add_argument("--company", help="only payments of this company id")
+    backfill = cli_help.add_command(
+        sub,
+        "backfill",
+        help="post Stripe payments of a past period that QuickBooks lacks",
+        env=(*cli_help.TEMPORAL, *cli_help.STRIPE),
+    )
+    what = backfill.add_subparsers(dest="what", required=True, metavar="WHAT")
+    payments = cli_help.add_command(
+        what,
+        "payments",
+        help="walk the Stripe payments created in a period and post those QuickBooks lacks",
+        description=(
+            "Start the backfill workflow (backfill/{company or all}/{since}): it walks Stripe's PaymentIntents and\n"
+            "charges created in the period and hands each to the same payment workflow a webhook would, so\n"
+            "nothing is posted twice. Without --wait it returns once started."
+        ),
+        env=(*cli_help.TEMPORAL, *cli_help.STRIPE),
+    )
+    payments.add_argument("--since", type=_date, required=True, metavar="YYYY-MM-DD", help="first UTC day (required)")
+    payments.add_argument(
+        "--until", type=_date, metavar="YYYY-MM-DD", help="UTC day the period ends before (default: now)"
+    )
+    payments.add_argument("--company", metavar="ID", help="only payments of this company id (default: every company)")
+    payments.add_argument(
+        "--wait", action="store_true", help="wait for the backfill to finish, printing progress (default: return)"
+    )
+    payments.add_argument(
+        "--timeout",
+        type=_minutes,
+        default=60,
+        metavar="MINUTES",
+        help="with --wait: give up waiting after this long; the backfill goes on (default: 60)",
+    )
     payments.set_defaults(handler=cmd_backfill_payments)
+
+
+def _minutes(value: str) -> float:
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of minutes") from None
+    if minutes <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be more than 0 minutes")
+    return minutes
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
 
 
 def _date(value: str) -> date:
@@ -98,9 +162,9 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 async def _replay(settings: Settings, stripe_id: str) -> list[str]:
     from activities.payment_routing import signal_payment
     from ml_connector.audit import replay_targets
+    from ml_connector.cli_temporal import connect
     from ml_connector.payments.model import PaymentInput, PaymentSignal
     from ml_connector.storage.engine import make_engine, migrate
-    from ml_connector.temporal import connect
 
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -121,16 +185,16 @@ async def _replay(settings: Settings, stripe_id: str) -> list[str]:
 def cmd_backfill_payments(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.stripe.configured:
         raise ConfigError("MLC_STRIPE_API_KEY: the backfill reads Stripe; set the API key")
-    workflow_id = asyncio.run(_start_backfill(settings, args))
-    print(f"backfill started: workflow {workflow_id} (follow it in the Temporal Web UI)")
-    return 0
+    return asyncio.run(_backfill(settings, args))
 
 
-async def _start_backfill(settings: Settings, args: argparse.Namespace) -> str:
+async def _backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from temporalio.client import WorkflowHandle
     from temporalio.common import WorkflowIDReusePolicy
+    from temporalio.exceptions import WorkflowAlreadyStartedError
 
+    from ml_connector.cli_temporal import connect, follow, where_to_look
     from ml_connector.payments.model import BACKFILL_WORKFLOW
-    from ml_connector.temporal import connect
     from workflows.backfill import BackfillInput
 
     inp = BackfillInput(
@@ -140,11 +204,26 @@ async def _start_backfill(settings: Settings, args: argparse.Namespace) -> str:
     )
     workflow_id = f"backfill/{args.company or 'all'}/{args.since.isoformat()}"
     client = await connect(settings)
-    await client.start_workflow(
-        BACKFILL_WORKFLOW,
-        inp,
-        id=workflow_id,
-        task_queue=settings.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    )
-    return workflow_id
+    handle: WorkflowHandle[Any, Any]
+    try:
+        handle = await client.start_workflow(
+            BACKFILL_WORKFLOW,
+            inp,
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        print(f"backfill started: workflow {workflow_id}; follow it at {where_to_look(settings, workflow_id)}")
+    except WorkflowAlreadyStartedError:
+        if not args.wait:
+            raise CliFailure(
+                f"a backfill from {args.since.isoformat()} ({workflow_id}) is already running; nothing was started. "
+                f"Wait for it with --wait, or follow it at {where_to_look(settings, workflow_id)}"
+            ) from None
+        handle = client.get_workflow_handle(workflow_id)
+        print(f"a backfill from {args.since.isoformat()} is already running ({workflow_id}); waiting for it")
+    if not args.wait:
+        return EXIT_OK
+    routed = await follow(handle, settings, timeout_s=args.timeout * 60, label="backfill")
+    print(f"backfill finished: {routed} payment(s) handed to their payment workflows (see `ml-connector audit`)")
+    return EXIT_OK

@@ -28,6 +28,12 @@ exit status:
   0  balanced: every difference is 0.00
   1  some row differs: a posting missing, different, waiting or refused in QuickBooks
   2  no report: bad input, clearing-account mode off, Stripe not configured or refusing, unknown payout
+  3  no report: the database or Stripe is unreachable
+
+environment:
+  MLC_DATABASE_URL, MLC_DATA_DIR   the database holding the ledger postings (README: Configuration)
+  MLC_STRIPE_API_KEY               required; MLC_STRIPE_API_BASE for a Stripe server on this machine
+  MLC_CLEARING_ACCOUNT (or a company's clearing_account in MLC_CONFIG)   clearing-account mode
 
 examples:
   ml-connector reconcile --payout po_1Nx...
@@ -94,6 +100,8 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
         )
     except ReconcileError as exc:
         return _fail(str(exc))
+    except stripe.APIConnectionError:
+        raise  # exit 3 through cli_errors: Stripe unreachable
     except stripe.StripeError as exc:
         return _fail(f"Stripe: {exc.user_message or type(exc).__name__}")
     finally:

@@ -6,17 +6,26 @@ QuickBooks treat the application as a stranger (QBWC1039) and force re-authorisa
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ml_connector.config import Settings
 from ml_connector.qbwc.passwords import hash_password, verify_password
 from ml_connector.qbwc.qwc import new_guid
 from ml_connector.storage.models import Company
 
+log = logging.getLogger(__name__)
+
+
+# The password hash of a company no longer in the configuration: never a valid hash, so no password matches.
+DISABLED = "!disabled"
+
 
 def sync_companies(engine: Engine, settings: Settings) -> list[Company]:
-    """Upsert every configured company; a changed password is re-hashed, identities are kept."""
+    """Upsert every configured company; a changed password is re-hashed, identities are kept; companies no
+    longer configured are disabled (no password opens them)."""
     out: list[Company] = []
     with Session(engine) as db:
         for cfg in settings.companies:
@@ -42,6 +51,14 @@ def sync_companies(engine: Engine, settings: Settings) -> list[Company]:
                     row.password_hash = hash_password(cfg.qbwc_password)
             db.add(row)
             out.append(row)
+        configured = {cfg.id for cfg in settings.companies}
+        for stale in db.exec(select(Company).where(col(Company.id).not_in(configured))).all():
+            if stale.password_hash != DISABLED:
+                # Removed from the configuration: its Web Connector user must stop working at once. The row
+                # (history, .qwc identity) stays; configuring the company again re-enables it.
+                stale.password_hash = DISABLED
+                db.add(stale)
+                log.warning("company %s is no longer configured: its Web Connector login is disabled", stale.id)
         db.commit()
         for row in out:
             db.refresh(row)

@@ -10,6 +10,7 @@ know which company's queue to serve. A single company can be configured with env
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -21,11 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ml_connector.ledger.settings import LedgerSettings, parse_ledger
 from ml_connector.runwindows import RunWindowError, parse_windows, split_env
+from ml_connector.temporal_env import ClientConfigProfile, load_temporal_profile
 
 DEFAULT_PORT = 8000
 DEFAULT_POLL_MINUTES = 5
 _COMPANY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_HOST_NAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$|^\[[0-9a-f:.]+\]$")
 
 
 class ConfigError(ValueError):
@@ -61,6 +64,8 @@ class StripeConfig:
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     rate_per_s: float | None = None
     webhook_tolerance_s: int = 300
+    # The Stripe account the key belongs to (acct_…), when known: events of any other account are ignored.
+    account_id: str = ""
 
     @property
     def configured(self) -> bool:
@@ -93,6 +98,35 @@ class PostingConfig:
 
 
 @dataclass(frozen=True)
+class GatewayLimits:
+    """What an unauthenticated caller may cost the gateway, and whom it trusts (README: *Security*)."""
+
+    # Body cap of every SOAP call except receiveResponseXML (which carries QuickBooks' answers and gets
+    # MLC_MAX_BODY_BYTES); the operation is known from the first elements, before the rest is read.
+    soap_max_body_bytes: int = 256 * 1024
+    # receiveResponseXML bodies above soap_max_body_bytes read and parsed at once (the rest wait their turn).
+    soap_large_bodies: int = 2
+    # Thread pools: SOAP (parsing, scrypt, queue) and webhooks each have their own, so neither starves the other.
+    soap_threads: int = 4
+    webhook_threads: int = 8
+    # Login throttle (ml_connector/qbwc/throttle.py): free failures per (address, user), then a doubling delay.
+    login_free_failures: int = 3
+    login_max_delay_seconds: int = 300
+    # Reverse proxies whose X-Forwarded-For names the real client (addresses or networks); empty: none.
+    trusted_proxies: tuple[str, ...] = ()
+    # Host header values the admin pages answer to, besides MLC_PUBLIC_URL's host and this machine's names.
+    allowed_hosts: tuple[str, ...] = ()
+    # uvicorn/h11: idle keep-alive, time to send the request head, time to send the body, connections.
+    http_keepalive_seconds: int = 5
+    http_header_timeout_seconds: int = 10
+    http_body_timeout_seconds: int = 60
+    http_max_connections: int = 200
+    http_max_header_bytes: int = 16 * 1024
+    # Stripe payloads, qbXML bodies and session rows older than this are pruned (never the audit trail); 0: never.
+    retention_days: int = 90
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated configuration of one ml-connector installation."""
 
@@ -111,6 +145,9 @@ class Settings:
     batch_hold_seconds: float = 8.0
     linger_seconds: float = 10.0
     worker_nice: int = 10
+    # A worker's own /metrics (its Stripe counters and Temporal's SDK metrics); port 0: off.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 9464
     ticket_idle_seconds: int = 1800
     qb_wait_days: float = 14.0
     log_level: str = "INFO"
@@ -120,6 +157,9 @@ class Settings:
     temporal_ui_url: str = ""
     stripe: StripeConfig = field(default_factory=lambda: StripeConfig())
     posting: PostingConfig = field(default_factory=lambda: PostingConfig())
+    # Temporal's environment configuration (TEMPORAL_* / a profile): TLS, mTLS, API key; see temporal_env.py.
+    temporal_profile: ClientConfigProfile = field(default_factory=ClientConfigProfile, repr=False)
+    limits: GatewayLimits = field(default_factory=lambda: GatewayLimits())
 
     @property
     def embedded_temporal(self) -> bool:
@@ -180,7 +220,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "except for localhost. Put ml-connector behind a TLS terminator and use its https URL."
         )
 
-    temporal_address = env.get("MLC_TEMPORAL_ADDRESS") or None
+    temporal_profile = load_temporal_profile(env, problems)
+    temporal_address = env.get("MLC_TEMPORAL_ADDRESS") or temporal_profile.address or None
     poll_minutes = _int(env, "MLC_POLL_MINUTES", DEFAULT_POLL_MINUTES, problems, minimum=1)
     companies = _companies(env, poll_minutes, problems)
 
@@ -188,7 +229,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         database_url=database_url,
         temporal_address=temporal_address,
-        temporal_namespace=env.get("MLC_TEMPORAL_NAMESPACE") or "default",
+        temporal_namespace=env.get("MLC_TEMPORAL_NAMESPACE") or temporal_profile.namespace or "default",
         task_queue=env.get("MLC_TASK_QUEUE") or "ml-connector",
         host=host,
         port=port,
@@ -200,6 +241,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         batch_hold_seconds=float(_int(env, "MLC_BATCH_HOLD_SECONDS", 8, problems, minimum=0, maximum=60)),
         linger_seconds=float(_int(env, "MLC_LINGER_SECONDS", 10, problems, minimum=0, maximum=300)),
         worker_nice=_int(env, "MLC_WORKER_NICE", 10, problems, minimum=0, maximum=19),
+        worker_metrics_host=(env.get("MLC_WORKER_METRICS_HOST") or "127.0.0.1").strip(),
+        worker_metrics_port=_int(env, "MLC_WORKER_METRICS_PORT", 9464, problems, minimum=0, maximum=65535),
         ticket_idle_seconds=_int(env, "MLC_TICKET_IDLE_SECONDS", 1800, problems, minimum=60),
         qb_wait_days=float(_int(env, "MLC_QB_WAIT_DAYS", 14, problems, minimum=1)),
         log_level=(env.get("MLC_LOG_LEVEL") or "INFO").upper(),
@@ -207,8 +250,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         temporal_ui_url=(
             env.get("MLC_TEMPORAL_UI_URL") or ("" if temporal_address else "http://127.0.0.1:8233")
         ).rstrip("/"),
+        temporal_profile=temporal_profile,
     )
-    settings = replace(settings, stripe=_stripe(env, problems), posting=_posting(env, problems))
+    settings = replace(
+        settings,
+        stripe=_stripe(env, problems),
+        posting=_posting(env, problems),
+        limits=_limits(env, settings.max_body_bytes, problems),
+    )
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return settings
@@ -248,12 +297,61 @@ def _stripe(env: Mapping[str, str], problems: list[str]) -> StripeConfig:
                 f"MLC_STRIPE_RATE_LIMIT: {rate!r} is not a positive number of requests per second"
             )
             rate_value = None
+    account = (env.get("MLC_STRIPE_ACCOUNT") or "").strip()
+    if account and not re.fullmatch(r"acct_[A-Za-z0-9]+", account):
+        problems.append(f"MLC_STRIPE_ACCOUNT: {account!r} is not a Stripe account id (acct_…)")
+        account = ""
     return StripeConfig(
+        account_id=account,
         api_key=key,
         api_base=base,
         webhook_secrets=secrets,
         rate_per_s=rate_value,
         webhook_tolerance_s=_int(env, "MLC_STRIPE_WEBHOOK_TOLERANCE", 300, problems, minimum=1),
+    )
+
+
+def _limits(env: Mapping[str, str], max_body_bytes: int, problems: list[str]) -> GatewayLimits:
+    default_soap_max = min(256 * 1024, max_body_bytes)
+    soap_max = _int(env, "MLC_SOAP_MAX_BYTES", default_soap_max, problems, minimum=16 * 1024)
+    if soap_max > max_body_bytes:
+        problems.append(f"MLC_SOAP_MAX_BYTES: must be ≤ MLC_MAX_BODY_BYTES ({max_body_bytes})")
+        soap_max = default_soap_max
+    proxies: list[str] = []
+    for raw in (p.strip() for p in split_env(env.get("MLC_TRUSTED_PROXIES", "")) if p.strip()):
+        try:
+            proxies.append(str(ipaddress.ip_network(raw, strict=False)))
+        except ValueError:
+            problems.append(
+                f"MLC_TRUSTED_PROXIES: {raw!r} is not an address or network such as 127.0.0.1 or 10.0.0.0/8"
+            )
+    hosts = tuple(h.strip().lower() for h in split_env(env.get("MLC_ALLOWED_HOSTS", "")) if h.strip())
+    for host in hosts:
+        if not _HOST_NAME.match(host):
+            problems.append(f"MLC_ALLOWED_HOSTS: {host!r} is not a host name such as sync.example.com")
+    return GatewayLimits(
+        soap_max_body_bytes=soap_max,
+        soap_large_bodies=_int(env, "MLC_SOAP_LARGE_BODIES", 2, problems, minimum=1, maximum=64),
+        soap_threads=_int(env, "MLC_SOAP_THREADS", 4, problems, minimum=1, maximum=64),
+        webhook_threads=_int(env, "MLC_WEBHOOK_THREADS", 8, problems, minimum=1, maximum=64),
+        login_free_failures=_int(env, "MLC_LOGIN_FREE_FAILURES", 3, problems, minimum=0, maximum=100),
+        login_max_delay_seconds=_int(
+            env, "MLC_LOGIN_MAX_DELAY_SECONDS", 300, problems, minimum=2, maximum=24 * 3600
+        ),
+        trusted_proxies=tuple(proxies),
+        allowed_hosts=hosts,
+        http_keepalive_seconds=_int(env, "MLC_HTTP_KEEPALIVE_SECONDS", 5, problems, minimum=1, maximum=300),
+        http_header_timeout_seconds=_int(
+            env, "MLC_HTTP_HEADER_TIMEOUT_SECONDS", 10, problems, minimum=1, maximum=300
+        ),
+        http_body_timeout_seconds=_int(
+            env, "MLC_HTTP_BODY_TIMEOUT_SECONDS", 60, problems, minimum=1, maximum=3600
+        ),
+        http_max_connections=_int(env, "MLC_HTTP_MAX_CONNECTIONS", 200, problems, minimum=8, maximum=100_000),
+        http_max_header_bytes=_int(
+            env, "MLC_HTTP_MAX_HEADER_BYTES", 16 * 1024, problems, minimum=4 * 1024, maximum=1024 * 1024
+        ),
+        retention_days=_int(env, "MLC_RETENTION_DAYS", 90, problems, minimum=0),
     )
 
 

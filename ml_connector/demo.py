@@ -48,7 +48,7 @@ from ml_connector.simulator.processor import QuickBooksProcessor
 from ml_connector.simulator.seed import seed_company
 from ml_connector.simulator.webconnector import WebConnector
 from ml_connector.storage.engine import make_engine, migrate
-from ml_connector.storage.models import AuditEntry, CustomerLink, InvoiceLink, QbBatch
+from ml_connector.storage.models import AuditEntry, CustomerLink, InvoiceLink, QbBatch, QbRequest
 from ml_connector.stripe.money import to_minor
 from ml_connector.temporal import ensure_search_attributes
 
@@ -91,9 +91,9 @@ class DemoSummary:
     )  # ref, QB TxnID, QB balance, Stripe
     webhook_deliveries: int = 0
     webhook_events: int = 0
-    lost_batches: list[tuple[int, bool]] = field(
+    lost_batches: list[tuple[int, bool, int]] = field(
         default_factory=list
-    )  # (requests, had writes) per lost answer
+    )  # (requests, had writes, writes verified by a read) per lost answer
     links: list[tuple[str, str]] = field(default_factory=list)  # (label, URL)
 
     @property
@@ -134,9 +134,10 @@ class DemoSummary:
             f"Webhooks       {self.webhook_deliveries} deliveries of {self.webhook_events} events "
             f"({self.webhook_deliveries - self.webhook_events} duplicates, each acted on once)"
         )
-        for requests, writes in self.lost_batches:
+        for requests, writes, verified in self.lost_batches:
             how = (
-                "QuickBooks' stored answer fetched with oldMessageSetID"
+                f"QuickBooks asked with oldMessageSetID; {verified} write(s) it left open checked by a read "
+                "before anything was written again"
                 if writes
                 else "queries simply sent again"
             )
@@ -389,9 +390,12 @@ async def play(options: DemoOptions, box: Sandbox, progress: Progress) -> DemoSu
     if "PaymentWorkflow" in installed and summary.steps[0][1].startswith("done"):
         paid = await asyncio.to_thread(_pay_invoices, box, options.payments)
         progress.say(f"3/4 {len(paid)} invoices paid in Stripe; webhooks on their way (some twice)")
-        box.web_connector.faults.lose_response_after = 1  # the next document's answer never reaches us
-        box.web_connector.faults.lose_response_mode = "die"
-        progress.say("    the Web Connector will die after QuickBooks runs the next document (response lost)")
+        # The answer to the first document of payments never reaches us: the Web Connector dies right after
+        # QuickBooks ran it. ml-connector asks QuickBooks (oldMessageSetID) and verifies what stays uncertain.
+        faults = box.web_connector.faults
+        faults.lose_write_documents, faults.lose_writes_min = 1, 1
+        faults.lose_writes_of, faults.lose_response_mode = "ReceivePaymentAddRq", "die"
+        progress.say("    the Web Connector will die after QuickBooks runs the first payments (response lost)")
         wanted = {pi for pi, _ in paid}
 
         async def booked() -> bool:
@@ -399,9 +403,8 @@ async def play(options: DemoOptions, box: Sandbox, progress: Progress) -> DemoSu
 
         sessions = await _sessions_until(box, booked, interval, "payments", progress)
         progress.say(f"    all {len(wanted)} payments booked in QuickBooks after {sessions} session(s)")
-        summary.steps.append(
-            ("payments by webhook", f"done in {sessions} session(s), one response lost on the way")
-        )
+        lost = "one document of payments lost on the way" if not faults.lose_write_documents else "none lost"
+        summary.steps.append(("payments by webhook", f"done in {sessions} session(s), {lost}"))
         await asyncio.to_thread(_read_back_payments, box, paid, summary)
     else:
         summary.steps.append(
@@ -474,7 +477,8 @@ def _read_back(box: Sandbox, summary: DemoSummary) -> None:
         lost = db.exec(
             select(QbBatch).where(col(QbBatch.recovers).is_(None), QbBatch.status == "recovered")
         ).all()
-        summary.lost_batches = [(b.request_count, b.has_writes) for b in lost]
+        uncertain = db.exec(select(QbRequest.batch_id).where(QbRequest.status == "uncertain")).all()
+        summary.lost_batches = [(b.request_count, b.has_writes, uncertain.count(b.id)) for b in lost]
     if box.ui_url:
         from gateway.status import workflow_url
 

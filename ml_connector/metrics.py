@@ -19,19 +19,23 @@ them; a separate worker process counts its own).
 
 from __future__ import annotations
 
+import functools
 import threading
+import time
 import weakref
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
+from starlette.responses import Response
 
-from ml_connector.storage.models import AuditEntry, QbRequest, StripeEvent
+from ml_connector.storage.models import AuditEntry, Company, QbRequest, StripeEvent
 from ml_connector.stripe.client import StripeGateway
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -84,6 +88,45 @@ QBWC_CONNECTION_ERRORS = Counter(
     ["company", "hresult"],
     registry=REGISTRY,
 )
+QBWC_REFUSALS = Counter(
+    "mlc_qbwc_refused_documents",
+    "Request documents QuickBooks refused as a whole (messageSetStatusCode other than 0); none of them ran.",
+    ["company"],
+    registry=REGISTRY,
+)
+QBWC_UNSETTLED = Counter(
+    "mlc_qbwc_unsettled_requests",
+    "Requests that ended without an answer, by kind: QuickBooksUncertain (a write whose fate is unknown, "
+    "verified by its workflow), QuickBooksRefused, QuickBooksNoAnswer (bounds tripped).",
+    ["company", "kind"],
+    registry=REGISTRY,
+)
+WEBHOOK_ACK_SECONDS = Histogram(
+    "mlc_webhook_ack_seconds",
+    "Time from a Stripe webhook's arrival at the handler to its answer (verify, store, acknowledge), by status.",
+    ["status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    registry=REGISTRY,
+)
+
+
+def timed_webhook(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """Observe :data:`WEBHOOK_ACK_SECONDS` around an async route handler (its signature kept for FastAPI)."""
+
+    @functools.wraps(handler)
+    async def timed(*args: Any, **kwargs: Any) -> Response:
+        started = time.perf_counter()
+        status = "500"
+        try:
+            response = await handler(*args, **kwargs)
+            status = str(response.status_code)
+            return response
+        finally:
+            WEBHOOK_ACK_SECONDS.labels(status).observe(time.perf_counter() - started)
+
+    return timed
+
+
 SOAP_LATENCY = Histogram(
     "mlc_soap_call_seconds",
     "Time the gateway spent answering one Web Connector SOAP call, by operation.",
@@ -189,6 +232,31 @@ def payment_states(engine: Engine, *, states: Iterable[str] | None = None) -> li
     return [PaymentState(r.company_id, r.stripe_object_id, PAYMENT_STATES[r.outcome], r) for r in rows]
 
 
+def payment_state_counts(engine: Engine) -> dict[tuple[str, str], int]:
+    """``{(company, state): payments}`` by each payment's latest settled audit row, counted by the database.
+
+    The same rule as :func:`payment_states`, but as one aggregate query: no audit row is loaded into Python,
+    so a scrape costs the same at a hundred payments as at a hundred thousand (the database walks the
+    ``ix_audit_entry_payment_latest`` index).
+    """
+    with Session(engine) as db:
+        latest = (
+            select(func.max(AuditEntry.id).label("id"))
+            .where(
+                col(AuditEntry.action).startswith(_PAYMENT_ACTION_PREFIX),
+                col(AuditEntry.outcome).in_(list(PAYMENT_STATES)),
+            )
+            .group_by(AuditEntry.company_id, AuditEntry.stripe_object_id)
+            .subquery()
+        )
+        rows = db.exec(
+            select(AuditEntry.company_id, AuditEntry.outcome, func.count())
+            .join(latest, col(AuditEntry.id) == latest.c.id)
+            .group_by(AuditEntry.company_id, AuditEntry.outcome)
+        ).all()
+    return {(company, PAYMENT_STATES[outcome]): int(count) for company, outcome, count in rows}
+
+
 class StateCollector(Collector):
     """Reads queue and payment state from the database at every scrape (see the module docstring)."""
 
@@ -226,8 +294,7 @@ class StateCollector(Collector):
         for company in self.companies:
             for state in PAYMENT_STATES.values():
                 counts[(company, state)] = 0
-        for item in payment_states(self.engine):
-            counts[(item.company_id, item.state)] = counts.get((item.company_id, item.state), 0) + 1
+        counts.update(payment_state_counts(self.engine))
         for (company, state), count in sorted(counts.items()):
             payments.add_metric([company, state], count)
         yield payments
@@ -239,22 +306,55 @@ class StateCollector(Collector):
         unsignalled.add_metric([], unsignalled_events(self.engine))
         yield unsignalled
 
-        requests = CounterMetricFamily(
-            "mlc_stripe_requests", "Stripe API calls made by this process (each may take several attempts)."
+        contact = GaugeMetricFamily(
+            "mlc_qbwc_last_contact_timestamp_seconds",
+            "When the Web Connector last came for each company (Unix time; absent until its first visit). "
+            "time() minus this is how long QuickBooks has not been reached.",
+            labels=["company"],
         )
-        retries = CounterMetricFamily("mlc_stripe_retries", "Stripe API attempts retried by this process.")
-        limited = CounterMetricFamily(
-            "mlc_stripe_rate_limited", "Stripe 429 (rate limited) responses seen by this process."
-        )
-        with _stripe_lock:
-            gateways = list(_stripe_gateways)
-        stats = [gw.stats().retry for gw in gateways]
-        requests.add_metric([], sum(s.calls for s in stats))
-        retries.add_metric([], sum(s.retries for s in stats))
-        limited.add_metric([], sum(s.rate_limited for s in stats))
-        yield requests
-        yield retries
-        yield limited
+        for company, at in sorted(last_contacts(self.engine).items()):
+            contact.add_metric([company], at.timestamp())
+        yield contact
+
+        yield from stripe_counters()
+
+
+def last_contacts(engine: Engine) -> dict[str, datetime]:
+    """Each company's last Web Connector contact, for those that had one."""
+    with Session(engine) as db:
+        rows = db.exec(
+            select(Company.id, Company.last_contact_at).where(col(Company.last_contact_at).is_not(None))
+        ).all()
+    return {company: _aware(at) for company, at in rows if at is not None}
+
+
+def stripe_counters() -> Iterator[Metric]:
+    """The Stripe calls, retries and 429s of this process's tracked gateways."""
+    requests = CounterMetricFamily(
+        "mlc_stripe_requests", "Stripe API calls made by this process (each may take several attempts)."
+    )
+    retries = CounterMetricFamily("mlc_stripe_retries", "Stripe API attempts retried by this process.")
+    limited = CounterMetricFamily(
+        "mlc_stripe_rate_limited", "Stripe 429 (rate limited) responses seen by this process."
+    )
+    with _stripe_lock:
+        gateways = list(_stripe_gateways)
+    stats = [gw.stats().retry for gw in gateways]
+    requests.add_metric([], sum(s.calls for s in stats))
+    retries.add_metric([], sum(s.retries for s in stats))
+    limited.add_metric([], sum(s.rate_limited for s in stats))
+    yield requests
+    yield retries
+    yield limited
+
+
+class ProcessCollector(Collector):
+    """This process's counters only, no database state: what a worker's own ``/metrics`` serves
+    (``ml_connector/worker_metrics.py``)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+        yield from stripe_counters()
 
 
 def unsignalled_events(engine: Engine) -> int:
@@ -269,11 +369,46 @@ def unsignalled_events(engine: Engine) -> int:
 
 
 def render(engine: Engine, companies: Iterable[str] = ()) -> bytes:
-    """The Prometheus text exposition: process counters plus the state read from the database now."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Forward(REGISTRY))
-    registry.register(StateCollector(engine, companies))
-    return generate_latest(registry)
+    """The Prometheus text exposition: process counters plus the state read from the database now.
+
+    Scrapes that arrive while one is being computed wait for it and share its answer, so however many
+    scrapers there are, at most one set of aggregate queries runs at a time.
+    """
+    key = (id(engine), tuple(companies))
+    with _render_lock:
+        flight = _in_flight.get(key)
+        leader = flight is None
+        if flight is None:
+            flight = _in_flight[key] = _Flight()
+    if not leader:
+        flight.done.wait()
+        if flight.error is not None:
+            raise flight.error
+        return flight.body
+    try:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Forward(REGISTRY))
+        registry.register(StateCollector(engine, key[1]))
+        flight.body = generate_latest(registry)
+        return flight.body
+    except Exception as exc:
+        flight.error = exc
+        raise
+    finally:
+        with _render_lock:
+            _in_flight.pop(key, None)
+        flight.done.set()
+
+
+@dataclass
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+    body: bytes = b""
+    error: Exception | None = None
+
+
+_render_lock = threading.Lock()
+_in_flight: dict[tuple[int, tuple[str, ...]], _Flight] = {}
 
 
 class _Forward(Collector):

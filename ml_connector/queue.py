@@ -9,15 +9,16 @@ answer is delivered again by the gateway's delivery loop.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from ml_connector import metrics
 from ml_connector.qbwc import session as rules
 from ml_connector.qbxml.envelope import (
     MessageSetResponse,
@@ -33,6 +34,23 @@ from ml_connector.storage.models import QbBatch, QbRequest, QbResponsePage, utcn
 # Responses up to this size travel back to the workflow inside the activity result; larger ones (and all
 # iterator pages) stay in the database and are read by activities page by page.
 INLINE_RESPONSE_LIMIT = 256 * 1024
+
+# The error type a waiting activity fails with when its write's fate is unknown (see Outcome.UNCERTAIN):
+# never retried by Temporal; the workflow verifies with a read before it writes again.
+UNCERTAIN_KIND = "QuickBooksUncertain"
+# QuickBooks refused every document carrying the request (messageSetStatusCode), MAX_REFUSALS_PER_REQUEST times.
+REFUSED_KIND = "QuickBooksRefused"
+# The request was handed out MAX_SENDS_PER_REQUEST times without a final answer.
+UNANSWERED_KIND = "QuickBooksNoAnswer"
+
+
+def new_message_set_id() -> str:
+    """A fresh message-set id: 23 characters (Intuit's limit), 92 random bits, so unique over the life of a
+    company file even if our database is replaced (a reused id would make QuickBooks answer a new document
+    with the stored outcome of an old one, or refuse it with 9001)."""
+    value = secrets.token_hex(12)[: rules.MESSAGE_SET_ID_MAX_LEN]
+    assert rules.valid_message_set_id(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,8 @@ class Document:
     batch_id: str | None = None
     request_count: int = 0
     recovery: bool = False
+    # Requests settled while preparing the document (a lost document given up on): deliver them.
+    delivered: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -96,6 +116,7 @@ class ReceiveOutcome:
     delivered: list[int] = field(default_factory=list)
     error: str = ""
     fatal: bool = False
+    refused: bool = False  # QuickBooks refused the document as a whole (messageSetStatusCode)
 
 
 class RequestQueue:
@@ -158,11 +179,11 @@ class RequestQueue:
                         activity_id=activity_id,
                     )
                 return None
-            if row.status in ("done", "failed"):
+            if row.status in ("done", "failed", "uncertain"):
                 row.delivered = True
                 db.add(row)
                 db.commit()
-                if row.status == "failed":
+                if row.status != "done":
                     raise QueuedRequestFailed(row.error_kind, row.error_message)
                 return result_of(row)
             row.task_token = task_token
@@ -205,6 +226,8 @@ class RequestQueue:
     # ---- the Web Connector side ----------------------------------------------------------------------
 
     def has_work(self, company_id: str) -> bool:
+        """Anything to send now; a request backing off after a refusal waits for its time."""
+        now = utcnow()
         with Session(self.engine) as db:
             pending = db.exec(
                 select(func.count())
@@ -212,6 +235,7 @@ class RequestQueue:
                 .where(
                     QbRequest.company_id == company_id,
                     col(QbRequest.status).in_(("pending", "iterating", "sent")),
+                    or_(col(QbRequest.not_before).is_(None), col(QbRequest.not_before) <= now),
                 )
             ).one()
             return bool(pending)
@@ -223,10 +247,12 @@ class RequestQueue:
         twice), then continue this session's open iterators (their ids die with the session), then new
         requests in queue order.
         """
+        settled: list[int] = []
         with Session(self.engine) as db:
-            recovery = self._recover_lost(db, company_id, ticket)
+            recovery = self._recover_lost(db, company_id, ticket, settled)
             if recovery is not None:
                 db.commit()
+                recovery.delivered = settled
                 return recovery
             self._restart_stale_iterators(db, company_id, ticket)
 
@@ -245,6 +271,7 @@ class RequestQueue:
                     QbRequest.company_id == company_id,
                     QbRequest.status == "pending",
                     or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
+                    or_(col(QbRequest.not_before).is_(None), col(QbRequest.not_before) <= utcnow()),
                 )
                 .order_by(col(QbRequest.id))
                 .limit(self.max_requests)
@@ -274,9 +301,9 @@ class RequestQueue:
                     rows.append(row)
             if not rows:
                 db.commit()
-                return Document(None)
+                return Document(None, delivered=settled)
 
-            batch_id = uuid.uuid4().hex
+            batch_id = new_message_set_id()
             has_writes = any(r.is_write for r in rows)
             on_error = plan.on_error if plan and not continuing else "continueOnError"
             batch = QbBatch(
@@ -300,7 +327,7 @@ class RequestQueue:
             db.add(batch)
             xml = build_message_set(items, on_error=on_error, new_message_set_id=batch.message_set_id)  # type: ignore[arg-type]
             db.commit()
-            return Document(xml, batch_id, len(rows))
+            return Document(xml, batch_id, len(rows), delivered=settled)
 
     def receive(self, company_id: str, ticket: str, response: MessageSetResponse) -> ReceiveOutcome:
         """Store QuickBooks' answer to the session's outstanding document and decide each request's fate."""
@@ -308,18 +335,30 @@ class RequestQueue:
             batch = self._outstanding(db, ticket)
             if batch is None:
                 return ReceiveOutcome(error="a response arrived but no request document was outstanding")
+            target = db.get(QbBatch, batch.recovers) if batch.recovers else batch
             target_id = batch.recovers or batch.id
             rows = db.exec(
-                select(QbRequest).where(QbRequest.batch_id == target_id, QbRequest.status == "sent")
+                select(QbRequest)
+                .where(QbRequest.batch_id == target_id, QbRequest.status == "sent")
+                .order_by(col(QbRequest.id))
             ).all()
-            sent = [rules.SentRequest(r.id or 0, str(r.id), r.iterate, r.attempts) for r in rows]
-            verdicts = rules.interpret_response(sent, response)
+            sent = [rules.SentRequest(r.id or 0, str(r.id), r.iterate, r.attempts, r.is_write) for r in rows]
+            verdicts = rules.interpret_response(
+                sent,
+                response,
+                stop_on_error=target is not None and target.on_error == "stopOnError",
+                recovery=bool(batch.recovers),
+            )
+            batch.status_code = response.message_set_status_code
             by_id = {r.id: r for r in rows}
             outcome = ReceiveOutcome(answered=sum(1 for v in verdicts if v.item is not None))
             for verdict in verdicts:
                 row = by_id[verdict.request]
                 if self._apply(db, row, verdict, ticket):
                     outcome.delivered.append(row.id or 0)
+                if verdict.outcome is rules.Outcome.REFUSED:
+                    outcome.refused = True
+                    outcome.error = verdict.note
             now = utcnow()
             batch.status = "answered"
             batch.answered_at = now
@@ -351,10 +390,13 @@ class RequestQueue:
                 batch.status = "abandoned"
             elif action is rules.HresultAction.SPLIT:
                 for row in rows:
-                    self._requeue(
-                        row, solo=True, note=text + "; sending each request alone to find the bad one"
+                    verdict = rules.Verdict(
+                        row.id or 0,
+                        rules.Outcome.NOT_RUN,
+                        note=text + "; sending each request alone to find the bad one",
                     )
-                    db.add(row)
+                    if self._apply(db, row, verdict, ticket, solo=True):
+                        outcome.delivered.append(row.id or 0)
                 batch.status = "answered"
             elif action is rules.HresultAction.FAIL_REQUEST:
                 for row in rows:
@@ -520,8 +562,14 @@ class RequestQueue:
             .order_by(col(QbBatch.created_at).desc())
         ).first()
 
-    def _recover_lost(self, db: Session, company_id: str, ticket: str) -> Document | None:
-        """Deal with batches whose response never arrived, before anything new is sent."""
+    def _recover_lost(self, db: Session, company_id: str, ticket: str, settled: list[int]) -> Document | None:
+        """Deal with documents whose response never arrived, before anything new is sent.
+
+        A document of reads is simply sent again. A document with writes is asked about with its
+        ``oldMessageSetID`` (what QuickBooks answers is read by ``rules.interpret_response`` under every
+        documented reading); after MAX_RECOVERY_QUERIES unanswered asks its writes go to their workflows as
+        *uncertain*, never back into the queue. Requests settled here are appended to ``settled``.
+        """
         uncertain = db.exec(
             select(QbBatch)
             .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(("sent", "lost", "recovering")))
@@ -535,20 +583,32 @@ class RequestQueue:
             if batch.recovers:
                 continue
             rows = db.exec(
-                select(QbRequest).where(QbRequest.batch_id == batch.id, QbRequest.status == "sent")
+                select(QbRequest)
+                .where(QbRequest.batch_id == batch.id, QbRequest.status == "sent")
+                .order_by(col(QbRequest.id))
             ).all()
-            if not (batch.has_writes and batch.message_set_id):
-                # Only reads: running them again is harmless.
-                for row in rows:
-                    self._requeue(row, note="response lost; sending the query again")
-                    db.add(row)
+            asked = db.exec(
+                select(func.count()).select_from(QbBatch).where(QbBatch.recovers == batch.id)
+            ).one()
+            if not (batch.has_writes and batch.message_set_id) or asked >= rules.MAX_RECOVERY_QUERIES:
+                why = (
+                    "response lost; sending the query again"
+                    if not batch.has_writes
+                    else f"the answer to its document was lost and {asked} status checks (oldMessageSetID) "
+                    "went unanswered; whether it ran is unknown"
+                )
+                sent = [rules.SentRequest(r.id or 0, str(r.id), r.iterate, r.attempts, r.is_write) for r in rows]
+                by_id = {r.id: r for r in rows}
+                for verdict in rules.lost_document(sent, why):
+                    if self._apply(db, by_id[verdict.request], verdict, ticket):
+                        settled.append(verdict.request)
                 batch.status = "recovered"
                 db.add(batch)
                 continue
             batch.status = "recovering"
             db.add(batch)
             recovery = QbBatch(
-                id=uuid.uuid4().hex,
+                id=new_message_set_id(),
                 company_id=company_id,
                 ticket=ticket,
                 recovers=batch.id,
@@ -591,20 +651,62 @@ class RequestQueue:
 
     @staticmethod
     def _finish_failed(row: QbRequest, kind: str, message: str) -> None:
+        if kind in (REFUSED_KIND, UNANSWERED_KIND):
+            metrics.QBWC_UNSETTLED.labels(row.company_id, kind).inc()
         row.status = "failed"
         row.error_kind = kind
         row.error_message = message
         row.completed_at = utcnow()
         row.delivered = False
 
-    def _apply(self, db: Session, row: QbRequest, verdict: rules.Verdict, ticket: str) -> bool:
+    def _apply(
+        self, db: Session, row: QbRequest, verdict: rules.Verdict, ticket: str, *, solo: bool | None = None
+    ) -> bool:
         """Carry out one verdict; True when the waiting activity must be told something now."""
         item = verdict.item
         outcome = verdict.outcome
         if outcome is rules.Outcome.NOT_RUN:
-            self._requeue(row, note=verdict.note)
+            if not rules.may_send_again(row.attempts):
+                self._finish_failed(
+                    row,
+                    UNANSWERED_KIND,
+                    f"QuickBooks gave no final answer after {row.attempts} sends; last: {verdict.note}",
+                )
+                db.add(row)
+                return True
+            self._requeue(row, note=verdict.note, solo=solo)
             db.add(row)
             return False
+        if outcome is rules.Outcome.UNCERTAIN:
+            metrics.QBWC_UNSETTLED.labels(row.company_id, UNCERTAIN_KIND).inc()
+            row.status = "uncertain"
+            row.error_kind = UNCERTAIN_KIND
+            row.error_message = (
+                f"{row.name}: {verdict.note}. Not sent again; the workflow checks QuickBooks before writing."
+            )
+            row.last_note = verdict.note
+            row.completed_at = utcnow()
+            row.delivered = False
+            db.add(row)
+            return True
+        if outcome is rules.Outcome.REFUSED:
+            row.refusals += 1
+            wait = rules.refusal_backoff_seconds(row.refusals)
+            if wait is None:
+                self._finish_failed(
+                    row, REFUSED_KIND, f"{verdict.note}; refused {row.refusals} times, giving up on {row.name}"
+                )
+                db.add(row)
+                return True
+            self._requeue(
+                row, note=f"{verdict.note}; sending it again in {wait} s (refusal {row.refusals})", defer=ticket
+            )
+            row.not_before = utcnow() + timedelta(seconds=wait)
+            notify = row.task_token is not None  # tell the waiting activity why it waits (retryable)
+            if notify:
+                row.delivered = False
+            db.add(row)
+            return notify
         assert item is not None
         if outcome is rules.Outcome.RETRY_LATER:
             self._requeue(row, note=verdict.note, defer=ticket)
@@ -653,13 +755,43 @@ class RequestQueue:
         return True
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    """Requests of one company that ended without an answer recently, for `ml-connector check` and the
+    status page: refused too often, never answered, or uncertain (handed to their workflow to verify)."""
+
+    company_id: str
+    count: int
+    last_kind: str
+    last_message: str
+
+
+def unsettled_requests(engine: Engine, since: datetime) -> dict[str, Unsettled]:
+    """Per company, the requests that ended failed or uncertain since ``since`` (the newest one's words)."""
+    with Session(engine) as db:
+        rows = db.exec(
+            select(QbRequest.company_id, func.count(), func.max(QbRequest.id))
+            .where(col(QbRequest.status).in_(("failed", "uncertain")), col(QbRequest.completed_at) >= since)
+            .group_by(QbRequest.company_id)
+        ).all()
+        out: dict[str, Unsettled] = {}
+        for company_id, count, newest in rows:
+            last = db.get(QbRequest, newest)
+            kind = last.error_kind if last is not None else ""
+            message = last.error_message if last is not None else ""
+            out[company_id] = Unsettled(company_id, int(count), kind, message[:300])
+    return out
+
+
 def _utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes even for timezone-aware columns; they were written in UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class QueuedRequestFailed(Exception):
-    """QuickBooks refused the request document itself (it could not be parsed): retrying cannot help."""
+    """The request ended without an answer to return: QuickBooks refused it (it could not be parsed, or the
+    documents carrying it were refused too often), or its fate is uncertain (UNCERTAIN_KIND). Retrying the
+    same request cannot help; an uncertain write is verified by its workflow with a read."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -684,7 +816,7 @@ def result_of(row: QbRequest) -> QbRunResult:
 def delivery_of(row: QbRequest) -> Delivery:
     if row.status == "done":
         return Delivery(row.id or 0, row.task_token, result=result_of(row))
-    if row.status == "failed":
+    if row.status in ("failed", "uncertain"):
         return Delivery(
             row.id or 0, row.task_token, error_kind=row.error_kind, error_message=row.error_message
         )

@@ -24,6 +24,7 @@ from ml_connector.ledger_inputs import gather, merge
 from ml_connector.storage import ledger as store
 from ml_connector.stripe.client import StripeGateway, StripeSettings
 from ml_connector.stripe.ledger_reader import StripeLedgerReader
+from ml_connector.stripe.shared_limit import limiter_for
 
 
 class ReconcileError(ValueError):
@@ -45,11 +46,15 @@ CLEARING_OFF = (
 
 
 def stripe_reader(settings: Settings) -> StripeLedgerReader:
-    """A reader with its own rate limiter and retries; the caller checks ``settings.stripe.configured``."""
+    """A reader on the account-wide rate limit, with its own retries; the caller checks
+    ``settings.stripe.configured``."""
     cfg = settings.stripe
     return StripeLedgerReader(
         StripeGateway.from_settings(
-            StripeSettings(api_key=cfg.api_key, api_base=cfg.api_base, rate_per_s=cfg.rate_per_s)
+            StripeSettings(api_key=cfg.api_key, api_base=cfg.api_base, rate_per_s=cfg.rate_per_s),
+            limiter=limiter_for(
+                settings.database_url, cfg.api_key, rate_per_s=cfg.rate_per_s, account_id=cfg.account_id
+            ),
         )
     )
 

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from gateway.app import create_app
+from gateway.server import server_config
 from ml_connector.config import Settings, load_settings
 from ml_connector.queue import RequestQueue
 from ml_connector.simulator.company import CompanyFile
@@ -90,9 +91,7 @@ class LiveSystem:
             engine=self.engine,
             sweep_interval=self.sweep_interval,
         )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.settings.port, log_config=None, access_log=False
-        )
+        config = server_config(app, self.settings, host="127.0.0.1", port=self.settings.port)
         self.server = _QuietServer(config)
         self.server_task = asyncio.create_task(self.server.serve())
         for _ in range(200):

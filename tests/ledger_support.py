@@ -21,6 +21,7 @@ from temporalio.client import Client
 
 from activities.audit import FOUND, POSTED, UNAPPLIED
 from ml_connector.fakestripe import FakeStripeServer
+from ml_connector.simulator.webconnector import WebConnector
 from ml_connector.storage.models import AuditEntry, CustomerLink, LedgerPosting
 from tests.conftest import free_port
 from tests.harness import LiveSystem, live_system
@@ -131,9 +132,11 @@ class LedgerWorld:
     def balance(self, account: str) -> Decimal:
         return self.system.processor.ledger.account_balance(account)
 
-    async def drive(self, done: Callable[[], bool], what: str, *, timeout: float = 180.0) -> None:
+    async def drive(
+        self, done: Callable[[], bool], what: str, *, timeout: float = 180.0, wc: WebConnector | None = None
+    ) -> None:
         """Play Web Connector sessions until ``done()`` (checked between sessions) or fail naming ``what``."""
-        wc = self.system.web_connector()
+        wc = wc or self.system.web_connector()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not await asyncio.to_thread(done):

@@ -10,13 +10,14 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     from ml_connector.qbxml.customers import (
         CustomerFields,
-        customer_add,
+        customer_external_guid,
         customer_mod,
         customer_query,
         parse_customers,
     )
     from ml_connector.queue import QbRunResult, RequestQueue
     from workflows import qb
+    from workflows.qb_customers import add_customer
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,12 @@ class AddCustomersInput:
 class AddCustomersWorkflow:
     @workflow.run
     async def run(self, inp: AddCustomersInput) -> list[str]:
+        # Verified adds (workflows/qb_customers.py): an add whose answer is lost is looked up, never re-sent blind.
         results = await asyncio.gather(
-            *(qb.run(inp.company_id, customer_add(CustomerFields(name=name))) for name in inp.names)
+            *(
+                add_customer(inp.company_id, CustomerFields(name=name, external_guid=customer_external_guid(name)))
+                for name in inp.names
+            )
         )
         out = []
         for result in results:

@@ -117,7 +117,7 @@ class SyncStatus:
     last_summary: PollSummary | None
 
 
-@workflow.defn
+@workflow.defn(name="CustomerSyncWorkflow")
 class CustomerSyncWorkflow:
     def __init__(self) -> None:
         self._state = CustomerSyncInput(company_id="")

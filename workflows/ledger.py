@@ -58,6 +58,8 @@ STRIPE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interv
 DB = timedelta(seconds=30)
 DB_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 QB_ATTEMPT = timedelta(minutes=1)
+# A posting whose answer was lost is looked up and, if absent, added again at most this often in one pass.
+MAX_UNCERTAIN_ADDS = 2
 
 
 class _Refused(Exception):
@@ -225,9 +227,25 @@ class LedgerWorkflow:
         return True
 
     async def _add(self, company_id: str, job: PostingJob, add: str, find: Finder, attempt: str) -> Found:
-        added = await qb.run(
-            company_id, add, idem_key=f"ledger/{company_id}/{job.key}/{attempt}", attempt=QB_ATTEMPT
-        )
+        """Add the transaction. An answer that was lost (the queue reports the write *uncertain*) is settled
+        by the same lookup a pass starts with, by ExternalGUID; only if the transaction is not there is it
+        added again (bounded), so a lost answer never costs a pass, nor posts twice."""
+        key = f"ledger/{company_id}/{job.key}/{attempt}"
+        for round_no in range(MAX_UNCERTAIN_ADDS + 1):
+            try:
+                added = await qb.run(
+                    company_id, add, idem_key=key if round_no == 0 else f"{key}/again-{round_no}", attempt=QB_ATTEMPT
+                )
+                break
+            except ActivityError as exc:
+                if not qb.is_uncertain(exc) or round_no == MAX_UNCERTAIN_ADDS:
+                    raise
+            answers = await asyncio.gather(*(qb.run(company_id, rq, attempt=QB_ATTEMPT) for rq in batch_lookups([job])))
+            for answer in answers:
+                _check(answer, f"looking up {job.key} after its answer was lost")
+            found = first_found(job, [a.response or "" for a in answers], find)
+            if found is not None:
+                return found
         _check(added, f"posting {job.key}")
         found = find(job, added.response or "")
         if found is None:

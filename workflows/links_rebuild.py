@@ -41,7 +41,7 @@ class LinksRebuildResult:
     quickbooks: dict[str, int] = field(default_factory=dict)
 
 
-@workflow.defn
+@workflow.defn(name="LinksRebuildWorkflow")
 class LinksRebuildWorkflow:
     @workflow.run
     async def run(self, inp: LinksRebuildInput) -> LinksRebuildResult:

@@ -13,8 +13,9 @@ signal-with-start the same workflow id ``payment/{company}/{pi_… or ch_…}``.
    the invoice fresh through the company's invoice reader, which batches reads of all waiting payments.
 4. Uncertain → a bounded ReceivePaymentQuery compared on ExternalGUID; found → done, nothing posted.
 5. Write ``payment.posting``, then ReceivePaymentAdd under an idempotency key per attempt, so a retried
-   activity finds its queued request instead of queueing it twice; the queue's oldMessageSetID recovery
-   covers a response lost on the way back.
+   activity finds its queued request instead of queueing it twice. A response lost on the way back is
+   asked about with oldMessageSetID by the queue; when QuickBooks' answer does not settle it, the queue
+   hands back *uncertain* (never re-sending the write itself) and the run goes back to step 4.
 6. Check QuickBooks' answer against the plan (applied amount, invoice balance after) and audit it.
 
 Anything that cannot be booked (no customer, hold policy, QuickBooks error) is audited and waits, visible in
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         POSTED,
         POSTING,
         UNAPPLIED,
+        UNCERTAIN,
         AuditActivities,
         AuditRecord,
         HistoryQuery,
@@ -89,11 +91,12 @@ with workflow.unsafe.imports_passed_through():
         read_posted,
         receive_payment_add_for,
     )
-    from ml_connector.qbxml.customers import customer_add, parse_customers
+    from ml_connector.qbxml.customers import parse_customers
     from ml_connector.qbxml.errors import StatusClass, classify
     from ml_connector.stripe.money import to_decimal
     from ml_connector.temporal import PAYMENT_STATUS, QB_TXN_ID, STRIPE_CUSTOMER_ID
     from workflows import qb
+    from workflows.qb_customers import add_customer
     from workflows.qb_setup import ensure_in_quickbooks, forget_in_quickbooks
 
 DB = timedelta(seconds=30)
@@ -378,9 +381,9 @@ class PaymentWorkflow:
         last = ""
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             fields = new_customer_fields(customer_id, info.name, info.email, attempt)
-            result = await qb.run(
+            result = await add_customer(
                 inp.company_id,
-                customer_add(fields),
+                fields,
                 idem_key=f"customer-add/{inp.company_id}/{customer_id}/{attempt}",
                 attempt=QB_ATTEMPT,
             )
@@ -531,6 +534,18 @@ class PaymentWorkflow:
             )
         except ActivityError as exc:
             state.uncertain = True
+            if qb.is_uncertain(exc):
+                # The answer was lost and QuickBooks could not tell what ran: never post blind. The next
+                # round searches QuickBooks by ExternalGUID first and posts only if the payment is not there.
+                await self._audit(
+                    inp,
+                    UNCERTAIN,
+                    "pending",
+                    payment,
+                    error=_cause(exc),
+                    detail=f"attempt {state.attempts}: checking QuickBooks before posting again",
+                )
+                return False
             await self._audit(inp, "payment.failed", "failed", payment, error=_cause(exc))
             raise _Wait(Status.FAILED, "QuickBooks did not take the payment") from exc
         status = classify(result.status_code)

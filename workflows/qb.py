@@ -4,6 +4,11 @@ Every call is the `qb_run` activity, which waits durably for the Web Connector. 
 "QuickBooks is closed for hours" a non-event: a waiting attempt that hears a retryable reason ("QuickBooks
 could not be opened …") fails, is retried by Temporal, finds its own queued request and waits again, with the
 reason visible on the pending activity in the Web UI. Only a request QuickBooks cannot parse fails for good.
+
+A write whose fate the queue cannot establish (its document's answer was lost and QuickBooks' error-recovery
+answer does not say, under any reading of it) fails with the non-retryable type ``QuickBooksUncertain``: the
+queue never sends it again. Callers catch it with :func:`is_uncertain` and verify with a read before they
+write again (``modify`` does this itself: it re-reads, and a Mod that landed needs no second write).
 """
 
 from __future__ import annotations
@@ -13,12 +18,12 @@ from datetime import timedelta  # noqa: F401 - re-exported for callers
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.qb_queue import QbActivities
     from ml_connector.qbxml.errors import StatusClass, classify
-    from ml_connector.queue import QbRunInput, QbRunResult
+    from ml_connector.queue import REFUSED_KIND, UNANSWERED_KIND, UNCERTAIN_KIND, QbRunInput, QbRunResult
 
 # One waiting attempt lasts at most five minutes; Temporal then starts the next one a second later, which
 # re-registers with the same queued request (a row update, no history event). This bounds the damage of a
@@ -31,13 +36,19 @@ QB_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=1.0,
     maximum_attempts=0,
-    non_retryable_error_types=["RequestRejected"],
+    non_retryable_error_types=["RequestRejected", UNCERTAIN_KIND, REFUSED_KIND, UNANSWERED_KIND],
 )
 MAX_EDIT_SEQUENCE_RETRIES = 5
 
 
 class EditConflict(ApplicationError):
     """The object kept changing under us (3200) more often than the bounded retry allows."""
+
+
+def is_uncertain(exc: BaseException) -> bool:
+    """Whether ``exc`` (from :func:`run`) says: this write may or may not have run in QuickBooks."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    return isinstance(cause, ApplicationError) and cause.type == UNCERTAIN_KIND
 
 
 async def run(
@@ -83,7 +94,14 @@ async def modify(
         mod = build_mod(current)
         if mod is None:
             return current
-        result = await run(company_id, mod)
+        try:
+            result = await run(company_id, mod)
+        except ActivityError as exc:
+            if not is_uncertain(exc):
+                raise
+            # The Mod may have landed: read again; build_mod returns None once our change is there.
+            workflow.logger.info("Mod outcome unknown (answer lost); re-reading before anything else")
+            continue
         if classify(result.status_code) is not StatusClass.EDIT_SEQUENCE:
             return result
         workflow.logger.info(

@@ -102,6 +102,10 @@ async def ensure_in_quickbooks(company_id: str, needs: Sequence[ListNeed]) -> li
     return problems + await ensure.run(missing)
 
 
+# What ``_Ensure._run`` answers for a write whose fate the queue could not establish (see workflows/qb.py).
+LOST = "QuickBooks' answer to this request was lost; whether it ran is unknown"
+
+
 class _Ensure:
     """One call's state: what is known to exist, what failed, and the idempotency token of its requests."""
 
@@ -120,6 +124,8 @@ class _Ensure:
         try:
             return await qb.run(self.company_id, body, idem_key=self._idem_key(label))
         except ActivityError as exc:
+            if qb.is_uncertain(exc):
+                return LOST
             return str(exc.cause or exc)
 
     async def run(self, missing: Sequence[ListNeed]) -> list[str]:
@@ -188,6 +194,11 @@ class _Ensure:
         body = listcheck.add_request(step, desc=CREATED_DESC)
         name_hash = hashlib.sha256(listcheck.key(step.full_name).encode()).hexdigest()[:16]
         answer = await self._run(body, f"add/{step.kind}/{name_hash}")
+        if answer is LOST:
+            # The Add's answer was lost: a read says whether it landed; if not, it is sent once more.
+            if await self._created_meanwhile(step):
+                return
+            answer = await self._run(body, f"add-again/{step.kind}/{name_hash}")
         if isinstance(answer, str):
             self.failed.add(listcheck.key(step.full_name))
             self.problems.append(listcheck.add_failed(step, -1, answer))

@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.qbxml.customers import (
         Customer,
         CustomerFields,
-        customer_add,
         customer_mod,
         customer_query,
         parse_customers,
@@ -43,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.sync.link_field import LinkField
     from ml_connector.sync.stripe_customers import StripeCustomer, name_candidates, qb_fields
     from workflows import qb
+    from workflows.qb_customers import add_customer
     from workflows.write_back import ensure_custom_field, write_stripe_id
 
 QUIET_PERIOD = timedelta(minutes=10)
@@ -69,7 +69,7 @@ class StripeCustomerResult:
     qb_name: str | None = None
 
 
-@workflow.defn
+@workflow.defn(name="StripeCustomerWorkflow")
 class StripeCustomerWorkflow:
     def __init__(self) -> None:
         self._pending = 0
@@ -142,8 +142,8 @@ class StripeCustomerWorkflow:
         added: Customer | None = None
         last = "no name could be used"
         for name in name_candidates(customer):
-            result = await qb.run(
-                inp.company_id, customer_add(qb_fields(customer, name=name, field=link_field, adding=True))
+            result = await add_customer(
+                inp.company_id, qb_fields(customer, name=name, field=link_field, adding=True)
             )
             status = classify(result.status_code)
             if status is StatusClass.OK:

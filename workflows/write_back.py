@@ -30,17 +30,29 @@ with workflow.unsafe.imports_passed_through():
 # 3180: the custom field value already exists (add raced another add); 3120: the value to modify is gone.
 _RETRY_BY_REREAD = {3180, 3120}
 ALREADY_DEFINED = 3180
+# A DataExtDefAdd whose answer was lost is verified by a DataExtDefQuery and sent again at most this often.
+MAX_UNCERTAIN_DEFINES = 3
 
 
 async def ensure_custom_field(company_id: str, field: LinkField) -> bool:
     """Define our public custom field on customers once per company file (no-op in Notes mode)."""
     if field.kind != "dataext":
         return True
-    found = await qb.run(company_id, data_ext_def_query(assign_to_objects=["Customer"]))
-    defs = parse_data_ext_defs(found.response or "") if found.ok else []
-    if any(d.name.casefold() == field.dataext_name.casefold() and d.is_public for d in defs):
-        return True
-    added = await qb.run(company_id, data_ext_def_add(field.dataext_name))
+    for _ in range(MAX_UNCERTAIN_DEFINES):
+        found = await qb.run(company_id, data_ext_def_query(assign_to_objects=["Customer"]))
+        defs = parse_data_ext_defs(found.response or "") if found.ok else []
+        if any(d.name.casefold() == field.dataext_name.casefold() and d.is_public for d in defs):
+            return True
+        try:
+            added = await qb.run(company_id, data_ext_def_add(field.dataext_name))
+        except ActivityError as exc:
+            if not qb.is_uncertain(exc):
+                raise
+            continue  # the answer was lost: the query above tells whether the definition landed
+        break
+    else:
+        workflow.logger.error("could not establish whether the custom field %s was defined", field.dataext_name)
+        return False
     if added.ok or added.status_code == ALREADY_DEFINED:
         return True
     workflow.logger.error(
@@ -73,11 +85,18 @@ async def write_stripe_id(
             except NotesFull as exc:
                 workflow.logger.warning("customer %s: %s", list_id, exc)
                 return False
-            result = await qb.run(company_id, first)
-            if classify(result.status_code) is StatusClass.OK:
+            try:
+                result = await qb.run(company_id, first)
+            except ActivityError as exc:
+                if not qb.is_uncertain(exc):
+                    raise
+                result = None  # the answer was lost: the re-read below tells whether the write landed
+            if result is not None and classify(result.status_code) is StatusClass.OK:
                 return True
-            if classify(result.status_code) is not StatusClass.EDIT_SEQUENCE and (
-                result.status_code not in _RETRY_BY_REREAD
+            if (
+                result is not None
+                and classify(result.status_code) is not StatusClass.EDIT_SEQUENCE
+                and result.status_code not in _RETRY_BY_REREAD
             ):
                 _log_failure(list_id, result)
                 return False

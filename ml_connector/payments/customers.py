@@ -7,7 +7,7 @@ the name stays recognisable and the retry does not collide again.
 
 from __future__ import annotations
 
-from ml_connector.qbxml.customers import CustomerFields
+from ml_connector.qbxml.customers import CustomerFields, customer_external_guid
 from ml_connector.qbxml.text import fit_name, unique_name_variant
 
 
@@ -15,4 +15,4 @@ def new_customer_fields(customer_id: str, name: str, email: str, attempt: int) -
     """The CustomerAdd fields for try number ``attempt`` (1 = the plain name, 2… = numbered variants)."""
     base = fit_name(name or email or customer_id, fallback=customer_id)
     chosen = base if attempt <= 1 else unique_name_variant(base, attempt)
-    return CustomerFields(name=chosen, email=email or None)
+    return CustomerFields(name=chosen, email=email or None, external_guid=customer_external_guid(customer_id))

@@ -8,10 +8,14 @@ the Web Connector never sees broken XML or a blank error.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +24,9 @@ from sqlmodel import Session, col, delete, select
 
 from ml_connector import __version__, metrics
 from ml_connector.qbwc import session as rules
+from ml_connector.qbwc import throttle
 from ml_connector.qbwc.errors import ProtocolError
-from ml_connector.qbwc.passwords import DUMMY_HASH, FailurePolicy, verify_password
+from ml_connector.qbwc.passwords import DUMMY_HASH, verify_password
 from ml_connector.qbwc.soap import (
     Authenticate,
     Call,
@@ -50,6 +55,19 @@ from ml_connector.storage.models import AuthFailure, Company, QbwcSession, utcno
 
 log = logging.getLogger(__name__)
 
+
+def _yield_cpu() -> None:
+    """Run this thread at a lower CPU priority (Linux threads are scheduled one by one; raising niceness
+    needs no privilege). Elsewhere: nothing."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _PASSWORD_NICENESS)
+
+
+# Password checks (scrypt: ~30 ms of one core and 16 MiB each) run one at a time on their own low-priority
+# thread, so a flood of logins takes at most one core, and yields it to the webhooks' threads; see authenticate.
+_PASSWORD_NICENESS = 10
+_PASSWORD_CHECKS = ThreadPoolExecutor(1, thread_name_prefix="mlc-scrypt", initializer=_yield_cpu)
+
 UNKNOWN_TICKET = (
     "ml-connector does not know this session (unknown or expired ticket). "
     "The Web Connector will start a new session at its next run."
@@ -74,7 +92,7 @@ class QbwcService:
         *,
         linger_seconds: float = 10.0,
         ticket_idle_seconds: int = 1800,
-        failure_policy: FailurePolicy | None = None,
+        login_throttle: throttle.LoginThrottle | None = None,
         on_deliver: Callable[[Sequence[int]], None] | None = None,
         on_arrival: Callable[[str], bool] | None = None,
         run_windows: RunWindowSchedule | None = None,
@@ -86,7 +104,7 @@ class QbwcService:
         self.queue = queue
         self.linger = timedelta(seconds=linger_seconds)
         self.ticket_idle = timedelta(seconds=ticket_idle_seconds)
-        self.failure_policy = failure_policy or FailurePolicy()
+        self.login_throttle = login_throttle or throttle.LoginThrottle()
         self.on_deliver = on_deliver
         self.on_arrival = on_arrival
         self.run_windows = run_windows or RunWindowSchedule({})
@@ -131,7 +149,7 @@ class QbwcService:
             case Authenticate():
                 return self.authenticate(call, events)
             case SendRequestXML():
-                return self.send_request_xml(call)
+                return self.send_request_xml(call, events)
             case ReceiveResponseXML():
                 return self.receive_response_xml(call, events)
             case QbwcConnectionError():
@@ -151,33 +169,51 @@ class QbwcService:
     # ---- operations ----------------------------------------------------------------------------------
 
     def authenticate(self, call: Authenticate, events: SessionEvents) -> list[str]:
+        # The rules (throttle.py): over-long credentials cost nothing; a throttled (address, user name) costs
+        # one indexed read, no scrypt and no write; only checked failures are recorded, as hashes.
         now = self.clock()
+        address = throttle.address_key(throttle.PEER.get())
+        tag = throttle.name_tag(call.username[: throttle.MAX_USERNAME_CHARS + 1])
+        if not throttle.acceptable_credentials(call.username, call.password):
+            log.warning("qbwc: refused a login with an empty or oversized user name or password from %s", address)
+            metrics.QBWC_SESSIONS.labels("", "nvu").inc()
+            return _refused_login()
+        key = throttle.username_key(call.username)
         with Session(self.engine) as db:
-            company = db.exec(select(Company).where(Company.qbwc_username == call.username)).first()
-            window_start = now - max(self.failure_policy.window, self.failure_policy.lockout)
             failures = [
-                _aware(f.at)
-                for f in db.exec(
-                    select(AuthFailure).where(
-                        AuthFailure.username == call.username, AuthFailure.at >= window_start
+                _aware(at)
+                for at in db.exec(
+                    select(AuthFailure.at).where(
+                        AuthFailure.username == key,
+                        AuthFailure.address == address,
+                        col(AuthFailure.at) >= self.login_throttle.window_start(now),
                     )
                 ).all()
             ]
-            locked = self.failure_policy.locked_until(failures, now) is not None
-            # Always pay for one hash check so timing says nothing about whether the user exists.
-            password_ok = verify_password(call.password, company.password_hash if company else DUMMY_HASH)
-            password_ok = password_ok and company is not None
-            if locked or not password_ok:
-                db.add(AuthFailure(username=call.username, at=now))
+        if self.login_throttle.wait_until(failures, now) is not None:
+            log.warning("qbwc: login from %s for user #%s throttled (not checked)", address, tag)
+            metrics.QBWC_SESSIONS.labels("", "nvu").inc()
+            return _refused_login()
+        with Session(self.engine) as db:
+            company = db.exec(select(Company).where(Company.qbwc_username == call.username)).first()
+            stored = company.password_hash if company else DUMMY_HASH
+        # Always pay for one hash check so timing says nothing about whether the user exists; one at a time,
+        # at low priority, so a flood of logins can take at most one core away from the webhooks.
+        password_ok = _PASSWORD_CHECKS.submit(verify_password, call.password, stored).result()
+        password_ok = password_ok and company is not None
+        with Session(self.engine) as db:
+            if not password_ok or company is None:
+                db.add(AuthFailure(username=key, address=address, at=now))
                 db.exec(delete(AuthFailure).where(col(AuthFailure.at) < now - timedelta(days=1)))  # type: ignore[call-overload]
                 db.commit()
-                log.warning(
-                    "qbwc: authentication failed for a Web Connector user%s", " (throttled)" if locked else ""
-                )
+                log.warning("qbwc: authentication failed from %s for user #%s", address, tag)
                 metrics.QBWC_SESSIONS.labels("", "nvu").inc()
-                return rules.decide_authenticate(password_ok=False, locked=locked, has_work=False).result(
-                    secrets.token_hex(16)
+                return _refused_login()
+            if failures:
+                db.exec(  # type: ignore[call-overload]
+                    delete(AuthFailure).where(col(AuthFailure.username) == key, col(AuthFailure.address) == address)
                 )
+            company = db.get(Company, company.id)
             assert company is not None
             company.last_contact_at = now
             db.add(company)
@@ -217,7 +253,7 @@ class QbwcService:
         metrics.QBWC_SESSIONS.labels(company_id, "work").inc()
         return decision.result(ticket)
 
-    def send_request_xml(self, call: SendRequestXML) -> str:
+    def send_request_xml(self, call: SendRequestXML, events: SessionEvents | None = None) -> str:
         now = self.clock()
         with Session(self.engine) as db:
             session = self._live_session(db, call.ticket, now)
@@ -257,9 +293,11 @@ class QbwcService:
                     held.noop_pending = True
                     db.add(held)
                     db.commit()
-            return rules.NOOP
+            return rules.PAUSE
 
         document = self.queue.next_document(company_id, ticket)
+        if events is not None:
+            events.deliver.extend(document.delivered)
         with Session(self.engine) as db:
             session = db.get(QbwcSession, ticket)
             assert session is not None
@@ -277,7 +315,7 @@ class QbwcService:
                 session.noop_pending = True
                 db.add(session)
                 db.commit()
-                return rules.NOOP
+                return rules.PAUSE
             session.noop_pending = False
             session.last_error = f"ml-connector: done, {session.responses_received} requests answered."
             db.add(session)
@@ -311,13 +349,21 @@ class QbwcService:
             session = db.get(QbwcSession, ticket)
             assert session is not None
             session.responses_received += outcome.answered
-            if call.hresult or error:
+            if outcome.refused:
+                session.refusals += 1
+                session.last_error = f"QuickBooks refused a request document: {error}"
+                log.warning("qbwc: company %s: %s", company_id, session.last_error, extra={"company": company_id})
+                metrics.QBWC_REFUSALS.labels(company_id).inc()
+            elif call.hresult or error:
                 session.hresult_errors += 1
                 session.last_error = error
             if outcome.delivered:
                 session.linger_until = now + self.linger
             lingering = session.linger_until is not None and _aware(session.linger_until) > now
-            fatal = session.hresult_errors >= rules.MAX_HRESULTS_PER_SESSION
+            fatal = (
+                session.hresult_errors >= rules.MAX_HRESULTS_PER_SESSION
+                or session.refusals >= rules.MAX_REFUSALS_PER_SESSION
+            )
             db.add(session)
             db.commit()
             if fatal:
@@ -438,6 +484,10 @@ class QbwcService:
             case CloseConnection():
                 return text
         return ""
+
+
+def _refused_login() -> list[str]:
+    return rules.decide_authenticate(password_ok=False, locked=False, has_work=False).result(secrets.token_hex(16))
 
 
 def _aware(value: datetime) -> datetime:

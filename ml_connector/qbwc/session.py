@@ -8,21 +8,27 @@ decide. The whole session, once:
         │ ──no work and nothing due────────────▶ "none"+postpone (session over)
         ▼ ticket
     sendRequestXML ◀───────────────────────────────────────────────┐
-        │ lost batch from an earlier call?  → recovery document     │ (oldMessageSetID, nothing else)
-        │ iterators open in this session?   → their Continue pages  │
-        │ pending requests?                 → one batch (size caps) │
-        │ nothing, but lingering?           → "NoOp" (QBWC waits 5 s)│
-        │ nothing at all                    → "" + benign getLastError (QBWC closes)
+        │ lost write document from earlier?  → recovery document    │ (oldMessageSetID; at most 3 asks,
+        │                                                            │  then its writes are *uncertain*)
+        │ iterators open in this session?    → their Continue pages │
+        │ pending requests (not backed off)? → one batch (size caps)│ (ids ≤ 23 chars, fresh per document)
+        │ nothing, but lingering/holding?    → "" + getLastError "NoOp" (QBWC waits ~5 s, asks again)
+        │ nothing at all                     → "" + benign getLastError (QBWC closes)
         ▼                                                            │
-    receiveResponseXML ── hresult ─▶ parse error: split the batch, send alone; otherwise: batch lost,
+    receiveResponseXML ── hresult ─▶ parse error: split the batch, send alone; otherwise: document lost,
         │                             recover before anything else ──▶ percent / negative after repeats
+        ├─ messageSetStatusCode ≠ 0 ─▶ refused as a whole, nothing ran: back off (1 min, 4 min), then fail
+        │                              the requests with QuickBooks' words; 2 refusals end the session
         └─ response: each *Rs routed by requestID ─▶ done | next iterator page | retry in a later session |
-                     re-queue (not run: stopOnError) | restart iterator (3391) ──▶ percent (<100 while work)
+                     not run (stopOnError, reads) → again | write with no *Rs → *uncertain* (never re-sent;
+                     its workflow verifies with a read) | restart iterator (3391) ──▶ percent (<100 while work)
     connectionError (QuickBooks closed) ─▶ "done"; requests stay queued for the next session
     closeConnection ─▶ iterators of the session restart from scratch next time; leases of unanswered
                        batches stay until recovered
 
-Why each rule exists is written beside it below.
+Every re-send is bounded (MAX_SENDS_PER_REQUEST and the other bounds below): a request that keeps coming
+back fails to its workflow with the last reason, and the status page, /metrics and `ml-connector check`
+show it. Why each rule exists is written beside it below.
 """
 
 from __future__ import annotations
@@ -34,15 +40,45 @@ from dataclasses import dataclass
 from ml_connector.qbxml.envelope import MessageSetResponse, ResponseItem
 from ml_connector.qbxml.errors import StatusClass, classify
 
-# QBWC treats "" from sendRequestXML as "stop and ask getLastError"; "NoOp" as "wait ~5 s and ask again".
+# sendRequestXML answers a qbXML document or "" (nothing else: QBWC hands any other text to QuickBooks, which
+# answers 0x80040400). After "" QBWC calls getLastError; its answer "NoOp" means "wait ~5 s and call
+# sendRequestXML again", anything else ends the session. So a pause is PAUSE now and NOOP from getLastError.
+# Sources: Intuit's QBWC Programmer's Guide (getLastError), consolibyte/quickbooks-php
+# QuickBooks/WebConnector/Server.php (sendRequestXML), /n software QBWCServer GetLastError (Pause flag).
+PAUSE = ""
 NOOP = "NoOp"
 PARSE_ERROR_HRESULT = "0x80040400"
+# ---- Bounds. Every retry, re-send and pause of a session is bounded here, each with its reason. ---------
 # How often a record-in-use (3170-3180) write is retried in later sessions before its workflow hears of it.
 MAX_IN_USE_RETRIES = 5
 # How often an iterator query is restarted after 3391 before its workflow hears of it.
 MAX_ITERATOR_RESTARTS = 3
 # Consecutive request-processor failures (hresult) in one session before we end it with an error.
 MAX_HRESULTS_PER_SESSION = 3
+# How often one request is handed to the Web Connector in all: the in-use retries plus a few lost or
+# not-run rounds. Past it the request fails to its workflow with the last reason, instead of looping.
+MAX_SENDS_PER_REQUEST = MAX_IN_USE_RETRIES + 3
+# How often QuickBooks may refuse a document carrying the request as a whole (messageSetStatusCode, none
+# of it ran) before the request fails to its workflow with QuickBooks' words. A refusal is never retried
+# in the same session: the request waits REFUSAL_BACKOFF_SECONDS * 4**(n-1) (1 min, 4 min) first.
+MAX_REFUSALS_PER_REQUEST = 3
+REFUSAL_BACKOFF_SECONDS = 60
+# Refused documents in one session before the session ends with an error (receiveResponseXML < 0), so a
+# QuickBooks that refuses everything costs two round trips per scheduled run, not thousands.
+MAX_REFUSALS_PER_SESSION = 2
+# oldMessageSetID status checks for one lost document before its writes are handed to their workflows
+# as *uncertain* (each workflow then verifies with a read; nothing is written blind).
+MAX_RECOVERY_QUERIES = 3
+# Message-set ids: at most 23 characters (Intuit's qbXML message-set attribute table; PROTOCOL.md 5).
+MESSAGE_SET_ID_MAX_LEN = 23
+# messageSetStatusCode values Intuit documents, with what they mean for us (PROTOCOL.md section 5).
+MESSAGE_SET_STATUS = {
+    0: "OK",
+    600: "QuickBooks has no stored state for that message set",
+    9001: "the message-set id was used before for a different document",
+    9002: "QuickBooks stored nothing for that message-set id",
+    9004: "the message-set id is not valid",
+}
 MIN_QBXML_MAJOR = 13
 QBXML_VERSION = "13.0"
 
@@ -126,7 +162,9 @@ class Outcome(enum.Enum):
     DONE = "done"  # final response (any status): deliver it
     PAGE = "page"  # an iterator page with more to come: store it, send Continue in this session
     LAST_PAGE = "last_page"  # the final iterator page: store it, deliver
-    NOT_RUN = "not_run"  # QuickBooks did not run it (stopOnError after an earlier failure): re-queue
+    NOT_RUN = "not_run"  # QuickBooks provably did not run it (or it is a read): send it again
+    REFUSED = "refused"  # QuickBooks refused the whole document (messageSetStatusCode): none of it ran
+    UNCERTAIN = "uncertain"  # a write whose fate is unknown: never re-sent; its workflow verifies by a read
     RETRY_LATER = "retry_later"  # record in use: re-queue for a later session
     RESTART_ITERATOR = "restart_iterator"  # 3391: drop pages, start again
     FAILED = "failed"  # give up: deliver as an error
@@ -134,12 +172,16 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class SentRequest:
-    """What the interpreter needs to know about a request that was in the answered batch."""
+    """What the interpreter needs to know about a request that was in the answered document.
+
+    Requests are listed in document order: QuickBooks runs a document's requests top to bottom.
+    """
 
     id: int
     request_id: str
     iterate: bool
     attempts: int
+    is_write: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,17 +192,74 @@ class Verdict:
     note: str = ""
 
 
-def interpret_response(sent: Sequence[SentRequest], response: MessageSetResponse) -> list[Verdict]:
-    """Route every *Rs to its request by requestID (never by position) and decide what happens next."""
+def describe_message_set_status(code: int) -> str:
+    meaning = MESSAGE_SET_STATUS.get(code, "QuickBooks refused the message set")
+    return f"messageSetStatusCode {code}: {meaning}"
+
+
+def interpret_response(
+    sent: Sequence[SentRequest],
+    response: MessageSetResponse,
+    *,
+    stop_on_error: bool = False,
+    recovery: bool = False,
+) -> list[Verdict]:
+    """Route every *Rs to its request by requestID (never by position) and decide what happens next.
+
+    What a missing *Rs means is decided from what Intuit documents, and nothing more:
+
+    - A non-zero ``messageSetStatusCode`` on an ordinary document: QuickBooks refused the message set as a
+      whole and ran none of it (REFUSED; bounded, backed off, then failed with QuickBooks' words).
+    - ``stopOnError``: requests run in order and stop at the first error, so a request after the last one
+      answered did not run (NOT_RUN). Reads are always safe to send again.
+    - Anything else missing, a write above all, has an unknown fate: UNCERTAIN. It is never re-sent; its
+      workflow verifies with a read first. This covers ``continueOnError``, whose documents say nothing
+      about requests after a loss, and every reading of an error-recovery answer (``recovery``: the *Rs of
+      the last request processed, nothing, a status of 600/9002, or every stored *Rs).
+    """
     by_id = {item.request_id: item for item in response.items if item.request_id is not None}
+    code = response.message_set_status_code or 0
+    answered = [i for i, req in enumerate(sent) if req.request_id in by_id]
+    if code and not recovery and not answered:
+        note = f"QuickBooks refused the whole document ({describe_message_set_status(code)}); none of it ran"
+        return [Verdict(req.id, Outcome.REFUSED, note=note) for req in sent]
+    last_answered = max(answered, default=-1)
     verdicts: list[Verdict] = []
-    for req in sent:
+    for position, req in enumerate(sent):
         item = by_id.get(req.request_id)
-        if item is None:
-            verdicts.append(Verdict(req.id, Outcome.NOT_RUN, note="not run by QuickBooks; queued again"))
-            continue
-        verdicts.append(_judge(req, item))
+        if item is not None:
+            verdicts.append(_judge(req, item))
+        elif stop_on_error and 0 <= last_answered < position:
+            verdicts.append(Verdict(req.id, Outcome.NOT_RUN, note="not run by QuickBooks (stopOnError); queued again"))
+        elif not req.is_write:
+            verdicts.append(Verdict(req.id, Outcome.NOT_RUN, note="no answer for this query; sending it again"))
+        else:
+            how = "the answer to its document was lost" if recovery else "QuickBooks answered nothing for it"
+            verdicts.append(Verdict(req.id, Outcome.UNCERTAIN, note=f"{how}; whether it ran is unknown"))
     return verdicts
+
+
+def lost_document(sent: Sequence[SentRequest], why: str) -> list[Verdict]:
+    """The answer to a document is gone for good (recovery exhausted): reads go again, writes are uncertain."""
+    return [
+        Verdict(req.id, Outcome.UNCERTAIN if req.is_write else Outcome.NOT_RUN, note=why) for req in sent
+    ]
+
+
+def may_send_again(attempts: int) -> bool:
+    """Whether a request that has been handed out ``attempts`` times may go once more."""
+    return attempts < MAX_SENDS_PER_REQUEST
+
+
+def refusal_backoff_seconds(refusals: int) -> int | None:
+    """Seconds to wait before the refused request goes again, or None: stop, fail it to its workflow."""
+    if refusals >= MAX_REFUSALS_PER_REQUEST:
+        return None
+    return REFUSAL_BACKOFF_SECONDS * 4 ** max(refusals - 1, 0)
+
+
+def valid_message_set_id(value: str) -> bool:
+    return 0 < len(value) <= MESSAGE_SET_ID_MAX_LEN and value.isalnum() and value.isascii()
 
 
 def _judge(req: SentRequest, item: ResponseItem) -> Verdict:

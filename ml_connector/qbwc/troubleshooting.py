@@ -41,6 +41,18 @@ QBWC_ERRORS: dict[str, str] = {
 }
 
 
+# Message-set level refusals (messageSetStatusCode), as written into session errors by the queue.
+MESSAGE_SET_STATUS: dict[str, str] = {
+    "messagesetstatuscode 9004": "QuickBooks refused a request document as a whole (message-set id not valid); "
+    "nothing in it ran. ml-connector sends such requests again after 1 and 4 minutes, then fails them to their "
+    "workflows (visible in the Temporal Web UI). If this persists, upgrade ml-connector and report it.",
+    "messagesetstatuscode 9001": "QuickBooks refused a request document: its message-set id was used before for "
+    "another document. Nothing in it ran; ml-connector sends it again under a new id.",
+    "messagesetstatuscode": "QuickBooks refused a request document as a whole; nothing in it ran. ml-connector "
+    "retries it twice with a pause, then fails it to its workflow with QuickBooks' words.",
+}
+
+
 def explain_hresult(hresult: str) -> str:
     """A sentence for the operator, or '' for codes we have nothing useful to add to."""
     return HRESULTS.get(hresult.strip().lower(), "")
@@ -54,5 +66,8 @@ def explain(text: str) -> str:
             return advice
     for code, advice in QBWC_ERRORS.items():
         if code.lower() in lowered:
+            return advice
+    for code, advice in MESSAGE_SET_STATUS.items():
+        if code in lowered:
             return advice
     return ""

@@ -7,6 +7,7 @@ re-applies our change and nothing else, leaving whatever a bookkeeper edited in 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,6 +83,18 @@ def read_address(element: nodes.Element, tag: str) -> Address | None:
     return Address(
         **{attribute: nodes.text_of(found, xml_name) for xml_name, attribute, _ in _ADDRESS_FIELDS}
     )
+
+
+# uuid5(NAMESPACE_URL, "urn:ml-connector:stripe-customer"), written out so it can never drift. Never change it:
+# a CustomerAdd whose answer was lost is verified by finding this GUID on the customer it may have created.
+STRIPE_CUSTOMER_NAMESPACE = uuid.UUID("ad47f5ea-82b6-52c1-8130-107d6589da80")
+
+
+def customer_external_guid(stripe_customer_id: str) -> str:
+    """The ExternalGUID a customer created for a Stripe customer carries (UUIDv5 of its id, upper case)."""
+    if not isinstance(stripe_customer_id, str) or not stripe_customer_id.strip():
+        raise ValueError("stripe_customer_id must be a non-empty string")
+    return "{" + str(uuid.uuid5(STRIPE_CUSTOMER_NAMESPACE, stripe_customer_id.strip())).upper() + "}"
 
 
 @dataclass(frozen=True)

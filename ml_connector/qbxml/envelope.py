@@ -26,6 +26,9 @@ from ml_connector.qbxml.errors import (
 )
 
 REQUEST_ID_MAX_LEN = 50  # longer requestIDs are rejected with status 1060
+# new/oldMessageSetID: at most 23 characters (Intuit's message-set attribute table, PROTOCOL.md section 5);
+# a longer id makes QuickBooks refuse the whole message set (messageSetStatusCode), running none of it.
+MESSAGE_SET_ID_MAX_LEN = 23
 OnError = Literal["stopOnError", "continueOnError"]
 
 # Elements a Continue request keeps from its Start request. They shape each page (size, returned
@@ -180,6 +183,10 @@ def build_message_set(
 def _check_message_set_id(value: str) -> str:
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ValueError(f"message set ID must be non-empty text without surrounding spaces: {value!r}")
+    if len(value) > MESSAGE_SET_ID_MAX_LEN and value != "ClearAllMessageSets":
+        raise ValueError(
+            f"message set ID {value!r} is {len(value)} characters; QuickBooks allows {MESSAGE_SET_ID_MAX_LEN}"
+        )
     return value
 
 

@@ -36,6 +36,7 @@ class CliOptions:
     company_file: str
     max_sessions: int
     noop_wait_seconds: float
+    recovery_answer: str = "last"
 
 
 def _non_negative_int(text: str) -> int:
@@ -92,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-sessions", type=_non_negative_int, default=50)
     parser.add_argument("--noop-wait", type=float, default=5.0, metavar="SECONDS")
+    parser.add_argument(
+        "--recovery-answer",
+        choices=["last", "nothing", "600", "all"],
+        default="last",
+        help="what an oldMessageSetID status check answers (unconfirmed on a real QuickBooks): the Rs of the "
+        "last request processed (default), nothing, status 600, or every stored Rs",
+    )
     return parser
 
 
@@ -111,6 +119,7 @@ def parse_options(argv: Sequence[str] | None = None) -> CliOptions:
         company_file=args.company_file,
         max_sessions=args.max_sessions,
         noop_wait_seconds=args.noop_wait,
+        recovery_answer=args.recovery_answer,
     )
 
 
@@ -176,7 +185,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         options.url,
         options.username,
         password,
-        QuickBooksProcessor(company),
+        QuickBooksProcessor(company, recovery_answer=options.recovery_answer),
         company_file=options.company_file,
         noop_wait_seconds=options.noop_wait_seconds,
     )

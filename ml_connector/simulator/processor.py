@@ -16,11 +16,14 @@ behaviour collected in shared/qb/PROTOCOL.md):
 - Iterators live in this processor object, i.e. in one QuickBooks session; `end_session()` kills them and
   a later Continue gets 3391.
 
-Error recovery: the Rs elements of the last message set that carried ``newMessageSetID`` are kept in the
-company file. A later ``QBXMLMsgsRq`` with ``oldMessageSetID`` equal to that id gets those Rs replayed,
-and ``messageSetStatusCode="0"``, before its own requests run. An unknown ``oldMessageSetID`` gets
-``messageSetStatusCode="9001"``: our documented reading of "not found"; the exact reply shape of real
-QuickBooks is unconfirmed.
+Error recovery (``oldMessageSetID``) is where Intuit's documentation is thin, so the answer is a switch,
+:class:`RecoveryAnswer`, and the product's exactly-once tests run under every setting. QuickBooks keeps the
+outcome of the last message set that carried ``newMessageSetID``; a later ``QBXMLMsgsRq`` with that id as
+``oldMessageSetID`` is answered, as we read Intuit's "Error recovery" page, with the status of the *last
+request processed* in it (``LAST``, the default). Other readings: nothing at all (``NOTHING``), status 600
+"no cleared state" (``STATUS_600``), or every stored Rs (``ALL``). An id QuickBooks stored nothing for gets
+``messageSetStatusCode="9002"``. Message-set ids longer than 23 characters are refused as a whole with 9004
+and nothing in the document runs (Intuit's message-set attribute table; PROTOCOL.md section 5).
 
 Times in date filters are wall-clock times in the company's zone; an offset on a filter value is ignored,
 as QuickBooks is observed to do (PROTOCOL.md section 10).
@@ -28,6 +31,7 @@ as QuickBooks is observed to do (PROTOCOL.md section 10).
 
 from __future__ import annotations
 
+import enum
 import re
 import time
 import uuid
@@ -82,7 +86,19 @@ SUPPORTED_QBXML_VERSIONS = (
     "12.0",
     "13.0",
 )
-MESSAGE_SET_NOT_FOUND = "9001"
+MESSAGE_SET_NOT_FOUND = "9002"  # nothing stored for that oldMessageSetID
+MESSAGE_SET_INVALID_ID = "9004"  # the id is not usable (e.g. longer than 23 characters): nothing runs
+MESSAGE_SET_NO_STATE = "600"  # no cleared state to return
+MESSAGE_SET_ID_MAX_LEN = 23
+
+
+class RecoveryAnswer(enum.StrEnum):
+    """What an oldMessageSetID status check returns: unconfirmed on a real QuickBooks, so a switch."""
+
+    LAST = "last"  # the stored Rs of the last request processed (our reading of Intuit's page; default)
+    NOTHING = "nothing"  # an empty QBXMLMsgsRs
+    STATUS_600 = "600"  # messageSetStatusCode 600, no Rs
+    ALL = "all"  # every stored Rs of the message set
 _PARSE_MESSAGE = "QuickBooks found an error when parsing the provided XML text stream."
 _NO_MATCH = "A query request did not find a matching object in QuickBooks"
 
@@ -209,8 +225,15 @@ class QuickBooksProcessor:
     Fault switches for tests: `latency_seconds`, `on_next_mod` (a concurrent edit), `lock` (record in use).
     """
 
-    def __init__(self, company: CompanyFile, *, validate_schema: bool = True) -> None:
+    def __init__(
+        self,
+        company: CompanyFile,
+        *,
+        validate_schema: bool = True,
+        recovery_answer: RecoveryAnswer | str = RecoveryAnswer.LAST,
+    ) -> None:
         self.company = company
+        self.recovery_answer = RecoveryAnswer(recovery_answer)
         self.latency_seconds: float = 0.0
         self._schema = load_schema() if validate_schema else None
         self._iterators: dict[str, _Iterator] = {}
@@ -341,11 +364,13 @@ class QuickBooksProcessor:
         new_id = messages.get("newMessageSetID")
         if new_id is not None:
             messages_rs.set("newMessageSetID", new_id)
+        for value in (old_id, new_id):
+            if value is not None and (len(value) > MESSAGE_SET_ID_MAX_LEN or not value.strip()):
+                # Refused at message-set level: no request of the document runs.
+                messages_rs.set("messageSetStatusCode", MESSAGE_SET_INVALID_ID)
+                return
         if old_id is not None:
-            stored = self.company.recall_message_set(old_id)
-            messages_rs.set("messageSetStatusCode", "0" if stored else MESSAGE_SET_NOT_FOUND)
-            for replay in stored.responses if stored else ():
-                messages_rs.append(etree.fromstring(replay, safe_parser()))
+            self._answer_recovery(old_id, messages_rs)
         stop_on_error = messages.get("onError") != "continueOnError"
         produced: list[etree._Element] = []
         for request in messages:
@@ -363,6 +388,24 @@ class QuickBooksProcessor:
             self.company.remember_message_set(
                 new_id, [etree.tostring(rs, encoding="unicode") for rs in produced]
             )
+
+    def _answer_recovery(self, old_id: str, messages_rs: etree._Element) -> None:
+        stored = self.company.recall_message_set(old_id)
+        if stored is None:
+            messages_rs.set("messageSetStatusCode", MESSAGE_SET_NOT_FOUND)
+            return
+        answer = self.recovery_answer
+        if answer is RecoveryAnswer.STATUS_600:
+            messages_rs.set("messageSetStatusCode", MESSAGE_SET_NO_STATE)
+            return
+        messages_rs.set("messageSetStatusCode", "0")
+        replay = {
+            RecoveryAnswer.LAST: stored.responses[-1:],
+            RecoveryAnswer.ALL: stored.responses,
+            RecoveryAnswer.NOTHING: (),
+        }[answer]
+        for rs in replay:
+            messages_rs.append(etree.fromstring(rs, safe_parser()))
 
     def _run_one(self, request: etree._Element, violation: LengthViolation | None) -> etree._Element:
         try:

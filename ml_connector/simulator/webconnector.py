@@ -10,9 +10,8 @@ This file owns the client-side session state machine, so the whole call sequence
         QuickBooks closed    -> connectionError -> "done" ends | a path retries (at most twice)
     loop:
       sendRequestXML         first call carries the HCP response, later calls ""
-        ""                   -> getLastError, end
-        "NoOp"               -> getLastError; "NoOp" again -> wait, sendRequestXML again; else end
-        qbXML                -> QuickBooks runs it
+        ""                   -> getLastError: "NoOp" -> wait ~5 s, sendRequestXML again; else end
+        anything else        -> handed to QuickBooks as a request (non-qbXML fails with 0x80040400)
       receiveResponseXML     response (or "" + hresult/message when the request processor threw)
         0..99 loop | 100 end | negative -> getLastError, end
     closeConnection          on every end of a session that opened QuickBooks
@@ -108,6 +107,11 @@ class Faults:
     # closeConnection. "hresult": QBWC survives and reports 0x80040402 with an empty response.
     lose_response_mode: Literal["die", "hresult"] = "die"
     crash_before_run_after: int | None = None
+    # Lose the answer to the next N documents that carry at least ``lose_writes_min`` writes (any session),
+    # after QuickBooks ran them: the lost document is one of many writes, wherever it falls in a session.
+    lose_write_documents: int = 0
+    lose_writes_min: int = 5
+    lose_writes_of: str = ""  # count only writes of this request (e.g. "ReceivePaymentAddRq"); "" = any write
 
 
 class SessionOutcome(enum.StrEnum):
@@ -247,6 +251,22 @@ def count_requests(qbxml: str) -> int:
         for msgs in root.iter("QBXMLMsgsRq")
         for child in msgs
         if isinstance(child.tag, str) and child.tag.endswith("Rq")
+    )
+
+
+def count_writes(qbxml: str, name: str = "") -> int:
+    """Requests in a document that may change the company file (anything but a *QueryRq), or only ``name``."""
+    try:
+        root = etree.fromstring(qbxml.encode("utf-8"), parser=_QBXML_PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return 0
+    messages = root.find("QBXMLMsgsRq")
+    if messages is None:
+        return 0
+    return sum(
+        1
+        for r in messages
+        if isinstance(r.tag, str) and not r.tag.endswith("QueryRq") and (not name or r.tag == name)
     )
 
 
@@ -496,15 +516,14 @@ class WebConnector:
                 partial(soap.send_request_xml, ticket, hcp, company_file, self.country, major, minor),
             )
             if request == "":
-                rec.last_error = self._call(rec, "getLastError", lambda: soap.get_last_error(ticket))
-                rec.outcome = SessionOutcome.SERVER_STOPPED
-                return
-            if request == NOOP:
-                rec.noops += 1
+                # Intuit's contract: "" makes QBWC call getLastError; "NoOp" there means "wait ~5 s and call
+                # sendRequestXML again", anything else ends the update. Any non-empty answer is a request
+                # document and goes to QuickBooks as it is (a literal "NoOp" there fails with 0x80040400).
                 rec.last_error = self._call(rec, "getLastError", lambda: soap.get_last_error(ticket))
                 if rec.last_error != NOOP:
                     rec.outcome = SessionOutcome.SERVER_STOPPED
                     return
+                rec.noops += 1
                 if rec.noops >= self.max_noops_per_session:
                     rec.errors.append(f"gave up after {rec.noops} NoOps in one session")
                     rec.outcome = SessionOutcome.SERVER_STOPPED
@@ -554,8 +573,15 @@ class WebConnector:
         finally:
             rec.timings.append(CallTiming(PROCESSOR_TIMING_NAME, time.perf_counter() - start))
 
-        if faults.lose_response_after == document_number:
-            faults.lose_response_after = None
+        lose_writes = (
+            faults.lose_write_documents > 0
+            and count_writes(request, faults.lose_writes_of) >= faults.lose_writes_min
+        )
+        if lose_writes:
+            faults.lose_write_documents -= 1
+        if faults.lose_response_after == document_number or lose_writes:
+            if faults.lose_response_after == document_number:
+                faults.lose_response_after = None
             if faults.lose_response_mode == "die":
                 raise _SessionDied(
                     f"Web Connector died after QuickBooks ran request document {document_number}; "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, Date, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, Date, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -42,13 +42,16 @@ class Company(SQLModel, table=True):
 
 
 class AuthFailure(SQLModel, table=True):
-    """One failed authenticate call; recent rows throttle further attempts for that user name."""
+    """One checked, failed authenticate call; recent rows delay further attempts from that address for that name."""
 
     __tablename__ = "auth_failure"
 
     id: int | None = Field(default=None, primary_key=True)
+    # sha256 of the user name as sent (ml_connector/qbwc/throttle.py): bounded, and never the name itself.
     username: str = Field(index=True, max_length=200)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False, index=True))
+    # The source the attempt came from (an address, an IPv6 /64): the throttle is per (address, user name).
+    address: str = Field(default="", max_length=64)
 
 
 class QbwcSession(SQLModel, table=True):
@@ -70,6 +73,8 @@ class QbwcSession(SQLModel, table=True):
     requests_sent: int = 0
     responses_received: int = 0
     hresult_errors: int = 0
+    # Documents QuickBooks refused as a whole (messageSetStatusCode) in this session; bounded per session.
+    refusals: int = 0
 
 
 class QbBatch(SQLModel, table=True):
@@ -94,6 +99,8 @@ class QbBatch(SQLModel, table=True):
     request_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     answered_at: datetime | None = Field(default=None, sa_column=_ts())
+    # QuickBooks' messageSetStatusCode for this document, when it sent one.
+    status_code: int | None = None
 
 
 class QbRequest(SQLModel, table=True):
@@ -116,7 +123,11 @@ class QbRequest(SQLModel, table=True):
     iterator_id: str | None = Field(default=None, max_length=64)
     solo: bool = False
     defer_ticket: str | None = Field(default=None, max_length=64)
+    # Not leased again before this time (back-off after QuickBooks refused the document carrying it).
+    not_before: datetime | None = Field(default=None, sa_column=_ts())
     attempts: int = 0
+    # How often QuickBooks refused a document carrying this request without running it (bounded).
+    refusals: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     sent_at: datetime | None = Field(default=None, sa_column=_ts())
     completed_at: datetime | None = Field(default=None, sa_column=_ts())
@@ -237,6 +248,8 @@ class AuditEntry(SQLModel, table=True):
     """One action ml-connector took (or refused to take), with the ids needed to find it in both systems."""
 
     __tablename__ = "audit_entry"
+    # The latest settled row per payment (ml_connector/metrics.py) is found through this index.
+    __table_args__ = (Index("ix_audit_entry_payment_latest", "company_id", "stripe_object_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False, index=True))

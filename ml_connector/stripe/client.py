@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import stripe
 
-from ml_connector.stripe.ratelimit import LimiterStats, Mode, RateLimiter, for_mode, key_mode
+from ml_connector.stripe.ratelimit import Limiter, LimiterStats, Mode, for_mode, key_mode
 from ml_connector.stripe.retry import RetryPolicy, RetryStats
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ class StripeGateway:
     Each *attempt* takes a limiter token, since a retry is another request against Stripe's limit.
     """
 
-    def __init__(self, client: stripe.StripeClient, *, mode: Mode, limiter: RateLimiter, retry: RetryPolicy):
+    def __init__(self, client: stripe.StripeClient, *, mode: Mode, limiter: Limiter, retry: RetryPolicy):
         self._client = client
         self._mode: Mode = mode
         self.limiter = limiter
@@ -102,7 +102,7 @@ class StripeGateway:
         cls,
         settings: StripeSettings,
         *,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         retry: RetryPolicy | None = None,
     ) -> StripeGateway:
         return cls(

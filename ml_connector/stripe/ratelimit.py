@@ -1,4 +1,4 @@
-"""One token bucket per process in front of every Stripe request.
+"""A token bucket in front of every Stripe request (per process; the account-wide one is shared_limit.py).
 
 Why pace ourselves when Stripe answers 429 anyway: a backfill (thousands of customers, a month of payments)
 would otherwise run straight into the limit, and every 429 costs a round trip plus a backoff, while the same
@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 Mode = Literal["test", "live"]
 
@@ -52,6 +52,19 @@ class LimiterStats:
     acquired: int
     waited: int  # acquisitions that had to wait
     waited_seconds: float
+
+
+class Limiter(Protocol):
+    """What :class:`~ml_connector.stripe.client.StripeGateway` needs: this per-process bucket or the
+    account-wide :class:`~ml_connector.stripe.shared_limit.SharedRateLimiter`."""
+
+    rate_per_s: float
+
+    def acquire(self, max_wait: float | None = None) -> float: ...
+
+    async def acquire_async(self, max_wait: float | None = None) -> float: ...
+
+    def stats(self) -> LimiterStats: ...
 
 
 class RateLimiter:

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ml_connector.qbxml.customers import Address, CustomerFields
+from ml_connector.qbxml.customers import Address, CustomerFields, customer_external_guid
 from ml_connector.qbxml.text import fit_name, unique_name_variant
 from ml_connector.stripe.idempotency import params_fingerprint
 from ml_connector.sync.link_field import LinkField, notes_with_stripe_id
@@ -133,4 +133,6 @@ def qb_fields(
         phone=customer.phone or "",
         bill_address=address,
         notes=notes_with_stripe_id(None, customer.id) if field.kind == "notes" and adding else None,
+        # On an Add: lets a CustomerAdd whose answer was lost be found again (workflows/qb_customers.py).
+        external_guid=customer_external_guid(customer.id) if adding else None,
     )

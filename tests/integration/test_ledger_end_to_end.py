@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 from sqlmodel import Session, delete
 
 from ml_connector.fakestripe.money import processing_fee
 from ml_connector.ledger.signals import LEDGER_RESCAN_SIGNAL, LEDGER_RETRY_SIGNAL, ledger_workflow_id
+from ml_connector.simulator.processor import RecoveryAnswer
 from ml_connector.storage.models import LedgerPosting
 from tests.ledger_support import ledger_world
 
@@ -103,6 +105,59 @@ async def test_refunds_a_dispute_fees_and_a_payout_follow_stripe_into_the_cleari
         assert len(world.system.processor.ledger.txns) == before[0], "nothing posted twice"
         refound = [p for p in world.postings().values() if p.kind != "payment"]
         assert refound and all(p.found_existing for p in refound)
+
+
+@pytest.mark.parametrize("reading", list(RecoveryAnswer))
+async def test_lost_answers_to_documents_of_postings_post_nothing_twice_under_every_recovery_reading(
+    temporal_client, database_url, reading
+):
+    """The answers to two documents of many ledger writes (fees, refunds, their card refunds, a payout
+    deposit) are lost after QuickBooks ran them. Whatever QuickBooks' error-recovery answer holds (the real
+    shape is unconfirmed: RecoveryAnswer), every posting exists once and the clearing account mirrors Stripe."""
+    async with ledger_world(
+        database_url, temporal_client, duplicates=1.0, shuffle=True, MLC_CLEARING_ACCOUNT="Stripe Balance"
+    ) as world:
+        world.system.processor.recovery_answer = reading
+        books, money = world.books, world.money
+        with books.company.lock:
+            customer = books.company.add_customer("Lost Answers Ltd").list_id
+        cus = world.stripe.customer("Lost Answers Ltd")
+        world.link(cus, customer)
+        amounts = [5_000 + 137 * i for i in range(12)]
+        invoices = [books.invoice(customer, _dollars(a)) for a in amounts]
+        pis = [world.stripe.pay(cus, a, {"qb_txn_id": inv}) for a, inv in zip(amounts, invoices, strict=True)]
+        charges = [money.charge_of(pi) for pi in pis]
+        wc = world.system.web_connector()
+        wc.faults.lose_write_documents = 1  # a document of payments and fees: the Web Connector dies
+        await world.stripe.deliver()
+        await world.drive(
+            lambda: set(pis) <= world.booked() and sum(k.startswith("fee:") for k in world.postings()) == 12,
+            "twelve payments and their fees",
+            wc=wc,
+        )
+        refunds = [money.refund(charges[i], 1_000 + i) for i in range(6)]
+        wc.faults.lose_write_documents = 1  # a document of refunds: QuickBooks' error reaches us (0x80040402)
+        wc.faults.lose_response_mode = "hresult"
+        await world.stripe.deliver()
+        await world.drive(
+            lambda: {f"refund:{r}" for r in refunds} <= set(world.postings()), "six refunds", wc=wc
+        )
+        money.advance_days(3)
+        payout = money.payout()
+        money.payout_status(payout, "paid")
+        await world.stripe.deliver()
+        await world.drive(lambda: f"payout:{payout}" in world.postings(), "the payout deposit", wc=wc)
+
+        assert wc.faults.lose_write_documents == 0, "both answers were lost"
+        postings = world.postings()
+        ledger = world.system.processor.ledger
+        keys = [(t.kind, t.external_guid) for t in ledger.txns.values()]
+        assert len(keys) == len(set(keys)), "no ledger transaction posted twice (by kind and ExternalGUID)"
+        assert len(ledger.txns) == 12 + 2 * 6 + 1, "fees, credit memo + card refund per refund, the deposit"
+        assert len(books.company.receive_payments) == 12
+        assert world.balance("Stripe Balance") == money.balance() == Decimal("0.00")
+        assert world.balance("Checking") == money.payout_amount(payout)
+        assert len([p for p in postings.values() if p.kind != "payment"]) == 12 + 6 + 1
 
 
 async def test_fees_per_payout_and_a_lost_dispute_written_off(temporal_client, postgres_only_url):

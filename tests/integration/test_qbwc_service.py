@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from ml_connector.companies import sync_companies
 from ml_connector.config import load_settings
 from ml_connector.qbwc.service import QbwcService, SessionEvents
-from ml_connector.qbwc.soap import Authenticate, GetLastError, SendRequestXML
+from ml_connector.qbwc.soap import Authenticate, GetLastError, ReceiveResponseXML, SendRequestXML
 from ml_connector.qbxml.customers import CustomerFields, customer_add
 from ml_connector.queue import QbRunInput, RequestQueue
 from ml_connector.storage.engine import make_engine, migrate
@@ -116,3 +116,40 @@ def test_the_qwc_refuses_a_plain_http_public_url_for_a_remote_host(tmp_path):
     )
     assert result.returncode == 2
     assert "https" in result.stderr and "MLC_PUBLIC_URL" in result.stderr
+
+
+def test_a_pause_is_an_empty_send_request_xml_and_noop_from_get_last_error(database_url):
+    """Intuit's QBWC guide: whatever sendRequestXML returns besides "" goes to QuickBooks as a request, so a
+    pause is "" followed by getLastError answering "NoOp" (QBWC then waits about 5 s and asks again)."""
+    clock = Clock()
+    service, queue = _service(database_url, clock)
+    ticket = service.authenticate(Authenticate("acme", "password-123"), events=SessionEvents())[0]
+    first = service.send_request_xml(_send(ticket))
+    assert first.startswith("<?xml")
+    response = (
+        '<QBXML><QBXMLMsgsRs><CustomerAddRs requestID="1" statusCode="0" statusSeverity="Info" '
+        'statusMessage="Status OK"><CustomerRet><ListID>80000001-1</ListID><Name>X</Name></CustomerRet>'
+        "</CustomerAddRs></QBXMLMsgsRs></QBXML>"
+    )
+    service.receive_response_xml(ReceiveResponseXML(ticket, response, "", ""), SessionEvents())
+    # the answer was just handed out, so the session lingers for follow-ups: a pause, never the text "NoOp"
+    assert service.send_request_xml(_send(ticket)) == ""
+    assert service.get_last_error(GetLastError(ticket)) == "NoOp"
+
+
+def test_two_documents_refused_as_a_whole_end_the_session_with_quickbooks_words(database_url):
+    """messageSetStatusCode ≠ 0: QuickBooks ran nothing. Refused requests wait for a later session, and two
+    refusals in one session end it (receiveResponseXML < 0), so no document can loop."""
+    clock = Clock()
+    service, queue = _service(database_url, clock)
+    queue.max_requests = 1
+    queue.enqueue(QbRunInput("acme", customer_add(CustomerFields(name="Y"))), idem_key="k2", task_token=None)
+    ticket = service.authenticate(Authenticate("acme", "password-123"), events=SessionEvents())[0]
+    refusal = '<QBXML><QBXMLMsgsRs messageSetStatusCode="9004"></QBXMLMsgsRs></QBXML>'
+    answers = []
+    for _ in range(2):
+        assert service.send_request_xml(_send(ticket)).startswith("<?xml")
+        answers.append(service.receive_response_xml(ReceiveResponseXML(ticket, refusal, "", ""), SessionEvents()))
+    assert answers[0] >= 0 and answers[1] < 0
+    error = service.get_last_error(GetLastError(ticket))
+    assert "messageSetStatusCode 9004" in error and "none of it ran" in error

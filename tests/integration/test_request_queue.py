@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session, select
 
 from ml_connector.qbxml.customers import CustomerFields, customer_add, customer_query, parse_customers
 from ml_connector.qbxml.envelope import parse_response
-from ml_connector.queue import QbRunInput, RequestQueue
+from ml_connector.queue import UNCERTAIN_KIND, QbRunInput, RequestQueue
 from ml_connector.simulator.company import CompanyFile
-from ml_connector.simulator.processor import QuickBooksProcessor, RequestProcessorError
+from ml_connector.simulator.processor import QuickBooksProcessor, RecoveryAnswer, RequestProcessorError
 from ml_connector.storage.engine import make_engine, migrate
 from ml_connector.storage.models import QbBatch, QbRequest, utcnow
 
@@ -63,10 +64,14 @@ def test_a_second_attempt_of_the_same_activity_finds_its_answer_instead_of_queue
     assert len(_rows(queue)) == 1 and len(company.customers) == 1
 
 
-def test_a_lost_write_batch_is_recovered_from_quickbooks_before_anything_else_is_sent(database_url):
+@pytest.mark.parametrize("reading", list(RecoveryAnswer))
+def test_a_lost_write_document_is_asked_about_first_and_no_write_is_ever_sent_twice(database_url, reading):
+    """A lost answer to a document of writes: QuickBooks is asked (oldMessageSetID) before anything else.
+    Whatever reading of the recovery answer holds, a write is either settled by QuickBooks' own *Rs or
+    handed back *uncertain* (its workflow verifies with a read); none is queued again."""
     queue = _queue(database_url)
     company = CompanyFile()
-    qb = QuickBooksProcessor(company)
+    qb = QuickBooksProcessor(company, recovery_answer=reading)
     for i in range(3):
         _enqueue(queue, customer_add(CustomerFields(name=f"Lost {i}")), f"k{i}")
     doc = queue.next_document("acme", "t1")
@@ -77,13 +82,71 @@ def test_a_lost_write_batch_is_recovered_from_quickbooks_before_anything_else_is
     recovery = queue.next_document("acme", "t2")
     assert recovery.recovery and recovery.xml is not None and "oldMessageSetID" in recovery.xml
     outcome = queue.receive("acme", "t2", parse_response(qb.process(recovery.xml)))
-    assert len(outcome.delivered) == 3
+    assert len(outcome.delivered) == 3, "every write of the lost document is settled one way or the other"
     following = queue.next_document("acme", "t2")
-    assert following.request_count == 1
+    assert following.request_count == 1, "only the new request goes; nothing of the lost document"
     queue.receive("acme", "t2", parse_response(qb.process(following.xml or "")))
 
     assert sorted(c.name for c in company.customers.values()) == ["Later", "Lost 0", "Lost 1", "Lost 2"]
-    assert all(r.status == "done" and r.status_code == 0 for r in _rows(queue))
+    by_key = {r.idem_key: r for r in _rows(queue)}
+    expected_done = {
+        RecoveryAnswer.ALL: {"k0", "k1", "k2"},
+        RecoveryAnswer.LAST: {"k2"},
+        RecoveryAnswer.NOTHING: set(),
+        RecoveryAnswer.STATUS_600: set(),
+    }[reading]
+    for key in ("k0", "k1", "k2"):
+        row = by_key[key]
+        if key in expected_done:
+            assert row.status == "done" and row.status_code == 0
+        else:
+            assert row.status == "uncertain" and row.error_kind == UNCERTAIN_KIND
+    assert by_key["k-later"].status == "done"
+    with Session(queue.engine) as db:
+        message_set_ids = [b.message_set_id for b in db.exec(select(QbBatch)).all() if b.message_set_id]
+    assert message_set_ids and all(len(m) <= 23 for m in message_set_ids), "Intuit's 23-character limit"
+
+
+def test_a_document_quickbooks_refuses_as_a_whole_is_backed_off_then_failed_never_looped(database_url):
+    """messageSetStatusCode ≠ 0 on an ordinary document: nothing in it ran. It is not sent again in the
+    same session, waits 1 min then 4 min, and the third refusal fails it to its workflow with QuickBooks'
+    words (issue: one session once re-sent such a document 5,447 times)."""
+    queue = _queue(database_url)
+    _enqueue(queue, customer_add(CustomerFields(name="Refused")), "r")
+    refusal = parse_response(
+        '<QBXML><QBXMLMsgsRs newMessageSetID="x" messageSetStatusCode="9004"></QBXMLMsgsRs></QBXML>'
+    )
+    sends = 0
+    for session in range(1, 10):
+        ticket = f"t{session}"
+        with Session(queue.engine) as db:  # let the back-off pass, as a later scheduled run would
+            for row in db.exec(select(QbRequest)).all():
+                row.not_before = None
+                db.add(row)
+            db.commit()
+        doc = queue.next_document("acme", ticket)
+        if doc.xml is None:
+            break
+        sends += 1
+        outcome = queue.receive("acme", ticket, refusal)
+        assert outcome.refused and "9004" in outcome.error
+        assert queue.next_document("acme", ticket).xml is None, "never again in the same session"
+    row = _rows(queue)[0]
+    assert sends == 3
+    assert row.status == "failed" and row.error_kind == "QuickBooksRefused"
+    assert "messageSetStatusCode 9004" in row.error_message
+
+
+def test_a_write_whose_answer_stays_lost_is_handed_back_uncertain_after_bounded_status_checks(database_url):
+    queue = _queue(database_url)
+    _enqueue(queue, customer_add(CustomerFields(name="Gone")), "g")
+    queue.next_document("acme", "t0")  # its answer never comes back
+    checks = 0
+    while (doc := queue.next_document("acme", f"t{checks + 1}")).recovery:
+        checks += 1  # and no recovery query is ever answered either
+    assert checks == 3
+    row = _rows(queue)[0]
+    assert row.status == "uncertain" and doc.delivered == [row.id]
 
 
 def test_a_lost_read_batch_is_simply_sent_again(database_url):
@@ -158,9 +221,9 @@ def test_a_recovery_query_is_never_mixed_with_new_work(database_url):
         statuses = sorted(b.status for b in db.exec(select(QbBatch)).all())
     assert statuses == ["recovering", "sent"]
     queue.receive("acme", "t2", parse_response(qb.process(recovery.xml or "")))
-    # QuickBooks never saw the first batch, so the request is queued again and runs once
-    again = queue.next_document("acme", "t2")
-    assert again.request_count == 1
+    # QuickBooks stored nothing for it (9002): not proof that it never ran, so it is not re-sent blind
+    assert _rows(queue)[0].status == "uncertain"
+    assert queue.next_document("acme", "t2").xml is None
 
 
 def test_mid_session_a_small_batch_is_held_briefly_to_fill_but_never_recovery_or_old_work(database_url):
@@ -201,3 +264,46 @@ def test_right_after_answers_were_handed_out_stragglers_wait_for_the_follow_ups_
     assert not queue.should_hold("acme", "t1", hold_seconds=0, fill=10, answered_at=just_now), (
         "holding can be switched off"
     )
+
+
+def test_requests_that_ended_without_an_answer_are_shown_by_check_and_the_status_page(database_url):
+    """A tripped bound is designed for a person: `ml-connector check` warns with QuickBooks' words and advice,
+    and the status page's company row says the same (both read ml_connector.check.company_rows)."""
+    from ml_connector.check import Status, check_companies, company_rows
+    from ml_connector.companies import sync_companies
+    from ml_connector.config import load_settings
+    from ml_connector.storage.models import Company
+
+    queue = _queue(database_url)
+    settings = load_settings(
+        {
+            "MLC_DATABASE_URL": database_url,
+            "MLC_QBWC_USERNAME": "acme",
+            "MLC_QBWC_PASSWORD": "password-123",
+            "MLC_COMPANY_ID": "acme",
+        }
+    )
+    sync_companies(queue.engine, settings)
+    with Session(queue.engine) as db:
+        company = db.get(Company, "acme")
+        assert company is not None
+        company.last_contact_at = utcnow()
+        db.add(company)
+        db.commit()
+    _enqueue(queue, customer_add(CustomerFields(name="Refused")), "r")
+    refusal = parse_response('<QBXML><QBXMLMsgsRs messageSetStatusCode="9004"></QBXMLMsgsRs></QBXML>')
+    for session in range(3):
+        with Session(queue.engine) as db:
+            for row in db.exec(select(QbRequest)).all():
+                row.not_before = None
+                db.add(row)
+            db.commit()
+        queue.next_document("acme", f"t{session}")
+        queue.receive("acme", f"t{session}", refusal)
+
+    [result] = check_companies(queue.engine, settings)
+    assert result.status is Status.WARN
+    assert "1 request(s) ended without an answer" in result.detail and "messageSetStatusCode 9004" in result.detail
+    assert "Temporal Web UI" in result.advice
+    [row] = company_rows(queue.engine, settings)
+    assert row.unsettled is not None and row.unsettled.last_kind == "QuickBooksRefused"

@@ -45,6 +45,8 @@ class State:
     engine: Any
     client: RecordingClient
     signaller: EventSignaller
+    webhook_pool: Any = None  # asyncio's default pool
+    inbox: Any = None  # straight into stripe_event (the inbox has its own tests)
 
 
 @pytest.fixture

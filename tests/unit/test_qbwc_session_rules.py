@@ -76,13 +76,70 @@ def test_responses_are_routed_by_request_id_not_by_position():
     assert all(v.outcome is rules.Outcome.DONE for v in verdicts.values())
 
 
-def test_a_request_quickbooks_did_not_run_goes_back_to_the_queue():
-    sent = [rules.SentRequest(1, "1", False, 1), rules.SentRequest(2, "2", False, 1)]
-    response = MessageSetResponse(
-        items=(_item("1", 3140),), new_message_set_id=None, message_set_status_code=None
-    )
-    verdicts = {v.request: v.outcome for v in rules.interpret_response(sent, response)}
-    assert verdicts == {1: rules.Outcome.DONE, 2: rules.Outcome.NOT_RUN}
+def _answer(*items: ResponseItem, status: int | None = None) -> MessageSetResponse:
+    return MessageSetResponse(items=items, new_message_set_id=None, message_set_status_code=status)
+
+
+WRITES = [rules.SentRequest(i, str(i), False, 1, is_write=True) for i in (1, 2, 3)]
+
+
+def test_with_stop_on_error_requests_after_the_last_answered_did_not_run():
+    """QuickBooks runs a document top to bottom and stops at the first error (stopOnError)."""
+    verdicts = rules.interpret_response(WRITES, _answer(_item("2", 3140)), stop_on_error=True)
+    outcomes = {v.request: v.outcome for v in verdicts}
+    assert outcomes == {1: rules.Outcome.UNCERTAIN, 2: rules.Outcome.DONE, 3: rules.Outcome.NOT_RUN}
+
+
+def test_with_continue_on_error_a_write_without_its_rs_is_uncertain_and_a_read_goes_again():
+    sent = [rules.SentRequest(1, "1", False, 1, is_write=True), rules.SentRequest(2, "2", False, 1)]
+    outcomes = {v.request: v.outcome for v in rules.interpret_response(sent, _answer())}
+    assert outcomes == {1: rules.Outcome.UNCERTAIN, 2: rules.Outcome.NOT_RUN}
+
+
+def test_every_reading_of_an_error_recovery_answer_settles_or_hands_back_uncertain_never_resends():
+    """The recovery answer's shape is unconfirmed (PROTOCOL.md 5): last request processed, nothing, 600/9002,
+    every stored Rs. Under each, no write of the lost continueOnError document is queued again."""
+    readings = {
+        "last processed": _answer(_item("3")),
+        "nothing": _answer(status=0),
+        "600": _answer(status=600),
+        "9002": _answer(status=9002),
+        "all": _answer(_item("1"), _item("2"), _item("3")),
+    }
+    for name, answer in readings.items():
+        verdicts = rules.interpret_response(WRITES, answer, recovery=True)
+        for v in verdicts:
+            expected = rules.Outcome.DONE if v.item is not None else rules.Outcome.UNCERTAIN
+            assert v.outcome is expected, name
+        assert not any(v.outcome is rules.Outcome.NOT_RUN for v in verdicts), name
+
+
+def test_a_recovery_answer_for_a_stop_on_error_document_proves_the_rest_did_not_run():
+    verdicts = rules.interpret_response(WRITES, _answer(_item("1", 3140)), stop_on_error=True, recovery=True)
+    assert [v.outcome for v in verdicts] == [rules.Outcome.DONE, rules.Outcome.NOT_RUN, rules.Outcome.NOT_RUN]
+
+
+def test_a_message_set_status_on_an_ordinary_document_means_nothing_in_it_ran():
+    verdicts = rules.interpret_response(WRITES, _answer(status=9004))
+    assert {v.outcome for v in verdicts} == {rules.Outcome.REFUSED}
+    assert "9004" in verdicts[0].note and "not valid" in verdicts[0].note
+
+
+def test_refusals_back_off_then_stop_and_sends_are_bounded():
+    assert [rules.refusal_backoff_seconds(n) for n in (1, 2, 3)] == [60, 240, None]
+    assert rules.may_send_again(rules.MAX_SENDS_PER_REQUEST - 1)
+    assert not rules.may_send_again(rules.MAX_SENDS_PER_REQUEST)
+
+
+def test_message_set_ids_hold_at_most_23_characters():
+    assert rules.valid_message_set_id("a" * 23) and not rules.valid_message_set_id("a" * 24)
+    assert not rules.valid_message_set_id("")
+
+
+def test_a_lost_document_given_up_on_sends_reads_again_and_hands_writes_back_uncertain():
+    sent = [rules.SentRequest(1, "1", False, 1, is_write=True), rules.SentRequest(2, "2", False, 1)]
+    outcomes = [v.outcome for v in rules.lost_document(sent, "gone")]
+    assert outcomes == [rules.Outcome.UNCERTAIN, rules.Outcome.NOT_RUN]
 
 
 def test_iterator_pages_continue_until_nothing_remains():

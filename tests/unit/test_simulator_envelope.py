@@ -14,7 +14,7 @@ from lxml import etree
 
 from ml_connector.simulator import schema
 from ml_connector.simulator.company import CompanyFile
-from ml_connector.simulator.processor import QuickBooksProcessor, RequestProcessorError
+from ml_connector.simulator.processor import QuickBooksProcessor, RecoveryAnswer, RequestProcessorError
 from ml_connector.simulator.schema import response_errors
 from ml_connector.simulator.seed import seed_company
 
@@ -208,38 +208,72 @@ def test_response_data_include_none_keeps_statuses_but_drops_records(processor: 
     assert processor.company.find_customer(full_name="Quiet Ltd") is not None
 
 
-def test_a_lost_reply_is_recovered_with_old_message_set_id_without_running_anything_twice(
-    processor: QuickBooksProcessor, company: CompanyFile
+@pytest.mark.parametrize(
+    ("reading", "replayed"),
+    [
+        (RecoveryAnswer.LAST, ["2"]),  # the status of the last request processed (default reading)
+        (RecoveryAnswer.ALL, ["1", "2"]),
+        (RecoveryAnswer.NOTHING, []),
+    ],
+)
+def test_a_status_check_with_old_message_set_id_runs_nothing_twice_under_every_reading(
+    company: CompanyFile, reading: RecoveryAnswer, replayed: list[str]
 ) -> None:
+    """Intuit's "Error recovery" page: oldMessageSetID asks for the stored status of a message set; what
+    exactly comes back is unconfirmed, so every reading is a setting (PROTOCOL.md section 5)."""
+    processor = QuickBooksProcessor(company, recovery_answer=reading)
     first = answer(
         processor,
-        envelope(customer_add("Once Only", "1"), customer_add("Once Only", "2"), newMessageSetID="ms-1"),
+        envelope(customer_add("Once Only", "1"), customer_add("Twice Only", "2"), newMessageSetID="ms-1"),
     )
     assert first.get("newMessageSetID") == "ms-1"
     count = len(company.customers)
     recovered = answer(processor, envelope(oldMessageSetID="ms-1"))
     assert recovered.get("messageSetStatusCode") == "0"
-    assert [etree.tostring(rs) for rs in recovered] == [etree.tostring(rs) for rs in first]
+    assert [rs.get("requestID") for rs in recovered] == replayed
+    by_id = {rs.get("requestID"): etree.tostring(rs) for rs in first}
+    assert [etree.tostring(rs) for rs in recovered] == [by_id[r] for r in replayed]
     assert len(company.customers) == count
 
 
-def test_recovery_replays_the_old_set_before_running_the_new_requests(processor: QuickBooksProcessor) -> None:
+def test_the_600_reading_answers_no_stored_state_and_no_rs(company: CompanyFile) -> None:
+    processor = QuickBooksProcessor(company, recovery_answer="600")
+    answer(processor, envelope(customer_add("Kept Ltd", "1"), newMessageSetID="ms-600"))
+    recovered = answer(processor, envelope(oldMessageSetID="ms-600"))
+    assert recovered.get("messageSetStatusCode") == "600" and len(recovered) == 0
+
+
+def test_recovery_answers_the_old_set_before_running_the_new_requests(company: CompanyFile) -> None:
+    processor = QuickBooksProcessor(company, recovery_answer=RecoveryAnswer.ALL)
     answer(processor, envelope(customer_add("Kept Ltd", "old-1"), newMessageSetID="ms-2"))
     messages = answer(processor, envelope(customer_add("Next Ltd", "new-1"), oldMessageSetID="ms-2"))
     assert [rs.get("requestID") for rs in messages] == ["old-1", "new-1"]
 
 
-def test_an_unknown_old_message_set_id_is_reported_as_9001(processor: QuickBooksProcessor) -> None:
+def test_an_unknown_old_message_set_id_is_reported_as_9002(processor: QuickBooksProcessor) -> None:
     answer(processor, envelope(customer_add("Set A", "1"), newMessageSetID="ms-a"))
     messages = answer(processor, envelope(oldMessageSetID="never-sent"))
-    assert messages.get("messageSetStatusCode") == "9001" and len(messages) == 0
+    assert messages.get("messageSetStatusCode") == "9002" and len(messages) == 0
 
 
 def test_only_the_latest_message_set_is_remembered(processor: QuickBooksProcessor) -> None:
     answer(processor, envelope(customer_add("Set One", "1"), newMessageSetID="ms-one"))
     answer(processor, envelope(customer_add("Set Two", "1"), newMessageSetID="ms-two"))
-    assert answer(processor, envelope(oldMessageSetID="ms-one")).get("messageSetStatusCode") == "9001"
+    assert answer(processor, envelope(oldMessageSetID="ms-one")).get("messageSetStatusCode") == "9002"
     assert answer(processor, envelope(oldMessageSetID="ms-two")).get("messageSetStatusCode") == "0"
+
+
+@pytest.mark.parametrize("attribute", ["newMessageSetID", "oldMessageSetID"])
+def test_a_message_set_id_over_23_characters_is_refused_and_nothing_runs(
+    processor: QuickBooksProcessor, company: CompanyFile, attribute: str
+) -> None:
+    """Intuit's message-set attribute table: new/oldMessageSetID hold at most 23 characters."""
+    count = len(company.customers)
+    messages = answer(processor, envelope(customer_add("Too Long Ltd", "1"), **{attribute: "x" * 24}))
+    assert messages.get("messageSetStatusCode") == "9004" and len(messages) == 0
+    assert len(company.customers) == count
+    ok = answer(processor, envelope(customer_add("Just Right Ltd", "1"), newMessageSetID="y" * 23))
+    assert ok[0].get("statusCode") == "0"
 
 
 def test_the_hcp_response_describes_host_company_and_preferences(processor: QuickBooksProcessor) -> None:

@@ -364,8 +364,10 @@ def test_faults_from_the_optional_version_callbacks_are_ignored_like_qbwc() -> N
 # ---------------------------------------------------------------------------------- NoOp and stopping
 
 
-def test_noop_with_a_noop_last_error_waits_five_seconds_and_asks_again() -> None:
-    server = work_server(sendRequestXML=["NoOp", DOC_1], receiveResponseXML=[100], getLastError=["NoOp"])
+def test_a_pause_is_an_empty_send_request_xml_then_noop_from_get_last_error() -> None:
+    """Intuit's QBWC guide (getLastError: "NoOp" → wait about 5 s, call sendRequestXML again);
+    consolibyte/quickbooks-php WebConnector/Server.php answers a pause exactly so."""
+    server = work_server(sendRequestXML=["", DOC_1], receiveResponseXML=[100], getLastError=["NoOp"])
     sleeps = Sleeps()
     quickbooks = EchoQuickBooks()
     report = connector(server, quickbooks, sleeps=sleeps).run_session()
@@ -382,12 +384,14 @@ def test_noop_with_a_noop_last_error_waits_five_seconds_and_asks_again() -> None
     assert [p["strHCPResponse"] for p in server.params("sendRequestXML")] == [HCP, ""]
 
 
-def test_noop_whose_last_error_is_a_message_ends_the_session() -> None:
-    server = work_server(sendRequestXML=["NoOp"], getLastError=["Queue locked"])
-    report = connector(server).run_session()
-    assert server.operations[3:] == ["sendRequestXML", "getLastError", "closeConnection"]
-    assert report.outcome is SessionOutcome.SERVER_STOPPED
-    assert report.last_error == "Queue locked"
+def test_a_literal_noop_from_send_request_xml_is_handed_to_quickbooks_as_a_request() -> None:
+    """Whatever sendRequestXML returns besides "" is the request: QuickBooks cannot parse "NoOp"
+    (0x80040400), and the Web Connector reports that as the hresult of receiveResponseXML."""
+    server = work_server(sendRequestXML=["NoOp"], receiveResponseXML=[100])
+    quickbooks = EchoQuickBooks(fail_with=ProcessorError("0x80040400", "QuickBooks found an error parsing"))
+    report = connector(server, quickbooks).run_session()
+    assert server.params("receiveResponseXML")[0]["hresult"] == "0x80040400"
+    assert report.noops == 0
 
 
 def test_an_empty_send_request_xml_makes_qbwc_ask_get_last_error_and_close() -> None:
@@ -421,7 +425,7 @@ def test_a_percentage_above_100_breaks_the_protocol() -> None:
 
 
 def test_a_server_that_noops_forever_is_abandoned_after_the_session_limit() -> None:
-    server = work_server(sendRequestXML=["NoOp"], getLastError=["NoOp"])
+    server = work_server(sendRequestXML=[""], getLastError=["NoOp"])
     wc = connector(server)
     wc.max_noops_per_session = 3
     report = wc.run_session()
