@@ -47,6 +47,7 @@ from ml_connector.temporal import connect
 
 log = logging.getLogger(__name__)
 SOAP_TYPE = "text/xml; charset=utf-8"
+CLOSE = {"Connection": "close"}
 
 
 @dataclass
@@ -191,14 +192,17 @@ def create_app(
                     ticket_ok=lambda ticket: run_on(gw.soap_pool, live_ticket, gw.engine, ticket),
                     time_limit=limits.http_body_timeout_seconds,
                 )
+            # Refused before the body was read to its end. The connection stays open so the client can read
+            # the answer (closing on unread data resets it); uvicorn discards the rest of the upload, and
+            # gateway/server.py closes the connection if no new request follows in time.
             except BodyTooLarge as exc:
                 return PlainTextResponse(str(exc), status_code=413)
             except UnknownTicket as exc:
                 # What the service answers any call with an unknown ticket; the rest of the body is never read.
                 answer = render_result(ReceiveResponseXML(exc.ticket, "", "", ""), -1)
-                return Response(answer, media_type=SOAP_TYPE, headers={"Connection": "close"})
+                return Response(answer, media_type=SOAP_TYPE)
             except BodyTimeout as exc:
-                return PlainTextResponse(str(exc), status_code=408, headers={"Connection": "close"})
+                return PlainTextResponse(str(exc), status_code=408, headers=CLOSE)
             except SoapFault as fault:
                 log.info("qbwc: refused a malformed SOAP request: %s", fault.message)
                 return Response(render_fault(fault), status_code=500, media_type=SOAP_TYPE)

@@ -46,7 +46,7 @@ class GuardedH11Protocol(H11Protocol):
         # A new request head arrived since the deadline was armed iff uvicorn started a new cycle for it.
         idle = self.cycle is None or self.cycle.response_complete
         if self.cycle is self._awaited_cycle and idle and not self.transport.is_closing():
-            self.logger.info("closing a connection that did not send a request head in %.0f s", self._head_timeout)
+            self.logger.debug("closing a connection that sent no request head in %.0f s", self._head_timeout)
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

@@ -8,8 +8,12 @@ Temporal. In order:
 2. Verify ``Stripe-Signature`` against every configured secret (rotation), with the configured tolerance:
    a bad or stale signature or bad JSON is a 400 whose body names the reason, and nothing is stored or
    started. No secret configured: 503, so Stripe keeps the event and retries once the operator fixes it.
-3. Route it (``ml_connector.stripe.events.route``). Event types we do not act on here: 200, no-op.
-4. Store the event (unique by id; a redelivery counts ``deliveries``) and commit.
+3. An event of the other mode than ``MLC_STRIPE_API_KEY`` (``livemode``), or of another account than
+   ``MLC_STRIPE_ACCOUNT``: 200 (Stripe must not retry), the reason logged, nothing stored or signalled.
+   Route it (``ml_connector.stripe.events.route``). Event types we do not act on here: 200, no-op.
+4. Store the event (unique by id; a redelivery counts ``deliveries``) and commit — on SQLite into the gateway's
+   own inbox file (``gateway/inbox.py``), moved into ``stripe_event`` right after the answer, so the answer never
+   waits for the main database's single write lock.
 5. 200 — the answer depends only on verification and that insert. Then, after the response is sent,
    signal-with-start the payment's workflow ``payment/{company}/{pi_… | ch_…}`` (or the customer's) and set
    ``stripe_event.signalled_at`` (``gateway/event_signals.py``). If Temporal is unreachable the event stays
@@ -56,7 +60,9 @@ router = APIRouter()
 
 def _error(status: int, reason: str, message: str) -> JSONResponse:
     metrics.WEBHOOKS_REJECTED.labels(reason).inc()
-    return JSONResponse({"error": reason, "message": message}, status_code=status)
+    # A stalled body: close the connection (a 413 leaves it open, so the client can read the answer).
+    headers = {"Connection": "close"} if status == 408 else None
+    return JSONResponse({"error": reason, "message": message}, status_code=status, headers=headers)
 
 
 @router.post("/stripe/webhook")

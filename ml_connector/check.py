@@ -34,20 +34,12 @@ from ml_connector.queue import Unsettled, unsettled_requests
 from ml_connector.storage.engine import alembic_config, current_revision, make_engine
 from ml_connector.storage.models import Company
 from ml_connector.stripe.client import StripeSettings, make_client
+from ml_connector.stripe.events import ROUTED_EVENT_TYPES
 
 WEBHOOK_PATH = "/stripe/webhook"
 # What the webhook router acts on (ml_connector/stripe/events.py routes these); an endpoint must send them all.
-REQUIRED_EVENTS: tuple[str, ...] = (
-    "payment_intent.succeeded",
-    "charge.succeeded",
-    "charge.refunded",
-    "invoice.paid",
-    "invoice.payment_succeeded",
-    "invoice_payment.paid",
-    "customer.created",
-    "customer.updated",
-    "customer.deleted",
-)
+# Every event type the router handles by name (payments, customers, charge refunds): derived, never listed.
+REQUIRED_EVENTS: tuple[str, ...] = ROUTED_EVENT_TYPES
 # What clearing-account mode posts (the ledger workflow) on top of those.
 LEDGER_EVENTS: tuple[str, ...] = (
     "refund.created",

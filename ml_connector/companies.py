@@ -7,8 +7,9 @@ QuickBooks treat the application as a stranger (QBWC1039) and force re-authorisa
 from __future__ import annotations
 
 import logging
+import zlib
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from ml_connector.config import Settings
@@ -19,6 +20,9 @@ from ml_connector.storage.models import Company
 log = logging.getLogger(__name__)
 
 
+# The key of the PostgreSQL advisory lock held while the configured companies are written.
+COMPANY_SYNC_LOCK_KEY = zlib.crc32(b"ml-connector company sync")
+
 # The password hash of a company no longer in the configuration: never a valid hash, so no password matches.
 DISABLED = "!disabled"
 
@@ -28,6 +32,11 @@ def sync_companies(engine: Engine, settings: Settings) -> list[Company]:
     longer configured are disabled (no password opens them)."""
     out: list[Company] = []
     with Session(engine) as db:
+        if engine.dialect.name == "postgresql":
+            # Gateways starting together (compose --scale, several hosts) would all find a new company missing
+            # and insert it; the second insert would fail and stop that gateway. One at a time: the lock is
+            # released at commit. (SQLite: the session's BEGIN IMMEDIATE already serialises this.)
+            db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": COMPANY_SYNC_LOCK_KEY})
         for cfg in settings.companies:
             row = db.get(Company, cfg.id)
             if row is None:

@@ -107,7 +107,7 @@ class GatewayLimits:
     # receiveResponseXML bodies above soap_max_body_bytes read and parsed at once (the rest wait their turn).
     soap_large_bodies: int = 2
     # Thread pools: SOAP (parsing, scrypt, queue) and webhooks each have their own, so neither starves the other.
-    soap_threads: int = 4
+    soap_threads: int = 2
     webhook_threads: int = 8
     # Login throttle (ml_connector/qbwc/throttle.py): free failures per (address, user), then a doubling delay.
     login_free_failures: int = 3
@@ -332,7 +332,7 @@ def _limits(env: Mapping[str, str], max_body_bytes: int, problems: list[str]) ->
     return GatewayLimits(
         soap_max_body_bytes=soap_max,
         soap_large_bodies=_int(env, "MLC_SOAP_LARGE_BODIES", 2, problems, minimum=1, maximum=64),
-        soap_threads=_int(env, "MLC_SOAP_THREADS", 4, problems, minimum=1, maximum=64),
+        soap_threads=_int(env, "MLC_SOAP_THREADS", 2, problems, minimum=1, maximum=64),
         webhook_threads=_int(env, "MLC_WEBHOOK_THREADS", 8, problems, minimum=1, maximum=64),
         login_free_failures=_int(env, "MLC_LOGIN_FREE_FAILURES", 3, problems, minimum=0, maximum=100),
         login_max_delay_seconds=_int(

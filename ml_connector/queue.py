@@ -20,6 +20,15 @@ from sqlmodel import Session, col, delete, select
 
 from ml_connector import metrics
 from ml_connector.qbwc import session as rules
+from ml_connector.qbwc.lifecycle import (
+    FINAL,
+    UNSETTLED_BATCHES,
+    WAITING,
+    BatchState,
+    RequestState,
+    move_batch,
+    move_request,
+)
 from ml_connector.qbxml.envelope import (
     MessageSetResponse,
     RequestItem,
@@ -29,6 +38,7 @@ from ml_connector.qbxml.envelope import (
     iterator_continue,
     request_name,
 )
+from ml_connector.qbxml.errors import succeeded
 from ml_connector.storage.models import QbBatch, QbRequest, QbResponsePage, utcnow
 
 # Responses up to this size travel back to the workflow inside the activity result; larger ones (and all
@@ -83,7 +93,8 @@ class QbRunResult:
 
     @property
     def ok(self) -> bool:
-        return self.status_code == 0 or self.status_code == 1 or 500 <= self.status_code < 1000
+        """QuickBooks carried the request out (``qbxml.errors.succeeded``: 0-999, warnings included)."""
+        return succeeded(self.status_code)
 
 
 @dataclass(frozen=True)
@@ -179,11 +190,11 @@ class RequestQueue:
                         activity_id=activity_id,
                     )
                 return None
-            if row.status in ("done", "failed", "uncertain"):
+            if row.status in FINAL:
                 row.delivered = True
                 db.add(row)
                 db.commit()
-                if row.status != "done":
+                if row.status != RequestState.DONE:
                     raise QueuedRequestFailed(row.error_kind, row.error_message)
                 return result_of(row)
             row.task_token = task_token
@@ -234,7 +245,7 @@ class RequestQueue:
                 .select_from(QbRequest)
                 .where(
                     QbRequest.company_id == company_id,
-                    col(QbRequest.status).in_(("pending", "iterating", "sent")),
+                    col(QbRequest.status).in_(WAITING),
                     or_(col(QbRequest.not_before).is_(None), col(QbRequest.not_before) <= now),
                 )
             ).one()
@@ -260,7 +271,7 @@ class RequestQueue:
                 select(QbRequest)
                 .where(
                     QbRequest.company_id == company_id,
-                    QbRequest.status == "iterating",
+                    QbRequest.status == RequestState.ITERATING,
                     QbRequest.ticket == ticket,
                 )
                 .order_by(col(QbRequest.id))
@@ -269,7 +280,7 @@ class RequestQueue:
                 select(QbRequest)
                 .where(
                     QbRequest.company_id == company_id,
-                    QbRequest.status == "pending",
+                    QbRequest.status == RequestState.PENDING,
                     or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
                     or_(col(QbRequest.not_before).is_(None), col(QbRequest.not_before) <= utcnow()),
                 )
@@ -317,9 +328,9 @@ class RequestQueue:
             )
             now = utcnow()
             for row in rows:
-                if row.status == "pending":
+                if row.status == RequestState.PENDING:
                     row.attempts += 1
-                row.status = "sent"
+                row.status = move_request(row.status, RequestState.SENT)
                 row.batch_id = batch_id
                 row.ticket = ticket
                 row.sent_at = now
@@ -339,7 +350,7 @@ class RequestQueue:
             target_id = batch.recovers or batch.id
             rows = db.exec(
                 select(QbRequest)
-                .where(QbRequest.batch_id == target_id, QbRequest.status == "sent")
+                .where(QbRequest.batch_id == target_id, QbRequest.status == RequestState.SENT)
                 .order_by(col(QbRequest.id))
             ).all()
             sent = [rules.SentRequest(r.id or 0, str(r.id), r.iterate, r.attempts, r.is_write) for r in rows]
@@ -360,13 +371,13 @@ class RequestQueue:
                     outcome.refused = True
                     outcome.error = verdict.note
             now = utcnow()
-            batch.status = "answered"
+            batch.status = move_batch(batch.status, BatchState.ANSWERED)
             batch.answered_at = now
             db.add(batch)
             if batch.recovers:
                 original = db.get(QbBatch, batch.recovers)
                 if original is not None:
-                    original.status = "recovered"
+                    original.status = move_batch(original.status, BatchState.RECOVERED)
                     original.answered_at = now
                     db.add(original)
             db.commit()
@@ -380,14 +391,14 @@ class RequestQueue:
                 return ReceiveOutcome(error=f"QuickBooks reported {hresult}: {message}")
             target_id = batch.recovers or batch.id
             rows = db.exec(
-                select(QbRequest).where(QbRequest.batch_id == target_id, QbRequest.status == "sent")
+                select(QbRequest).where(QbRequest.batch_id == target_id, QbRequest.status == RequestState.SENT)
             ).all()
             action = rules.interpret_hresult(hresult, batch_size=len(rows))
             text = f"QuickBooks could not process the request ({hresult}): {message}".strip()
             outcome = ReceiveOutcome(error=text)
             if batch.recovers:
                 # The recovery query itself failed; the original batch stays uncertain and is asked about again.
-                batch.status = "abandoned"
+                batch.status = move_batch(batch.status, BatchState.ABANDONED)
             elif action is rules.HresultAction.SPLIT:
                 for row in rows:
                     verdict = rules.Verdict(
@@ -397,15 +408,15 @@ class RequestQueue:
                     )
                     if self._apply(db, row, verdict, ticket, solo=True):
                         outcome.delivered.append(row.id or 0)
-                batch.status = "answered"
+                batch.status = move_batch(batch.status, BatchState.ANSWERED)
             elif action is rules.HresultAction.FAIL_REQUEST:
                 for row in rows:
                     self._finish_failed(row, "RequestRejected", text)
                     db.add(row)
                     outcome.delivered.append(row.id or 0)
-                batch.status = "answered"
+                batch.status = move_batch(batch.status, BatchState.ANSWERED)
             else:
-                batch.status = "lost"
+                batch.status = move_batch(batch.status, BatchState.LOST)
             db.add(batch)
             db.commit()
             return outcome
@@ -420,7 +431,7 @@ class RequestQueue:
             rows = db.exec(
                 select(QbRequest).where(
                     QbRequest.company_id == company_id,
-                    QbRequest.status == "pending",
+                    QbRequest.status == RequestState.PENDING,
                     col(QbRequest.task_token).is_not(None),
                 )
             ).all()
@@ -435,7 +446,7 @@ class RequestQueue:
         """Iterators die with the session: their requests start again from the first page next time."""
         with Session(self.engine) as db:
             rows = db.exec(
-                select(QbRequest).where(QbRequest.ticket == ticket, QbRequest.status == "iterating")
+                select(QbRequest).where(QbRequest.ticket == ticket, QbRequest.status == RequestState.ITERATING)
             ).all()
             for row in rows:
                 self._restart_iterator(db, row, "the session ended before the last page")
@@ -471,18 +482,21 @@ class RequestQueue:
             busy = db.exec(
                 select(func.count())
                 .select_from(QbRequest)
-                .where(QbRequest.company_id == company_id, col(QbRequest.status).in_(("iterating", "sent")))
+                .where(
+                    QbRequest.company_id == company_id,
+                    col(QbRequest.status).in_((RequestState.ITERATING, RequestState.SENT)),
+                )
             ).one()
             lost = db.exec(
                 select(func.count())
                 .select_from(QbBatch)
-                .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(("sent", "lost", "recovering")))
+                .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(UNSETTLED_BATCHES))
             ).one()
             if busy or lost:
                 return False
             waiting = and_(
                 col(QbRequest.company_id) == company_id,
-                col(QbRequest.status) == "pending",
+                col(QbRequest.status) == RequestState.PENDING,
                 or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
             )
             count = db.exec(select(func.count()).select_from(QbRequest).where(waiting)).one()
@@ -505,17 +519,20 @@ class RequestQueue:
                     QbRequest.company_id == company_id,
                     or_(
                         and_(
-                            col(QbRequest.status) == "pending",
+                            col(QbRequest.status) == RequestState.PENDING,
                             or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
                         ),
-                        and_(col(QbRequest.status) == "iterating", col(QbRequest.ticket) == ticket),
+                        and_(col(QbRequest.status) == RequestState.ITERATING, col(QbRequest.ticket) == ticket),
                     ),
                 )
             ).one()
             lost = db.exec(
                 select(func.count())
                 .select_from(QbBatch)
-                .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(("lost", "recovering")))
+                .where(
+                    QbBatch.company_id == company_id,
+                    col(QbBatch.status).in_((BatchState.LOST, BatchState.RECOVERING)),
+                )
             ).one()
             return int(count) + int(lost)
 
@@ -535,7 +552,7 @@ class RequestQueue:
             row = db.get(QbRequest, request_id)
             if row is None:
                 return
-            if row.status == "pending":
+            if row.status == RequestState.PENDING:
                 if row.task_token == token:
                     row.task_token = None
                     row.delivered = True
@@ -558,7 +575,7 @@ class RequestQueue:
     def _outstanding(self, db: Session, ticket: str) -> QbBatch | None:
         return db.exec(
             select(QbBatch)
-            .where(QbBatch.ticket == ticket, QbBatch.status == "sent")
+            .where(QbBatch.ticket == ticket, QbBatch.status == BatchState.SENT)
             .order_by(col(QbBatch.created_at).desc())
         ).first()
 
@@ -572,19 +589,20 @@ class RequestQueue:
         """
         uncertain = db.exec(
             select(QbBatch)
-            .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(("sent", "lost", "recovering")))
+            .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(UNSETTLED_BATCHES))
             .order_by(col(QbBatch.created_at))
         ).all()
         for batch in uncertain:
             if batch.recovers:
-                batch.status = "abandoned"  # a recovery query that got no answer; ask again below
+                # a status check that got no answer; the lost document is asked about again below
+                batch.status = move_batch(batch.status, BatchState.ABANDONED)
                 db.add(batch)
         for batch in uncertain:
             if batch.recovers:
                 continue
             rows = db.exec(
                 select(QbRequest)
-                .where(QbRequest.batch_id == batch.id, QbRequest.status == "sent")
+                .where(QbRequest.batch_id == batch.id, QbRequest.status == RequestState.SENT)
                 .order_by(col(QbRequest.id))
             ).all()
             asked = db.exec(
@@ -602,10 +620,10 @@ class RequestQueue:
                 for verdict in rules.lost_document(sent, why):
                     if self._apply(db, by_id[verdict.request], verdict, ticket):
                         settled.append(verdict.request)
-                batch.status = "recovered"
+                batch.status = move_batch(batch.status, BatchState.RECOVERED)
                 db.add(batch)
                 continue
-            batch.status = "recovering"
+            batch.status = move_batch(batch.status, BatchState.RECOVERING)
             db.add(batch)
             recovery = QbBatch(
                 id=new_message_set_id(),
@@ -624,7 +642,7 @@ class RequestQueue:
         stale = db.exec(
             select(QbRequest).where(
                 QbRequest.company_id == company_id,
-                QbRequest.status == "iterating",
+                QbRequest.status == RequestState.ITERATING,
                 QbRequest.ticket != ticket,
             )
         ).all()
@@ -641,7 +659,7 @@ class RequestQueue:
 
     @staticmethod
     def _requeue(row: QbRequest, *, note: str, solo: bool | None = None, defer: str | None = None) -> None:
-        row.status = "pending"
+        row.status = move_request(row.status, RequestState.PENDING)
         row.batch_id = None
         row.ticket = None
         row.last_note = note
@@ -653,7 +671,7 @@ class RequestQueue:
     def _finish_failed(row: QbRequest, kind: str, message: str) -> None:
         if kind in (REFUSED_KIND, UNANSWERED_KIND):
             metrics.QBWC_UNSETTLED.labels(row.company_id, kind).inc()
-        row.status = "failed"
+        row.status = move_request(row.status, RequestState.FAILED)
         row.error_kind = kind
         row.error_message = message
         row.completed_at = utcnow()
@@ -679,7 +697,7 @@ class RequestQueue:
             return False
         if outcome is rules.Outcome.UNCERTAIN:
             metrics.QBWC_UNSETTLED.labels(row.company_id, UNCERTAIN_KIND).inc()
-            row.status = "uncertain"
+            row.status = move_request(row.status, RequestState.UNCERTAIN)
             row.error_kind = UNCERTAIN_KIND
             row.error_message = (
                 f"{row.name}: {verdict.note}. Not sent again; the workflow checks QuickBooks before writing."
@@ -727,7 +745,7 @@ class RequestQueue:
             row.pages += 1
             row.ret_count += item.ret_count or 0
             if outcome is rules.Outcome.PAGE:
-                row.status = "iterating"
+                row.status = move_request(row.status, RequestState.ITERATING)
                 row.iterator_id = item.iterator_id
                 db.add(row)
                 return False
@@ -743,7 +761,7 @@ class RequestQueue:
                 )
                 row.pages = 1
             row.ret_count = item.ret_count or 0
-        row.status = "done"
+        row.status = move_request(row.status, RequestState.DONE)
         row.iterator_id = None
         row.status_code = item.status_code
         row.status_severity = item.status_severity
@@ -771,7 +789,10 @@ def unsettled_requests(engine: Engine, since: datetime) -> dict[str, Unsettled]:
     with Session(engine) as db:
         rows = db.exec(
             select(QbRequest.company_id, func.count(), func.max(QbRequest.id))
-            .where(col(QbRequest.status).in_(("failed", "uncertain")), col(QbRequest.completed_at) >= since)
+            .where(
+                col(QbRequest.status).in_((RequestState.FAILED, RequestState.UNCERTAIN)),
+                col(QbRequest.completed_at) >= since,
+            )
             .group_by(QbRequest.company_id)
         ).all()
         out: dict[str, Unsettled] = {}
@@ -814,9 +835,9 @@ def result_of(row: QbRequest) -> QbRunResult:
 
 
 def delivery_of(row: QbRequest) -> Delivery:
-    if row.status == "done":
+    if row.status == RequestState.DONE:
         return Delivery(row.id or 0, row.task_token, result=result_of(row))
-    if row.status in ("failed", "uncertain"):
+    if row.status in (RequestState.FAILED, RequestState.UNCERTAIN):
         return Delivery(
             row.id or 0, row.task_token, error_kind=row.error_kind, error_message=row.error_message
         )

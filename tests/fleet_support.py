@@ -150,7 +150,7 @@ class RecordingStripe(FakeStripe):
 
     def __init__(self, *, api_keys: set[str], watched_key: str) -> None:
         super().__init__(api_keys=api_keys)
-        self.watched = f"bearer {watched_key}"
+        self.watched = f"bearer {watched_key}".lower()
         self.arrivals: list[float] = []
         self._arrivals_lock = threading.Lock()
 
@@ -171,11 +171,21 @@ def busiest_second(arrivals: list[float]) -> int:
     return max((bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times)), default=0)
 
 
-def jitter_allowance(limit: float) -> float:
-    """Requests a one-second window may hold beyond the limit because of network and scheduling jitter:
-    a tenth of a second's worth, and at least one (at a few requests per second, one request sent some
-    milliseconds late already puts two slots into one window)."""
-    return max(1.0, limit * 0.1)
+def schedule_lateness(arrivals: list[float], rate: float) -> float:
+    """How late (in seconds) the latest request would have to be for the arrivals to fit an evenly spaced
+    schedule at ``rate``: the smallest ``J`` with ``(j - i) / rate <= (t_j - t_i) + J`` for every pair of
+    arrivals ``i < j``. 0 for arrivals never closer than the limit allows; ``J`` for a schedule kept exactly
+    whose requests reached the server up to ``J`` late (network, a descheduled process); and growing with
+    the run's length for anything over the limit (two processes each at the limit: half the run).
+    Equivalently, the arrivals pass a token bucket of ``rate`` per second holding ``rate * J`` tokens."""
+    worst = 0.0
+    lowest: float | None = None
+    for k, t in enumerate(sorted(arrivals)):
+        a = k / rate - t
+        if lowest is not None:
+            worst = max(worst, a - lowest)
+        lowest = a if lowest is None else min(lowest, a)
+    return worst
 
 
 def procs_of(fleet: Fleet, role: str) -> Iterator[Proc]:

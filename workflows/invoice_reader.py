@@ -41,12 +41,12 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.qbxml.invoices import invoice_query
     from ml_connector.queue import QbRunResult
     from workflows import qb
+    from workflows.policies import QB_ATTEMPT
 
 IDLE_FINISH = timedelta(minutes=10)
 GATHER = timedelta(milliseconds=300)  # let a burst of needs arrive before the first read
 MAX_IDS_PER_QUERY = 500
 HISTORY_LIMIT = 3000
-QB_ATTEMPT = timedelta(minutes=1)  # see qb.run: a read lost with a crashed worker reappears within a minute
 
 
 @workflow.defn(name="InvoiceReaderWorkflow")

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.qbxml.errors import classify
     from ml_connector.queue import QbRunResult
     from workflows import qb
+    from workflows.policies import DB_RETRY, DB_TIMEOUT, QB_ATTEMPT
     from workflows.qb_setup import ensure_in_quickbooks
 
 PERIOD = timedelta(minutes=15)
@@ -55,9 +56,7 @@ RETRY_AFTER_FAILURE = timedelta(minutes=5)
 PASSES_PER_RUN = 200
 STRIPE = timedelta(minutes=10)
 STRIPE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
-DB = timedelta(seconds=30)
-DB_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
-QB_ATTEMPT = timedelta(minutes=1)
+DB = DB_TIMEOUT
 # A posting whose answer was lost is looked up and, if absent, added again at most this often in one pass.
 MAX_UNCERTAIN_ADDS = 2
 

@@ -96,11 +96,11 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.stripe.money import to_decimal
     from ml_connector.temporal import PAYMENT_STATUS, QB_TXN_ID, STRIPE_CUSTOMER_ID
     from workflows import qb
+    from workflows.policies import DB_RETRY, DB_TIMEOUT, QB_ATTEMPT
     from workflows.qb_customers import add_customer
     from workflows.qb_setup import ensure_in_quickbooks, forget_in_quickbooks
 
-DB = timedelta(seconds=30)
-DB_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+DB = DB_TIMEOUT
 STRIPE_TIMEOUT = timedelta(minutes=2)
 STRIPE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), maximum_attempts=20
@@ -111,8 +111,6 @@ ANSWER_WAIT = timedelta(hours=6)
 LOCAL_STEPS = "payment-db-steps-local"
 MAX_AUTO_REPLANS = 2
 MAX_NAME_ATTEMPTS = 3
-# A waiting QuickBooks attempt is renewed this often, so a request lost with a crashed worker reappears soon.
-QB_ATTEMPT = timedelta(minutes=1)
 # A foreign payment Stripe has not settled yet (no exchange rate) is looked at again after 10 s, 20 s, 40 s …
 # up to hourly, for about a day; then it waits for a replay.
 RATE_WAIT_FIRST = timedelta(seconds=10)

@@ -33,10 +33,8 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -46,9 +44,8 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.ledger.setup import ACCOUNT, ITEM, PAYMENT_METHOD, ListNeed
     from ml_connector.queue import QbRunResult
     from workflows import qb
+    from workflows.policies import DB_RETRY, DB_TIMEOUT
 
-DB_TIMEOUT = timedelta(seconds=30)
-DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 CREATED_DESC = "Created by ml-connector for Stripe postings"
 # Query answers that carry records: all found, none found, some found (500: "could not be found").
 _ANSWERED = (0, 1, 500)

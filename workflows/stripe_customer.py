@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ml_connector.qbxml.errors import StatusClass, classify
     from ml_connector.queue import QbRunResult
+    from ml_connector.stripe.events import customer_workflow_id
     from ml_connector.sync.link_field import LinkField
     from ml_connector.sync.stripe_customers import StripeCustomer, name_candidates, qb_fields
     from workflows import qb
@@ -51,7 +52,8 @@ STRIPE_TIMEOUT = timedelta(minutes=5)
 
 
 def workflow_id(company_id: str, stripe_customer_id: str) -> str:
-    return f"stripe-customer/{company_id}/{stripe_customer_id}"
+    """``stripe-customer/{company}/{cus_…}``, spelled once in ``ml_connector.stripe.events``."""
+    return customer_workflow_id(company_id, stripe_customer_id)
 
 
 @dataclass

@@ -191,7 +191,7 @@ class QbwcService:
                 ).all()
             ]
         if self.login_throttle.wait_until(failures, now) is not None:
-            log.warning("qbwc: login from %s for user #%s throttled (not checked)", address, tag)
+            log.info("qbwc: login from %s for user #%s throttled (not checked)", address, tag)
             metrics.QBWC_SESSIONS.labels("", "nvu").inc()
             return _refused_login()
         with Session(self.engine) as db:

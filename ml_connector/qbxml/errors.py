@@ -33,7 +33,8 @@ class StatusClass(enum.Enum):
     BAD_REFERENCE = "bad_reference"  # 3130/3140: a *Ref points at nothing; re-resolve it
     INVALID_VALUE = "invalid_value"  # 3210: a field value QuickBooks will not take (e.g. overpaying)
     ITERATOR_INVALID = "iterator_invalid"  # 3391: iterator expired or from another session; restart
-    NOT_SUPPORTED = "not_supported"  # edition/version lacks the feature, field or value
+    FIELD_IGNORED = "field_ignored"  # 530/531 (Warn): carried out, but a field or value was not supported
+    NOT_SUPPORTED = "not_supported"  # edition/version lacks the feature (2000-2999, 3250): nothing was done
     PERMISSION = "permission"  # the QuickBooks user or app lacks the right
     CLIENT_BUG = "client_bug"  # our request is malformed
     OTHER = "other"
@@ -43,13 +44,19 @@ class StatusClass(enum.Enum):
         return self not in _SUCCESSES
 
 
-_SUCCESSES = frozenset({StatusClass.OK, StatusClass.NO_MATCH, StatusClass.WARNING})
+# Intuit's ranges: 0-499 Info and 500-999 Warn were processed; an Error severity (1000 and up) was not.
+_SUCCESSES = frozenset({StatusClass.OK, StatusClass.NO_MATCH, StatusClass.WARNING, StatusClass.FIELD_IGNORED})
+
+
+def succeeded(code: int) -> bool:
+    """The one definition of success for a statusCode: QuickBooks carried the request out (0-999)."""
+    return not classify(code).is_error
 
 _BY_CODE: dict[int, StatusClass] = {
     0: StatusClass.OK,
     1: StatusClass.NO_MATCH,
-    530: StatusClass.NOT_SUPPORTED,
-    531: StatusClass.NOT_SUPPORTED,
+    530: StatusClass.FIELD_IGNORED,
+    531: StatusClass.FIELD_IGNORED,
     1000: StatusClass.RETRY_LATER,
     3100: StatusClass.NAME_IN_USE,
     3120: StatusClass.NOT_FOUND,

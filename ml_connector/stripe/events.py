@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from ml_connector.ledger.signals import ledger_workflow_id
+
 
 class RouteKind(StrEnum):
     PAYMENT = "payment"
@@ -74,13 +76,25 @@ class Route:
 _ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")
 
 
+# The workflow each route reaches. Payments: ``payment/{company}/{pi_…|ch_…}``; Stripe customers:
+# ``stripe-customer/{company}/{cus_…}`` (workflows/stripe_customer.py); refunds, disputes and payouts: the
+# company's one ledger workflow ``ledger/{company}`` (ml_connector/ledger/signals.py).
+_WORKFLOW_PREFIX: Final[Mapping[RouteKind, str]] = {
+    RouteKind.PAYMENT: "payment",
+    RouteKind.CUSTOMER: "stripe-customer",
+}
+
+
 def workflow_id(kind: RouteKind, company: str, key: str) -> str:
-    """``{kind}/{company}/{key}``: the same business object always maps to the same workflow id."""
+    """The id of the workflow an event of this kind is signalled to: the same business object always maps to
+    the same workflow id, and this function is the only place that spells it."""
     if not company or "/" in company:
         raise ValueError("company id must be non-empty and contain no '/'")
+    if kind not in _WORKFLOW_PREFIX:
+        return ledger_workflow_id(company)
     if not _ID.fullmatch(key):
         raise ValueError("workflow key must be a Stripe object id")
-    return f"{kind.value}/{company}/{key}"
+    return f"{_WORKFLOW_PREFIX[kind]}/{company}/{key}"
 
 
 def payment_workflow_id(company: str, key: str) -> str:
@@ -228,6 +242,9 @@ _BY_TYPE: Final[Mapping[str, _Router]] = {
     "charge.refunded": _route_charge_refunded,
     "charge.refund.updated": _route_refund,
 }
+# Every event type routed by name: what the webhook endpoint must subscribe to (``ml-connector check`` and
+# ``webhook setup`` take it from here, so the subscription can never drift from the router).
+ROUTED_EVENT_TYPES: Final[tuple[str, ...]] = tuple(_BY_TYPE)
 # Whole families, so that event types Stripe adds later (payout.reconciliation_completed came late)
 # still route.
 _BY_PREFIX: Final[tuple[tuple[str, _Router], ...]] = (
@@ -235,6 +252,11 @@ _BY_PREFIX: Final[tuple[tuple[str, _Router], ...]] = (
     ("charge.dispute.", _route_dispute),
     ("payout.", _route_payout),
 )
+
+
+def is_routed(event_type: str) -> bool:
+    """Whether an event of this type reaches a workflow (by name, or as a member of a routed family)."""
+    return _router_for(event_type) is not None
 
 
 def _router_for(event_type: str) -> _Router | None:

@@ -55,14 +55,17 @@ from ml_connector.stripe.ratelimit import (
     key_mode,
 )
 
+# clock_timestamp(), not statement_timestamp(): under contention the update waits for the row lock, and "now"
+# must be read after that wait (in the SET and RETURNING expressions, evaluated once the row is locked; the
+# two readings are microseconds apart).
 _PG_RESERVE = text(
     """
     INSERT INTO stripe_rate_slot (account, next_at)
-    VALUES (:account, CAST(EXTRACT(EPOCH FROM statement_timestamp()) AS DOUBLE PRECISION) + :span)
+    VALUES (:account, CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION) + :span)
     ON CONFLICT (account) DO UPDATE SET next_at = GREATEST(
-        stripe_rate_slot.next_at, CAST(EXTRACT(EPOCH FROM statement_timestamp()) AS DOUBLE PRECISION)
+        stripe_rate_slot.next_at, CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)
     ) + :span
-    RETURNING next_at - :span - CAST(EXTRACT(EPOCH FROM statement_timestamp()) AS DOUBLE PRECISION)
+    RETURNING next_at - :span - CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)
     """
 )
 

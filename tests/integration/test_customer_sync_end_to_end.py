@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
 import stripe
 from sqlmodel import Session, col, select
 from temporalio.client import Client
@@ -25,6 +26,8 @@ from ml_connector.sync.link_field import LinkField, stripe_id_on
 from tests.conftest import free_port
 from tests.harness import LiveSystem, live_system
 from workflows.customer_sync import CustomerSyncWorkflow, SyncStatus, workflow_id
+
+pytestmark = pytest.mark.slow
 
 API_KEY = "sk_test_customer_sync_e2e"
 NOTES = LinkField("notes")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import stripe
 from sqlmodel import Session, delete, select
 from temporalio.client import WorkflowExecutionStatus
@@ -27,6 +28,8 @@ from tests.integration.test_customer_sync_end_to_end import (
 from workflows.customer_sync import CustomerSyncInput, CustomerSyncWorkflow, workflow_id
 from workflows.links_rebuild import LinksRebuildInput, LinksRebuildWorkflow
 from workflows.links_rebuild import workflow_id as rebuild_id
+
+pytestmark = pytest.mark.slow
 
 API_KEY = "sk_test_customer_sync_resilience"
 

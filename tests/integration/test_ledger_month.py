@@ -8,9 +8,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from ml_connector.ledger.signals import LEDGER_RETRY_SIGNAL, ledger_workflow_id
 from ml_connector.reconciliation import build_report, stripe_reader
 from tests.ledger_support import LedgerWorld, ledger_world
+
+pytestmark = pytest.mark.slow
 
 CUSTOMERS = 30
 PERIODS = 6  # each ends with a payout

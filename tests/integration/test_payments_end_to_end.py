@@ -23,6 +23,8 @@ from ml_connector.simulator.processor import RecoveryAnswer
 from ml_connector.storage.models import QbBatch, QbRequest
 from tests.payments_support import Books, payments_world
 
+pytestmark = pytest.mark.slow
+
 CUSTOMERS = 30
 
 

@@ -220,7 +220,7 @@ def test_an_unsupported_field_warning_means_the_request_was_still_carried_out() 
     (item,) = parse_response(
         _response('<CustomerAddRs requestID="x" statusCode="530" statusSeverity="Warn"/>')
     ).items
-    assert item.status_class is StatusClass.NOT_SUPPORTED
+    assert item.status_class is StatusClass.FIELD_IGNORED
     assert not item.is_error
     item.raise_for_status()
 

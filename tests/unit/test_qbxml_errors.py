@@ -15,6 +15,7 @@ from ml_connector.qbxml.errors import (
     classify,
     severity_for,
     status_error,
+    succeeded,
 )
 
 
@@ -26,8 +27,8 @@ from ml_connector.qbxml.errors import (
         (20, StatusClass.OK),
         (500, StatusClass.WARNING),
         (510, StatusClass.WARNING),
-        (530, StatusClass.NOT_SUPPORTED),
-        (531, StatusClass.NOT_SUPPORTED),
+        (530, StatusClass.FIELD_IGNORED),
+        (531, StatusClass.FIELD_IGNORED),
         (1000, StatusClass.RETRY_LATER),
         (1060, StatusClass.CLIENT_BUG),
         (2000, StatusClass.NOT_SUPPORTED),
@@ -61,7 +62,7 @@ def test_status_codes_are_classified_as_protocol_md_section_11_says(code: int, e
 
 def test_only_ok_no_match_and_warnings_count_as_success() -> None:
     successes = {cls for cls in StatusClass if not cls.is_error}
-    assert successes == {StatusClass.OK, StatusClass.NO_MATCH, StatusClass.WARNING}
+    assert successes == {StatusClass.OK, StatusClass.NO_MATCH, StatusClass.WARNING, StatusClass.FIELD_IGNORED}
 
 
 @pytest.mark.parametrize(
@@ -102,3 +103,21 @@ def test_a_status_error_without_message_still_says_so() -> None:
 
 def test_missing_severities_follow_intuits_ranges() -> None:
     assert [severity_for(c) for c in (0, 1, 530, 3100)] == ["Info", "Info", "Warn", "Error"]
+
+
+@pytest.mark.parametrize("code", [0, 1, 20, 499, 500, 510, 530, 531, 999])
+def test_info_and_warnings_are_success_for_every_caller(code: int) -> None:
+    """One definition of success (Intuit's ranges: 0-499 Info, 500-999 Warn were carried out), shared by
+    QbRunResult.ok and classify(): a 530 "field not supported" on a ReceivePaymentAdd still posted it."""
+    from ml_connector.queue import QbRunResult
+
+    assert succeeded(code) and not classify(code).is_error
+    assert QbRunResult(1, "ReceivePaymentAddRq", code, "Warn", "").ok
+
+
+@pytest.mark.parametrize("code", [1000, 2000, 3100, 3250, 9150, -1])
+def test_errors_are_failure_for_every_caller(code: int) -> None:
+    from ml_connector.queue import QbRunResult
+
+    assert not succeeded(code) and classify(code).is_error
+    assert not QbRunResult(1, "ReceivePaymentAddRq", code, "Error", "").ok

@@ -216,12 +216,16 @@ def test_customer_events_route_to_the_customer_workflow(event_type: str) -> None
     r = route(event(event_type, customer))
     assert r is not None
     assert (r.kind, r.key, r.key_kind, r.customer_id) == (RouteKind.CUSTOMER, CUS, KeyKind.CUSTOMER, CUS)
-    assert r.workflow_id("acme") == f"customer/acme/{CUS}" == customer_workflow_id("acme", CUS)
+    assert r.workflow_id("acme") == f"stripe-customer/acme/{CUS}" == customer_workflow_id("acme", CUS)
+    from workflows.stripe_customer import workflow_id as started_as
+
+    assert started_as("acme", CUS) == r.workflow_id("acme"), "the id the gateway starts is the id the route names"
 
 
 def test_a_refunded_charge_routes_to_the_refund_workflow_of_its_payment() -> None:
     r = route(event("charge.refunded", charge(amount_refunded=2500, refunded=False)))
     assert r is not None
+    assert r.workflow_id("acme") == "ledger/acme", "refunds are posted by the company's ledger workflow"
     assert (r.kind, r.key, r.key_kind, r.payment_key) == (RouteKind.REFUND, PI, KeyKind.PAYMENT_INTENT, PI)
 
 
@@ -336,3 +340,14 @@ def test_workflow_ids_are_deterministic_and_unambiguous() -> None:
         payment_workflow_id("", PI)
     with pytest.raises(ValueError):
         customer_workflow_id("acme", "cus 1")
+
+
+def test_the_subscribed_events_are_exactly_what_the_router_handles():
+    """`ml-connector check` and `webhook setup` take the subscription from the router table, so an event the
+    router handles (charge.captured, charge.refund.updated) can never go unsubscribed."""
+    from ml_connector.check import LEDGER_EVENTS, REQUIRED_EVENTS
+    from ml_connector.stripe.events import ROUTED_EVENT_TYPES, is_routed
+
+    assert REQUIRED_EVENTS == ROUTED_EVENT_TYPES
+    assert {"charge.captured", "charge.refund.updated"} <= set(REQUIRED_EVENTS)
+    assert all(is_routed(e) for e in (*REQUIRED_EVENTS, *LEDGER_EVENTS))

@@ -11,6 +11,7 @@ import pytest
 
 from ml_connector.stripe.ratelimit import RateLimiter, RateLimitTimeout
 from ml_connector.stripe.shared_limit import SharedRateLimiter, account_key, default_rate, limiter_for
+from tests.fleet_support import busiest_second, schedule_lateness
 
 
 class FakeClock:
@@ -174,3 +175,15 @@ def test_one_limiter_per_process_and_account(tmp_path):
 def test_an_in_memory_database_gets_a_per_process_limiter():
     limiter = limiter_for("sqlite://", "sk_live_memory")
     assert isinstance(limiter, RateLimiter) and limiter.rate_per_s == 100.0 and limiter.burst == 1
+
+
+def test_schedule_lateness_measures_how_far_arrivals_are_from_the_limit():
+    """The measure the multi-process tests apply at the Stripe server (tests/fleet_support.py)."""
+    even = [i * 0.1 for i in range(50)]
+    assert schedule_lateness(even, 10) == pytest.approx(0.0, abs=1e-9)
+    assert schedule_lateness([i * 0.2 for i in range(50)], 10) == 0.0  # under the limit
+    late = even[:10] + [even[10] + 0.08] + even[11:]  # one request 80 ms late, the next one on time
+    assert schedule_lateness(late, 10) == pytest.approx(0.08)
+    assert busiest_second(late) == 11  # what a strict one-second window at the limit would count
+    doubled = [i * 0.05 for i in range(50)]  # twice the limit for 2.5 s
+    assert schedule_lateness(doubled, 10) == pytest.approx(49 * 0.05)
