@@ -115,6 +115,13 @@ async def test_log_lines_carry_workflow_id_run_id_and_activity(temporal_env: Wor
     previous_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # logs.configure (run in-process by earlier tests: the demo, the CLI) quiets temporalio.activity to
+    # WARNING; this test is about the context on the lines, so it lets the three loggers it reads speak.
+    speakers = [logging.getLogger(n) for n in ("temporalio.activity", "temporalio.workflow", "mlc.test.plain")]
+    previous = [(lg, lg.level, lg.propagate, lg.disabled) for lg in speakers]
+    for lg in speakers:
+        lg.setLevel(logging.INFO)
+        lg.propagate, lg.disabled = True, False
     queue = f"logs-{uuid.uuid4().hex[:8]}"
     workflow_id = f"log-context-{uuid.uuid4().hex[:8]}"
     try:
@@ -131,6 +138,9 @@ async def test_log_lines_carry_workflow_id_run_id_and_activity(temporal_env: Wor
     finally:
         root.removeHandler(handler)
         root.setLevel(previous_level)
+        for lg, level, propagate, disabled in previous:
+            lg.setLevel(level)
+            lg.propagate, lg.disabled = propagate, disabled
     run_id = handle.result_run_id
     lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
     wf_line = next(line for line in lines if line["message"].startswith("sdk workflow logger"))
