@@ -38,7 +38,15 @@ async def test_200_payments_on_150_invoices_are_booked_exactly_once_despite_ever
 ):
     books = Books.fresh()
     async with payments_world(
-        database_url, temporal_client, books, duplicates=1.0, shuffle=True, MLC_LINGER_SECONDS="4"
+        database_url,
+        temporal_client,
+        books,
+        duplicates=1.0,
+        shuffle=True,
+        MLC_LINGER_SECONDS="4",
+        # At most 40 requests a document: 200 payments need at least five documents of adds, so both
+        # losses below find a document of payments to hit, whatever the first one settled.
+        MLC_BATCH_MAX_REQUESTS="40",
     ) as world:
         world.system.processor.recovery_answer = reading
         stripe_side = world.stripe
