@@ -212,15 +212,7 @@ def payment_states(engine: Engine, *, states: Iterable[str] | None = None) -> li
     wanted = set(states) if states is not None else set(PAYMENT_STATES.values())
     outcomes = [o for o, s in PAYMENT_STATES.items() if s in wanted]
     with Session(engine) as db:
-        latest = (
-            select(func.max(AuditEntry.id).label("id"))
-            .where(
-                col(AuditEntry.action).startswith(_PAYMENT_ACTION_PREFIX),
-                col(AuditEntry.outcome).in_(list(PAYMENT_STATES)),
-            )
-            .group_by(AuditEntry.company_id, AuditEntry.stripe_object_id)
-            .subquery()
-        )
+        latest = _latest_settled_payment_rows()
         rows = db.exec(
             select(AuditEntry)
             .join(latest, col(AuditEntry.id) == latest.c.id)
@@ -232,6 +224,19 @@ def payment_states(engine: Engine, *, states: Iterable[str] | None = None) -> li
     return [PaymentState(r.company_id, r.stripe_object_id, PAYMENT_STATES[r.outcome], r) for r in rows]
 
 
+def _latest_settled_payment_rows() -> Any:
+    """The id of each payment's latest settled (ok/held/failed) audit row: the rule both readers share."""
+    return (
+        select(func.max(AuditEntry.id).label("id"))
+        .where(
+            col(AuditEntry.action).startswith(_PAYMENT_ACTION_PREFIX),
+            col(AuditEntry.outcome).in_(list(PAYMENT_STATES)),
+        )
+        .group_by(AuditEntry.company_id, AuditEntry.stripe_object_id)
+        .subquery()
+    )
+
+
 def payment_state_counts(engine: Engine) -> dict[tuple[str, str], int]:
     """``{(company, state): payments}`` by each payment's latest settled audit row, counted by the database.
 
@@ -240,15 +245,7 @@ def payment_state_counts(engine: Engine) -> dict[tuple[str, str], int]:
     ``ix_audit_entry_payment_latest`` index).
     """
     with Session(engine) as db:
-        latest = (
-            select(func.max(AuditEntry.id).label("id"))
-            .where(
-                col(AuditEntry.action).startswith(_PAYMENT_ACTION_PREFIX),
-                col(AuditEntry.outcome).in_(list(PAYMENT_STATES)),
-            )
-            .group_by(AuditEntry.company_id, AuditEntry.stripe_object_id)
-            .subquery()
-        )
+        latest = _latest_settled_payment_rows()
         rows = db.exec(
             select(AuditEntry.company_id, AuditEntry.outcome, func.count())
             .join(latest, col(AuditEntry.id) == latest.c.id)
