@@ -2,7 +2,7 @@
 
 :meth:`LedgerActivities.plan_pass` reads the balance transactions created since the workflow's watermark
 (with an overlap, so a transaction Stripe made visible late is still seen), completes them with payouts,
-disputes and our charge links (:mod:`ml_connector.ledger_inputs`), plans them
+disputes and our charge links (:mod:`ml_connector.ledger.io.inputs`), plans them
 (:func:`ml_connector.ledger.postings.plan`), and returns only the postings whose key is not yet recorded,
 as plain :class:`~ml_connector.ledger.jobs.PostingJob` values. The workflow sends those through the
 qbXML queue with a lookup before each add, and :meth:`record` stores the answer. A key in
@@ -29,6 +29,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from activities.stripe_side import gateway_for
 from ml_connector.config import Settings
 from ml_connector.ledger import ids
+from ml_connector.ledger.io.inputs import gather
+from ml_connector.ledger.io.stripe_reader import StripeLedgerReader
 from ml_connector.ledger.jobs import PostingJob, job_for
 from ml_connector.ledger.model import LedgerPolicy
 from ml_connector.ledger.setup import ListNeed, ledger_needs
@@ -39,11 +41,9 @@ from ml_connector.ledger.signals import (
     LedgerSignal,
     ledger_workflow_id,
 )
-from ml_connector.ledger_inputs import gather
 from ml_connector.storage import ledger as store
 from ml_connector.storage.models import AuditEntry, ChargeLink, LedgerPosting
 from ml_connector.stripe.client import StripeGateway
-from ml_connector.stripe.ledger_reader import StripeLedgerReader
 from ml_connector.temporal import COMPANY_ID
 
 # Stripe lists are eventually consistent: read an hour behind the newest transaction already seen.

@@ -23,15 +23,15 @@ from gateway.access import admin_refusal
 from gateway.status import _STYLE, _e
 from ml_connector.config import Settings
 from ml_connector.ledger import render
-from ml_connector.ledger.reconcile import EXPECTED_UNPOSTED, ReconReport, ReconRow
-from ml_connector.reconciliation import (
+from ml_connector.ledger.io.report import (
     ReconcileError,
     build_report,
     check_request,
     clearing_company,
     stripe_reader,
 )
-from ml_connector.stripe.ledger_reader import StripeLedgerReader
+from ml_connector.ledger.io.stripe_reader import StripeLedgerReader
+from ml_connector.ledger.reconcile import EXPECTED_UNPOSTED, ReconReport, ReconRow
 
 router = APIRouter()
 FORMATS = ("html", "csv", "json")

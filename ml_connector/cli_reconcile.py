@@ -72,7 +72,7 @@ def _date(value: str) -> date:
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     from ml_connector.ledger import render
-    from ml_connector.reconciliation import (
+    from ml_connector.ledger.io.report import (
         ReconcileError,
         build_report,
         check_request,

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ml_connector.stripe.events import ledger_workflow_id
+
+__all__ = [
+    "LEDGER_RESCAN_SIGNAL",
+    "LEDGER_RETRY_SIGNAL",
+    "LEDGER_SIGNAL",
+    "LEDGER_WORKFLOW",
+    "LedgerInput",
+    "LedgerSignal",
+    "ledger_workflow_id",
+]
+
 LEDGER_WORKFLOW = "LedgerWorkflow"
 LEDGER_SIGNAL = "ledger_event"
 LEDGER_RETRY_SIGNAL = "retry"
 LEDGER_RESCAN_SIGNAL = "rescan"
-
-
-def ledger_workflow_id(company_id: str) -> str:
-    return f"ledger/{company_id}"
 
 
 @dataclass

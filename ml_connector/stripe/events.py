@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from ml_connector.ledger.signals import ledger_workflow_id
-
 
 class RouteKind(StrEnum):
     PAYMENT = "payment"
@@ -78,11 +76,18 @@ _ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")
 
 # The workflow each route reaches. Payments: ``payment/{company}/{pi_…|ch_…}``; Stripe customers:
 # ``stripe-customer/{company}/{cus_…}`` (workflows/stripe_customer.py); refunds, disputes and payouts: the
-# company's one ledger workflow ``ledger/{company}`` (ml_connector/ledger/signals.py).
+# company's one ledger workflow ``ledger/{company}`` (``ledger_workflow_id``, re-exported by
+# ml_connector/ledger/signals.py).
 _WORKFLOW_PREFIX: Final[Mapping[RouteKind, str]] = {
     RouteKind.PAYMENT: "payment",
     RouteKind.CUSTOMER: "stripe-customer",
 }
+
+
+def ledger_workflow_id(company_id: str) -> str:
+    """The company's one ledger workflow. Spelled here, with the other routes, and re-exported by
+    :mod:`ml_connector.ledger.signals`: the ledger imports Stripe's side, never the other way round."""
+    return f"ledger/{company_id}"
 
 
 def workflow_id(kind: RouteKind, company: str, key: str) -> str:

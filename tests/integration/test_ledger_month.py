@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
+from ml_connector.ledger.io.report import build_report, stripe_reader
 from ml_connector.ledger.signals import LEDGER_RETRY_SIGNAL, ledger_workflow_id
-from ml_connector.reconciliation import build_report, stripe_reader
 from tests.ledger_support import LedgerWorld, ledger_world
 
 pytestmark = pytest.mark.slow

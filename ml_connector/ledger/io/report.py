@@ -1,7 +1,7 @@
 """The reconciliation report of one company, read from Stripe and our database (I/O; no CLI, no HTTP).
 
 Used by ``ml-connector reconcile`` and the gateway's ``/reconcile`` page. It plans from exactly the
-inputs the ledger workflow plans from (:func:`ml_connector.ledger_inputs.gather`), so the posting keys
+inputs the ledger workflow plans from (:func:`ml_connector.ledger.io.inputs.gather`), so the posting keys
 match and a "missing" row is precisely something the workflow has not posted (yet), and it compares
 with what QuickBooks answered for each posting (the ``ledger_posting`` rows), never with our own plan.
 
@@ -17,13 +17,13 @@ import stripe
 from sqlalchemy import Engine
 
 from ml_connector.config import CompanyConfig, Settings
+from ml_connector.ledger.io.inputs import gather, merge
+from ml_connector.ledger.io.stripe_reader import StripeLedgerReader
 from ml_connector.ledger.model import BalanceTxn, money
 from ml_connector.ledger.reconcile import ReconReport, for_dates, for_payout, reconcile
 from ml_connector.ledger.settings import LedgerSettings
-from ml_connector.ledger_inputs import gather, merge
 from ml_connector.storage import ledger as store
 from ml_connector.stripe.client import StripeGateway, StripeSettings
-from ml_connector.stripe.ledger_reader import StripeLedgerReader
 from ml_connector.stripe.shared_limit import limiter_for
 
 
