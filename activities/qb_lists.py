@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio import activity
 
 from ml_connector.ledger.setup import ListNeed
+from ml_connector.storage.insert import insert_once
 from ml_connector.storage.models import QbListEntry, utcnow
 
 
@@ -79,21 +79,16 @@ class QbListActivities:
                 known = self._known(db, request.company_id, {entry.kind})
                 if (entry.kind, _key(entry.name)) in known:
                     continue
-                db.add(
-                    QbListEntry(
-                        company_id=request.company_id,
-                        kind=entry.kind,
-                        name=entry.name[:200],
-                        list_id=entry.list_id[:40],
-                        created_by_us=entry.created_by_us,
-                        checked_at=utcnow(),
-                    )
+                row = QbListEntry(
+                    company_id=request.company_id,
+                    kind=entry.kind,
+                    name=entry.name[:200],
+                    list_id=entry.list_id[:40],
+                    created_by_us=entry.created_by_us,
+                    checked_at=utcnow(),
                 )
-                try:
-                    db.commit()
+                if insert_once(db, row):
                     added += 1
-                except IntegrityError:
-                    db.rollback()
         return added
 
     @activity.defn(name="qb_lists_forget")
