@@ -18,13 +18,14 @@ would still show the full sale.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Unpack
 
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, MEMO_MAX_LEN, REF_NUMBER_MAX_LEN, cents
+from ml_connector.qbxml.txn_query import ByRefOrCustomer, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime, format_quantity
 
 ITEM_FULL_NAME_MAX_LEN = 159
@@ -80,32 +81,15 @@ def credit_memo_add(memo: CreditMemoAdd) -> str:
 
 
 def credit_memo_query(
-    *,
-    txn_ids: Sequence[str] = (),
-    ref_numbers: Sequence[str] = (),
-    from_txn_date: date | None = None,
-    to_txn_date: date | None = None,
-    customer_list_ids: Sequence[str] = (),
-    max_returned: int | None = None,
-    include_line_items: bool = False,
-    include_linked_txns: bool = True,
+    *, include_line_items: bool = False, include_linked_txns: bool = True, **where: Unpack[ByRefOrCustomer]
 ) -> str:
     """A CreditMemoQueryRq; ``include_linked_txns`` (default on) shows the refund that used the credit."""
-    request = nodes.new_request("CreditMemoQueryRq")
-    nodes.add_txn_query_selection(
-        request,
-        txn_ids=txn_ids,
-        ref_numbers=ref_numbers,
-        max_returned=max_returned,
-        from_txn_date=from_txn_date,
-        to_txn_date=to_txn_date,
-        customer_list_ids=customer_list_ids,
+    return txn_query(
+        "CreditMemoQueryRq",
+        TxnFilter(**where),
+        include_line_items=include_line_items,
+        include_linked_txns=include_linked_txns,
     )
-    if include_line_items:
-        nodes.add_bool(request, "IncludeLineItems", True)
-    if include_linked_txns:
-        nodes.add_bool(request, "IncludeLinkedTxns", True)
-    return nodes.to_text(request)
 
 
 @dataclass(frozen=True)
@@ -222,29 +206,8 @@ def ar_refund_credit_card_add(refund: ARRefundCreditCardAdd) -> str:
     return nodes.to_text(request)
 
 
-def ar_refund_credit_card_query(
-    *,
-    txn_ids: Sequence[str] = (),
-    ref_numbers: Sequence[str] = (),
-    from_txn_date: date | None = None,
-    to_txn_date: date | None = None,
-    customer_list_ids: Sequence[str] = (),
-    max_returned: int | None = None,
-    include_line_items: bool = True,
-) -> str:
-    request = nodes.new_request("ARRefundCreditCardQueryRq")
-    nodes.add_txn_query_selection(
-        request,
-        txn_ids=txn_ids,
-        ref_numbers=ref_numbers,
-        max_returned=max_returned,
-        from_txn_date=from_txn_date,
-        to_txn_date=to_txn_date,
-        customer_list_ids=customer_list_ids,
-    )
-    if include_line_items:
-        nodes.add_bool(request, "IncludeLineItems", True)
-    return nodes.to_text(request)
+def ar_refund_credit_card_query(*, include_line_items: bool = True, **where: Unpack[ByRefOrCustomer]) -> str:
+    return txn_query("ARRefundCreditCardQueryRq", TxnFilter(**where), include_line_items=include_line_items)
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Unpack
 
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, CURRENCY_NAME_MAX_LEN, MEMO_MAX_LEN, cents
+from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime, format_quantity
 
 CHECK_NUMBER_MAX_LEN = 11
@@ -87,36 +89,13 @@ def deposit_add(deposit: DepositAdd) -> str:
     return nodes.to_text(request)
 
 
-def deposit_query(
-    *,
-    txn_ids: Sequence[str] = (),
-    from_txn_date: date | None = None,
-    to_txn_date: date | None = None,
-    account_names: Sequence[str] = (),
-    max_returned: int | None = None,
-    include_line_items: bool = True,
-) -> str:
+class DepositWhere(ByIdsOrDates, total=False):
+    account_names: Sequence[str]
+
+
+def deposit_query(*, include_line_items: bool = True, **where: Unpack[DepositWhere]) -> str:
     """A DepositQueryRq by TxnIDs, or by a transaction-date range and/or the accounts involved."""
-    filtered = from_txn_date is not None or to_txn_date is not None or bool(account_names) or (
-        max_returned is not None
-    )
-    if txn_ids and filtered:
-        raise ValueError("select by txn ids or by filters, not both (a schema choice)")
-    request = nodes.new_request("DepositQueryRq")
-    for txn_id in txn_ids:
-        nodes.add_id(request, "TxnID", txn_id)
-    nodes.add_int(request, "MaxReturned", max_returned, minimum=1)
-    if from_txn_date is not None or to_txn_date is not None:
-        date_range = nodes.sub(request, "TxnDateRangeFilter")
-        nodes.add_date(date_range, "FromTxnDate", from_txn_date)
-        nodes.add_date(date_range, "ToTxnDate", to_txn_date)
-    if account_names:
-        account_filter = nodes.sub(request, "AccountFilter")
-        for name in account_names:
-            nodes.add_text(account_filter, "FullName", name, ACCOUNT_FULL_NAME_MAX_LEN)
-    if include_line_items:
-        nodes.add_bool(request, "IncludeLineItems", True)
-    return nodes.to_text(request)
+    return txn_query("DepositQueryRq", TxnFilter(**where), include_line_items=include_line_items)
 
 
 @dataclass(frozen=True)

@@ -13,55 +13,47 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Literal
+from typing import TypedDict, Unpack
 
 from ml_connector.qbxml import nodes
+from ml_connector.qbxml.txn_query import PaidStatus, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime, format_quantity
-
-PaidStatus = Literal["All", "PaidOnly", "NotPaidOnly"]
 
 INVOICE_REF_NUMBER_MAX_LEN = 11
 
 
+class InvoiceWhere(TypedDict, total=False):
+    """InvoiceQuery selects by modified date (the sync's watermark), never by transaction date."""
+
+    txn_ids: Sequence[str]
+    ref_numbers: Sequence[str]
+    max_returned: int | None
+    from_modified: datetime | QbDateTime | None
+    to_modified: datetime | QbDateTime | None
+    customer_list_ids: Sequence[str]
+    paid_status: PaidStatus | None
+    iterator: bool
+
+
 def invoice_query(
     *,
-    txn_ids: Sequence[str] = (),
-    ref_numbers: Sequence[str] = (),
-    max_returned: int | None = None,
-    from_modified: datetime | QbDateTime | None = None,
-    to_modified: datetime | QbDateTime | None = None,
-    customer_list_ids: Sequence[str] = (),
-    paid_status: PaidStatus | None = None,
     include_line_items: bool = False,
     include_linked_txns: bool = False,
     owner_ids: Sequence[str] = (),
-    iterator: bool = False,
+    **where: Unpack[InvoiceWhere],
 ) -> str:
     """An InvoiceQueryRq by TxnIDs, by RefNumbers, or by filters (optionally as an iterator).
 
     ``include_linked_txns`` adds the LinkedTxn list (the payments applied to each invoice);
     the Include* flags are sent only when true, since false is QuickBooks' default.
     """
-    request = nodes.new_request("InvoiceQueryRq", iterator=iterator)
-    nodes.add_txn_query_selection(
-        request,
-        txn_ids=txn_ids,
-        ref_numbers=ref_numbers,
-        max_returned=max_returned,
-        from_modified=from_modified,
-        to_modified=to_modified,
-        customer_list_ids=customer_list_ids,
-        iterator=iterator,
-        extra_filters=paid_status is not None,
+    return txn_query(
+        "InvoiceQueryRq",
+        TxnFilter(**where),
+        include_line_items=include_line_items,
+        include_linked_txns=include_linked_txns,
+        owner_ids=owner_ids,
     )
-    if paid_status is not None:
-        nodes.sub(request, "PaidStatus", paid_status)
-    if include_line_items:
-        nodes.add_bool(request, "IncludeLineItems", True)
-    if include_linked_txns:
-        nodes.add_bool(request, "IncludeLinkedTxns", True)
-    nodes.add_owner_ids(request, owner_ids)
-    return nodes.to_text(request)
 
 
 @dataclass(frozen=True)

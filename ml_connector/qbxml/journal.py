@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Unpack
 
 from ml_connector.qbxml import nodes
+from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime, format_amount, format_quantity
 
 REF_NUMBER_MAX_LEN = 11
 MEMO_MAX_LEN = 4095
-ACCOUNT_FULL_NAME_MAX_LEN = 159
+ACCOUNT_FULL_NAME_MAX_LEN = nodes.ACCOUNT_FULL_NAME_MAX_LEN
 CURRENCY_NAME_MAX_LEN = 64
 
 LineKind = Literal["debit", "credit"]
@@ -111,34 +112,15 @@ def journal_entry_add(entry: JournalEntryAdd) -> str:
     return nodes.to_text(request)
 
 
-def journal_entry_query(
-    *,
-    txn_ids: Sequence[str] = (),
-    ref_numbers: Sequence[str] = (),
-    from_txn_date: date | None = None,
-    to_txn_date: date | None = None,
-    ref_number_starts_with: str | None = None,
-    max_returned: int | None = None,
-    include_line_items: bool = True,
-    iterator: bool = False,
-) -> str:
+class JournalEntryWhere(ByIdsOrDates, total=False):
+    ref_numbers: Sequence[str]
+    ref_number_starts_with: str | None
+    iterator: bool
+
+
+def journal_entry_query(*, include_line_items: bool = True, **where: Unpack[JournalEntryWhere]) -> str:
     """A JournalEntryQueryRq by TxnIDs, exact RefNumbers, or a date range / RefNumber prefix filter."""
-    request = nodes.new_request("JournalEntryQueryRq", iterator=iterator)
-    nodes.add_txn_query_selection(
-        request,
-        txn_ids=txn_ids,
-        ref_numbers=ref_numbers,
-        max_returned=max_returned,
-        from_txn_date=from_txn_date,
-        to_txn_date=to_txn_date,
-        ref_number_match=(
-            ("StartsWith", ref_number_starts_with) if ref_number_starts_with is not None else None
-        ),
-        iterator=iterator,
-    )
-    if include_line_items:
-        nodes.add_bool(request, "IncludeLineItems", True)
-    return nodes.to_text(request)
+    return txn_query("JournalEntryQueryRq", TxnFilter(**where), include_line_items=include_line_items)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ declares a DOCTYPE is refused outright (a qbXML response never has one, so one m
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -39,6 +39,7 @@ from ml_connector.qbxml.values import (
 Element = etree._Element
 
 ID_MAX_LEN = 36  # IDTYPE: ListID / TxnID
+ACCOUNT_FULL_NAME_MAX_LEN = 159  # an account's FullName (parents included), in refs and filters
 EDIT_SEQUENCE_MAX_LEN = 16
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*\?>", re.IGNORECASE)
@@ -333,77 +334,3 @@ def data_ext_of(element: Element) -> Mapping[str, str]:
         if is_public:
             public.add(name)
     return MappingProxyType(values)
-
-
-# ------------------------------------------------------------------------ transaction queries
-
-
-def add_txn_query_selection(
-    request: Element,
-    *,
-    txn_ids: Sequence[str] = (),
-    ref_numbers: Sequence[str] = (),
-    max_returned: int | None = None,
-    from_modified: datetime | QbDateTime | None = None,
-    to_modified: datetime | QbDateTime | None = None,
-    from_txn_date: date | None = None,
-    to_txn_date: date | None = None,
-    customer_list_ids: Sequence[str] = (),
-    ref_number_match: tuple[str, str] | None = None,
-    iterator: bool = False,
-    extra_filters: bool = False,
-) -> None:
-    """The TxnQuery/TxnFilter choice shared by InvoiceQuery and ReceivePaymentQuery.
-
-    The schema offers exactly one of: TxnIDs, RefNumbers, or a filter group; within the filter group a
-    modified-date range and a transaction-date range exclude each other. Mixing them raises
-    ``ValueError`` here rather than a parse error (0x80040400) inside QuickBooks.
-    ``extra_filters`` tells us the caller adds more filter-group elements (such as PaidStatus).
-    """
-    modified = from_modified is not None or to_modified is not None
-    txn_dated = from_txn_date is not None or to_txn_date is not None
-    by_filters = (
-        extra_filters
-        or max_returned is not None
-        or modified
-        or txn_dated
-        or bool(customer_list_ids)
-        or ref_number_match is not None
-    )
-    if sum((bool(txn_ids), bool(ref_numbers), by_filters)) > 1:
-        raise ValueError("select by txn ids, by ref numbers or by filters, not a mix (a schema choice)")
-    if modified and txn_dated:
-        raise ValueError("a query filters on modified dates or on transaction dates, not both")
-    if iterator and (txn_ids or ref_numbers):
-        raise ValueError("an iterator pages through a filtered query, not a list of ids or ref numbers")
-    if iterator and max_returned is None:
-        raise ValueError("an iterator needs max_returned (the page size)")
-
-    for txn_id in txn_ids:
-        add_id(request, "TxnID", txn_id)
-    for ref_number in ref_numbers:
-        cleaned = qb_text(ref_number)
-        if not cleaned:
-            raise ValueError(f"ref number has nothing QuickBooks can match: {ref_number!r}")
-        sub(request, "RefNumber", cleaned)
-    add_int(request, "MaxReturned", max_returned, minimum=1)
-    if modified:
-        date_range = sub(request, "ModifiedDateRangeFilter")
-        add_datetime(date_range, "FromModifiedDate", from_modified)
-        add_datetime(date_range, "ToModifiedDate", to_modified)
-    if txn_dated:
-        date_range = sub(request, "TxnDateRangeFilter")
-        add_date(date_range, "FromTxnDate", from_txn_date)
-        add_date(date_range, "ToTxnDate", to_txn_date)
-    if customer_list_ids:
-        entity = sub(request, "EntityFilter")
-        for list_id in customer_list_ids:
-            add_id(entity, "ListID", list_id)
-    if ref_number_match is not None:
-        criterion, ref_number = ref_number_match
-        needle = qb_text(ref_number)
-        if not needle:
-            raise ValueError(f"ref number filter has nothing QuickBooks can match: {ref_number!r}")
-        ref_filter = sub(request, "RefNumberFilter")
-        sub(ref_filter, "MatchCriterion", criterion)
-        sub(ref_filter, "RefNumber", needle)

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from types import MappingProxyType
+from typing import Unpack
 
 from ml_connector.qbxml import nodes
+from ml_connector.qbxml.txn_query import ByRefOrCustomer, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime, format_amount
 
 REF_NUMBER_MAX_LEN = 20
@@ -136,17 +138,12 @@ def receive_payment_add(p: ReceivePaymentAdd) -> str:
     return nodes.to_text(request)
 
 
+class ReceivePaymentWhere(ByRefOrCustomer, total=False):
+    ref_number_contains: str | None
+
+
 def receive_payment_query(
-    *,
-    txn_ids: Sequence[str] = (),
-    ref_numbers: Sequence[str] = (),
-    from_txn_date: date | None = None,
-    to_txn_date: date | None = None,
-    customer_list_ids: Sequence[str] = (),
-    ref_number_contains: str | None = None,
-    max_returned: int | None = None,
-    include_line_items: bool = True,
-    owner_ids: Sequence[str] = (),
+    *, include_line_items: bool = True, owner_ids: Sequence[str] = (), **where: Unpack[ReceivePaymentWhere]
 ) -> str:
     """A ReceivePaymentQueryRq: by TxnIDs, by exact RefNumbers, or by date/customer/ref filters.
 
@@ -154,21 +151,9 @@ def receive_payment_query(
     There is no ExternalGUID filter in qbXML; to find a payment we may already have recorded, query by
     RefNumber and compare ``ReceivePayment.external_guid``.
     """
-    request = nodes.new_request("ReceivePaymentQueryRq")
-    nodes.add_txn_query_selection(
-        request,
-        txn_ids=txn_ids,
-        ref_numbers=ref_numbers,
-        max_returned=max_returned,
-        from_txn_date=from_txn_date,
-        to_txn_date=to_txn_date,
-        customer_list_ids=customer_list_ids,
-        ref_number_match=("Contains", ref_number_contains) if ref_number_contains is not None else None,
+    return txn_query(
+        "ReceivePaymentQueryRq", TxnFilter(**where), include_line_items=include_line_items, owner_ids=owner_ids
     )
-    if include_line_items:
-        nodes.add_bool(request, "IncludeLineItems", True)
-    nodes.add_owner_ids(request, owner_ids)
-    return nodes.to_text(request)
 
 
 @dataclass(frozen=True)

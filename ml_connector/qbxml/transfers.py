@@ -9,13 +9,14 @@ the Stripe id in its Memo; TransferQuery filters only by TxnID or date range.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Unpack
 
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, MEMO_MAX_LEN, cents
+from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime
 
 
@@ -50,25 +51,9 @@ def transfer_add(transfer: TransferAdd) -> str:
     return nodes.to_text(request)
 
 
-def transfer_query(
-    *,
-    txn_ids: Sequence[str] = (),
-    from_txn_date: date | None = None,
-    to_txn_date: date | None = None,
-    max_returned: int | None = None,
-) -> str:
-    filtered = from_txn_date is not None or to_txn_date is not None or max_returned is not None
-    if txn_ids and filtered:
-        raise ValueError("select by txn ids or by filters, not both (a schema choice)")
-    request = nodes.new_request("TransferQueryRq")
-    for txn_id in txn_ids:
-        nodes.add_id(request, "TxnID", txn_id)
-    nodes.add_int(request, "MaxReturned", max_returned, minimum=1)
-    if from_txn_date is not None or to_txn_date is not None:
-        date_range = nodes.sub(request, "TxnDateRangeFilter")
-        nodes.add_date(date_range, "FromTxnDate", from_txn_date)
-        nodes.add_date(date_range, "ToTxnDate", to_txn_date)
-    return nodes.to_text(request)
+def transfer_query(**where: Unpack[ByIdsOrDates]) -> str:
+    """A TransferQueryRq by TxnIDs, or by a transaction-date range."""
+    return txn_query("TransferQueryRq", TxnFilter(**where))
 
 
 @dataclass(frozen=True)
