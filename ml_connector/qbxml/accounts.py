@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.customers import ActiveStatus
@@ -54,12 +54,20 @@ LIST_NAME_MAX_LEN = 31  # Account, PaymentMethod and Item names
 FULL_NAME_MAX_LEN = 159  # colon-joined path of an account or item
 
 
+class ListWhere(TypedDict, total=False):
+    """How a list query selects: by ListIDs, by FullNames, or a listing by active status (a schema choice)."""
+
+    full_names: Sequence[str]
+    list_ids: Sequence[str]
+    active_status: ActiveStatus | None
+
+
 def _list_query(
     tag: str,
     *,
-    list_ids: Sequence[str],
-    full_names: Sequence[str],
-    active_status: ActiveStatus | None,
+    list_ids: Sequence[str] = (),
+    full_names: Sequence[str] = (),
+    active_status: ActiveStatus | None = None,
 ) -> nodes.Element:
     if list_ids and full_names:
         raise ValueError("select by ids or by names, not both (the schema makes them a choice)")
@@ -78,19 +86,11 @@ def _list_query(
 # ------------------------------------------------------------------------------------ accounts
 
 
-def account_query(
-    *,
-    full_names: Sequence[str] = (),
-    list_ids: Sequence[str] = (),
-    account_types: Sequence[AccountType] = (),
-    active_status: ActiveStatus | None = None,
-) -> str:
+def account_query(*, account_types: Sequence[AccountType] = (), **where: Unpack[ListWhere]) -> str:
     """An AccountQueryRq by FullName or ListID, or all accounts of some types."""
-    if account_types and (full_names or list_ids):
+    if account_types and (where.get("full_names") or where.get("list_ids")):
         raise ValueError("account_types filters a listing; it cannot be combined with ids or names")
-    request = _list_query(
-        "AccountQueryRq", list_ids=list_ids, full_names=full_names, active_status=active_status
-    )
+    request = _list_query("AccountQueryRq", **where)
     for account_type in account_types:
         nodes.sub(request, "AccountType", account_type)
     return nodes.to_text(request)
@@ -152,16 +152,9 @@ def parse_accounts(rs_xml: str) -> list[Account]:
 # ------------------------------------------------------------------------------ payment methods
 
 
-def payment_method_query(
-    *,
-    full_names: Sequence[str] = (),
-    list_ids: Sequence[str] = (),
-    active_status: ActiveStatus | None = None,
-) -> str:
-    request = _list_query(
-        "PaymentMethodQueryRq", list_ids=list_ids, full_names=full_names, active_status=active_status
-    )
-    return nodes.to_text(request)
+def payment_method_query(**where: Unpack[ListWhere]) -> str:
+    """A PaymentMethodQueryRq by FullName or ListID, or a listing by active status."""
+    return nodes.to_text(_list_query("PaymentMethodQueryRq", **where))
 
 
 def payment_method_add(name: str, payment_method_type: PaymentMethodType | None = None) -> str:
@@ -200,16 +193,9 @@ def parse_payment_methods(rs_xml: str) -> list[PaymentMethod]:
 # -------------------------------------------------------------------------------------- items
 
 
-def item_query(
-    *,
-    full_names: Sequence[str] = (),
-    list_ids: Sequence[str] = (),
-    active_status: ActiveStatus | None = None,
-) -> str:
+def item_query(**where: Unpack[ListWhere]) -> str:
     """An ItemQueryRq; it answers with every item kind (ItemServiceRet, ItemNonInventoryRet, …)."""
-    return nodes.to_text(
-        _list_query("ItemQueryRq", list_ids=list_ids, full_names=full_names, active_status=active_status)
-    )
+    return nodes.to_text(_list_query("ItemQueryRq", **where))
 
 
 def item_service_add(

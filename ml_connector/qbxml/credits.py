@@ -120,11 +120,8 @@ def parse_credit_memos(rs_xml: str) -> list[CreditMemo]:
     for ret in nodes.rets(rs_xml, "CreditMemoRet"):
         memos.append(
             CreditMemo(
-                txn_id=nodes.text_of(ret, "TxnID") or "",
-                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-                time_modified=nodes.datetime_of(ret, "TimeModified"),
+                **nodes.txn_header(ret),
                 customer_list_id=nodes.ref_of(ret, "CustomerRef")[0],
-                txn_date=nodes.date_of(ret, "TxnDate"),
                 ref_number=nodes.text_of(ret, "RefNumber"),
                 memo=nodes.text_of(ret, "Memo"),
                 total_amount=nodes.amount_of(ret, "TotalAmount"),
@@ -231,12 +228,9 @@ def parse_ar_refunds_credit_card(rs_xml: str) -> list[ARRefundCreditCard]:
     for ret in nodes.rets(rs_xml, "ARRefundCreditCardRet"):
         refunds.append(
             ARRefundCreditCard(
-                txn_id=nodes.text_of(ret, "TxnID") or "",
-                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-                time_modified=nodes.datetime_of(ret, "TimeModified"),
+                **nodes.txn_header(ret),
                 customer_list_id=nodes.ref_of(ret, "CustomerRef")[0],
                 refund_from_account_name=nodes.ref_of(ret, "RefundFromAccountRef")[1],
-                txn_date=nodes.date_of(ret, "TxnDate"),
                 ref_number=nodes.text_of(ret, "RefNumber"),
                 total_amount=nodes.amount_of(ret, "TotalAmount"),
                 memo=nodes.text_of(ret, "Memo"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from ml_connector.qbxml import nodes
 
@@ -64,14 +64,23 @@ def data_ext_def_add(
     return nodes.to_text(request)
 
 
+class ListDataExtOptions(TypedDict, total=False):
+    """Whose field, on which list, and how long a value may be (default: public, customers, STR255TYPE)."""
+
+    owner_id: str
+    list_type: ListDataExtType
+    value_max_len: int | None
+
+
 def _list_data_ext(
     tag: str,
     list_id: str,
     name: str,
     value: str,
-    owner_id: str,
-    list_type: ListDataExtType,
-    value_max_len: int | None,
+    *,
+    owner_id: str = PUBLIC_OWNER_ID,
+    list_type: ListDataExtType = "Customer",
+    value_max_len: int | None = _VALUE_MAX_LEN["STR255TYPE"],
 ) -> str:
     request = nodes.new_request(f"{tag}Rq")
     body = nodes.sub(request, tag)
@@ -83,30 +92,14 @@ def _list_data_ext(
     return nodes.to_text(request)
 
 
-def data_ext_add(
-    list_id: str,
-    name: str,
-    value: str,
-    *,
-    owner_id: str = PUBLIC_OWNER_ID,
-    list_type: ListDataExtType = "Customer",
-    value_max_len: int | None = _VALUE_MAX_LEN["STR255TYPE"],
-) -> str:
+def data_ext_add(list_id: str, name: str, value: str, **options: Unpack[ListDataExtOptions]) -> str:
     """A DataExtAddRq setting custom field ``name`` on the list object ``list_id`` (a customer)."""
-    return _list_data_ext("DataExtAdd", list_id, name, value, owner_id, list_type, value_max_len)
+    return _list_data_ext("DataExtAdd", list_id, name, value, **options)
 
 
-def data_ext_mod(
-    list_id: str,
-    name: str,
-    value: str,
-    *,
-    owner_id: str = PUBLIC_OWNER_ID,
-    list_type: ListDataExtType = "Customer",
-    value_max_len: int | None = _VALUE_MAX_LEN["STR255TYPE"],
-) -> str:
+def data_ext_mod(list_id: str, name: str, value: str, **options: Unpack[ListDataExtOptions]) -> str:
     """A DataExtModRq changing custom field ``name`` on ``list_id``. No EditSequence is involved."""
-    return _list_data_ext("DataExtMod", list_id, name, value, owner_id, list_type, value_max_len)
+    return _list_data_ext("DataExtMod", list_id, name, value, **options)
 
 
 @dataclass(frozen=True)

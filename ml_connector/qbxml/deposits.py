@@ -133,10 +133,7 @@ def read_deposit(ret: nodes.Element) -> Deposit:
             )
         )
     return Deposit(
-        txn_id=nodes.text_of(ret, "TxnID") or "",
-        edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-        time_modified=nodes.datetime_of(ret, "TimeModified"),
-        txn_date=nodes.date_of(ret, "TxnDate"),
+        **nodes.txn_header(ret),
         deposit_to_account_name=deposit_to,
         memo=nodes.text_of(ret, "Memo"),
         deposit_total=nodes.amount_of(ret, "DepositTotal"),

@@ -200,13 +200,10 @@ def read_invoice(ret: nodes.Element) -> Invoice:
     customer_list_id, customer_full_name = nodes.ref_of(ret, "CustomerRef")
     currency_list_id, currency_name = nodes.ref_of(ret, "CurrencyRef")
     return Invoice(
-        txn_id=nodes.text_of(ret, "TxnID") or "",
-        edit_sequence=nodes.text_of(ret, "EditSequence") or "",
+        **nodes.txn_header(ret),
         txn_number=nodes.int_of(ret, "TxnNumber"),
-        time_modified=nodes.datetime_of(ret, "TimeModified"),
         customer_list_id=customer_list_id,
         customer_full_name=customer_full_name,
-        txn_date=nodes.date_of(ret, "TxnDate"),
         ref_number=nodes.text_of(ret, "RefNumber"),
         due_date=nodes.date_of(ret, "DueDate"),
         subtotal=nodes.amount_of(ret, "Subtotal"),

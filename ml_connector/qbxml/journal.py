@@ -181,10 +181,7 @@ def read_journal_entry(ret: nodes.Element) -> JournalEntry:
         elif child.tag == "JournalCreditLine":
             lines.append(_read_line(child, "credit"))
     return JournalEntry(
-        txn_id=nodes.text_of(ret, "TxnID") or "",
-        edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-        time_modified=nodes.datetime_of(ret, "TimeModified"),
-        txn_date=nodes.date_of(ret, "TxnDate"),
+        **nodes.txn_header(ret),
         ref_number=nodes.text_of(ret, "RefNumber"),
         memo=nodes.text_of(ret, "Memo"),
         external_guid=nodes.text_of(ret, "ExternalGUID"),

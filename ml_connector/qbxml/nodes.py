@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from lxml import etree
 
@@ -304,6 +304,24 @@ def datetime_of(element: Element, tag: str) -> QbDateTime | None:
 
 def int_of(element: Element, tag: str) -> int | None:
     return _read(element, tag, lambda raw: int(raw.strip()))
+
+
+class TxnHeader(TypedDict):
+    """What every transaction Ret starts with; readers build their value with ``Value(**txn_header(ret), …)``."""
+
+    txn_id: str
+    edit_sequence: str
+    time_modified: QbDateTime | None
+    txn_date: date | None
+
+
+def txn_header(ret: Element) -> TxnHeader:
+    return TxnHeader(
+        txn_id=text_of(ret, "TxnID") or "",
+        edit_sequence=text_of(ret, "EditSequence") or "",
+        time_modified=datetime_of(ret, "TimeModified"),
+        txn_date=date_of(ret, "TxnDate"),
+    )
 
 
 def ref_of(element: Element, tag: str) -> tuple[str | None, str | None]:

@@ -211,13 +211,10 @@ def read_receive_payment(ret: nodes.Element) -> ReceivePayment:
     _, currency_name = nodes.ref_of(ret, "CurrencyRef")
     rate = nodes.text_of(ret, "ExchangeRate")
     return ReceivePayment(
-        txn_id=nodes.text_of(ret, "TxnID") or "",
-        edit_sequence=nodes.text_of(ret, "EditSequence") or "",
+        **nodes.txn_header(ret),
         txn_number=nodes.int_of(ret, "TxnNumber"),
-        time_modified=nodes.datetime_of(ret, "TimeModified"),
         customer_list_id=customer_list_id,
         customer_full_name=customer_full_name,
-        txn_date=nodes.date_of(ret, "TxnDate"),
         ref_number=nodes.text_of(ret, "RefNumber"),
         total_amount=nodes.amount_of(ret, "TotalAmount"),
         payment_method_name=payment_method_name,

@@ -74,10 +74,7 @@ def parse_transfers(rs_xml: str) -> list[Transfer]:
     for ret in nodes.rets(rs_xml, "TransferRet"):
         transfers.append(
             Transfer(
-                txn_id=nodes.text_of(ret, "TxnID") or "",
-                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-                time_modified=nodes.datetime_of(ret, "TimeModified"),
-                txn_date=nodes.date_of(ret, "TxnDate"),
+                **nodes.txn_header(ret),
                 from_account_name=nodes.ref_of(ret, "TransferFromAccountRef")[1],
                 to_account_name=nodes.ref_of(ret, "TransferToAccountRef")[1],
                 amount=nodes.amount_of(ret, "Amount"),
