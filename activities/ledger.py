@@ -247,26 +247,51 @@ class LedgerActivities:
         expected = Decimal(job.clearing_amount)
         matches = inp.qb_amount == "" or Decimal(inp.qb_amount) == expected
         how = "found in QuickBooks (an earlier attempt posted it)" if inp.found_existing else "posted"
+        entry = self._audit_entry(
+            inp.company_id,
+            job,
+            inp.workflow_id,
+            outcome="ok" if matches else "failed",
+            stripe_event_id=inp.event_id[:80],
+            qb_txn_id=inp.qb_txn_id,
+            amount=inp.qb_amount or job.clearing_amount,
+            error=""
+            if matches
+            else f"QuickBooks moved the clearing account by {inp.qb_amount}, Stripe by {job.clearing_amount}",
+            detail=f"{job.txn_type} {how}: {job.description} [{job.key}]",
+        )
         with Session(self.engine) as db:
-            db.add(
-                AuditEntry(
-                    company_id=inp.company_id,
-                    action=f"ledger.{job.kind}",
-                    outcome="ok" if matches else "failed",
-                    stripe_event_id=inp.event_id[:80],
-                    stripe_object_id=job.source_id,
-                    qb_txn_id=inp.qb_txn_id,
-                    amount=inp.qb_amount or job.clearing_amount,
-                    currency=self.settings.posting.home_currency,
-                    workflow_id=inp.workflow_id,
-                    error=""
-                    if matches
-                    else f"QuickBooks moved the clearing account by {inp.qb_amount}, Stripe by {job.clearing_amount}",
-                    detail=f"{job.txn_type} {how}: {job.description} [{job.key}]",
-                )
-            )
+            db.add(entry)
             db.commit()
         return True
+
+    def _audit_entry(
+        self,
+        company_id: str,
+        job: PostingJob,
+        workflow_id: str,
+        *,
+        outcome: str,
+        amount: str,
+        error: str,
+        detail: str,
+        stripe_event_id: str = "",
+        qb_txn_id: str = "",
+    ) -> AuditEntry:
+        """The audit row of one posting (``ledger.{kind}``, its Stripe object, the home currency)."""
+        return AuditEntry(
+            company_id=company_id,
+            action=f"ledger.{job.kind}",
+            outcome=outcome,
+            stripe_event_id=stripe_event_id,
+            stripe_object_id=job.source_id,
+            qb_txn_id=qb_txn_id,
+            amount=amount,
+            currency=self.settings.posting.home_currency,
+            workflow_id=workflow_id,
+            error=error,
+            detail=detail,
+        )
 
     @activity.defn(name="ledger_failed")
     def failed(self, inp: PostingFailed) -> None:
@@ -281,17 +306,16 @@ class LedgerActivities:
                 )
             ).first()
             if exists is None:
+                job = inp.job
                 db.add(
-                    AuditEntry(
-                        company_id=inp.company_id,
-                        action=f"ledger.{inp.job.kind}",
+                    self._audit_entry(
+                        inp.company_id,
+                        job,
+                        inp.workflow_id,
                         outcome="failed",
-                        stripe_object_id=inp.job.source_id,
-                        amount=inp.job.clearing_amount,
-                        currency=self.settings.posting.home_currency,
-                        workflow_id=inp.workflow_id,
+                        amount=job.clearing_amount,
                         error=inp.error,
-                        detail=f"{inp.job.txn_type}: {inp.job.description} [{inp.job.key}]; retried on the next pass",
+                        detail=f"{job.txn_type}: {job.description} [{job.key}]; retried on the next pass",
                     )
                 )
                 db.commit()
