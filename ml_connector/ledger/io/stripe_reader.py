@@ -9,6 +9,7 @@ currency), and everything goes through the rate-limited, retrying :class:`Stripe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -92,13 +93,4 @@ class StripeLedgerReader:
 
     def dispute(self, dispute_id: str, *, closed_on: date | None = None) -> Dispute:
         found = dispute_from_stripe(_plain(self.gateway.call(lambda c: c.v1.disputes.retrieve(dispute_id))))
-        if closed_on is None:
-            return found
-        return Dispute(
-            id=found.id,
-            charge_id=found.charge_id,
-            amount=found.amount,
-            currency=found.currency,
-            status=found.status,
-            closed_on=closed_on,
-        )
+        return found if closed_on is None else replace(found, closed_on=closed_on)
