@@ -187,10 +187,7 @@ def _read_lines(ret: nodes.Element) -> tuple[InvoiceLine, ...]:
 
 def _read_linked(linked: nodes.Element) -> LinkedTxn:
     return LinkedTxn(
-        txn_id=nodes.text_of(linked, "TxnID") or "",
-        txn_type=nodes.text_of(linked, "TxnType") or "",
-        txn_date=nodes.date_of(linked, "TxnDate"),
-        ref_number=nodes.text_of(linked, "RefNumber"),
+        **nodes.linked_header(linked),
         link_type=nodes.text_of(linked, "LinkType"),
         amount=nodes.amount_of(linked, "Amount"),
     )

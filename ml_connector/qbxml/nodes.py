@@ -324,6 +324,24 @@ def txn_header(ret: Element) -> TxnHeader:
     )
 
 
+class LinkedHeader(TypedDict):
+    """What a transaction names another by (LinkedTxn, AppliedToTxnRet): ``Value(**linked_header(el), …)``."""
+
+    txn_id: str
+    txn_type: str
+    txn_date: date | None
+    ref_number: str | None
+
+
+def linked_header(element: Element) -> LinkedHeader:
+    return LinkedHeader(
+        txn_id=text_of(element, "TxnID") or "",
+        txn_type=text_of(element, "TxnType") or "",
+        txn_date=date_of(element, "TxnDate"),
+        ref_number=text_of(element, "RefNumber"),
+    )
+
+
 def ref_of(element: Element, tag: str) -> tuple[str | None, str | None]:
     """``(ListID, FullName)`` of a ``*Ref`` child; ``(None, None)`` when absent."""
     ref = element.find(tag)

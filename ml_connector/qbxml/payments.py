@@ -195,10 +195,7 @@ class ReceivePayment:
 
 def _read_applied(element: nodes.Element) -> AppliedToTxn:
     return AppliedToTxn(
-        txn_id=nodes.text_of(element, "TxnID") or "",
-        txn_type=nodes.text_of(element, "TxnType") or "",
-        txn_date=nodes.date_of(element, "TxnDate"),
-        ref_number=nodes.text_of(element, "RefNumber"),
+        **nodes.linked_header(element),
         balance_remaining=nodes.amount_of(element, "BalanceRemaining"),
         amount=nodes.amount_of(element, "Amount"),
     )
