@@ -29,6 +29,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from activities.stripe_side import gateway_for
 from ml_connector.config import Settings
 from ml_connector.ledger import ids
+from ml_connector.ledger.io import store
 from ml_connector.ledger.io.inputs import gather
 from ml_connector.ledger.io.stripe_reader import StripeLedgerReader
 from ml_connector.ledger.jobs import PostingJob, job_for
@@ -41,7 +42,6 @@ from ml_connector.ledger.signals import (
     LedgerSignal,
     ledger_workflow_id,
 )
-from ml_connector.storage import ledger as store
 from ml_connector.storage.models import AuditEntry, ChargeLink, LedgerPosting
 from ml_connector.stripe.client import StripeGateway
 from ml_connector.temporal import COMPANY_ID

@@ -32,9 +32,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from gateway.access import admin_refusal
 from ml_connector.check import CompanyRow, company_rows
 from ml_connector.config import Settings
+from ml_connector.ledger.io import store as ledger_store
 from ml_connector.metrics import PaymentState, payment_states
 from ml_connector.qbwc.troubleshooting import explain
-from ml_connector.storage import ledger as ledger_store
 from ml_connector.storage.models import CustomerLink, InvoiceLink, LedgerPosting, QbwcSession
 from workflows.customer_sync import CustomerSyncWorkflow, SyncStatus, workflow_id
 

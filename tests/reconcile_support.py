@@ -23,7 +23,7 @@ import stripe
 from sqlalchemy import Engine
 
 from ml_connector.fakestripe import FakeStripeServer
-from ml_connector.storage import ledger as store
+from ml_connector.ledger.io import store
 from ml_connector.storage.models import ChargeLink, LedgerPosting
 
 API_KEY = "sk_test_mlcreconcile"

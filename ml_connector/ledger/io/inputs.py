@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from ml_connector.ledger.io import store
 from ml_connector.ledger.io.stripe_reader import StripeLedgerReader
 from ml_connector.ledger.model import (
     DISPUTE,
@@ -25,7 +26,6 @@ from ml_connector.ledger.model import (
     Payout,
 )
 from ml_connector.ledger.postings import LedgerPlan, plan
-from ml_connector.storage import ledger as store
 
 
 @dataclass(frozen=True)

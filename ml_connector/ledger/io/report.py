@@ -17,12 +17,12 @@ import stripe
 from sqlalchemy import Engine
 
 from ml_connector.config import CompanyConfig, Settings
+from ml_connector.ledger.io import store
 from ml_connector.ledger.io.inputs import gather, merge
 from ml_connector.ledger.io.stripe_reader import StripeLedgerReader
 from ml_connector.ledger.model import BalanceTxn, money
 from ml_connector.ledger.reconcile import ReconReport, for_dates, for_payout, reconcile
 from ml_connector.ledger.settings import LedgerSettings
-from ml_connector.storage import ledger as store
 from ml_connector.stripe.client import StripeGateway, StripeSettings
 from ml_connector.stripe.shared_limit import limiter_for
 

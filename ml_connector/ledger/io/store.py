@@ -12,11 +12,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from ml_connector.ledger.model import ChargeContext
 from ml_connector.ledger.reconcile import QbTxn
+from ml_connector.storage.insert import insert_once
 from ml_connector.storage.models import ChargeLink, LedgerPosting, StripeEvent
 
 
@@ -34,13 +34,7 @@ def record_charge(engine: Engine, link: ChargeLink) -> bool:
                 db.add(existing)
                 db.commit()
             return False
-        db.add(link)
-        try:
-            db.commit()
-        except IntegrityError:
-            db.rollback()
-            return False
-    return True
+        return insert_once(db, link)
 
 
 def charges(
@@ -109,13 +103,7 @@ def record_posting(engine: Engine, row: LedgerPosting) -> bool:
         ).first()
         if exists is not None:
             return False
-        db.add(row)
-        try:
-            db.commit()
-        except IntegrityError:
-            db.rollback()
-            return False
-    return True
+        return insert_once(db, row)
 
 
 def first_payment_date(engine: Engine, company_id: str) -> date | None:
