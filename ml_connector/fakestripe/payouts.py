@@ -28,6 +28,7 @@ from ml_connector.fakestripe.errors import invalid, state_error
 from ml_connector.fakestripe.listing import page
 from ml_connector.fakestripe.money import available_on, settle
 from ml_connector.fakestripe.params import created_filter, in_bounds, reject_unknown, string
+from ml_connector.fakestripe.resources import matches, retrieve
 from ml_connector.fakestripe.store import Obj, Store, previous_attributes
 
 DISPUTE_FEE = 1500
@@ -187,8 +188,7 @@ def set_payout_status(store: Store, livemode: bool, payout_id: str, status: str)
 
 
 def retrieve_payout(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("payout", call.path["id"], call.livemode))
+    return retrieve(call, "payout")
 
 
 def list_payouts(call: Call) -> Obj:
@@ -198,7 +198,7 @@ def list_payouts(call: Call) -> Obj:
     status = string(params, "status")
     created = created_filter(params)
     items = [p for p in call.store.all("payout", call.livemode)
-             if (status is None or p["status"] == status) and in_bounds(p["created"], created)]
+             if matches(p, status=status) and in_bounds(p["created"], created)]
     return page(call.store, items, params, "/v1/payouts", "payout")
 
 
@@ -283,8 +283,7 @@ def close_dispute(store: Store, livemode: bool, dispute_id: str, outcome: str) -
 
 
 def retrieve_dispute(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("dispute", call.path["id"], call.livemode))
+    return retrieve(call, "dispute")
 
 
 def list_disputes(call: Call) -> Obj:
@@ -293,7 +292,7 @@ def list_disputes(call: Call) -> Obj:
     charge_id = string(params, "charge")
     created = created_filter(params)
     items = [d for d in call.store.all("dispute", call.livemode)
-             if (charge_id is None or d["charge"] == charge_id) and in_bounds(d["created"], created)]
+             if matches(d, charge=charge_id) and in_bounds(d["created"], created)]
     return page(call.store, items, params, "/v1/disputes", "dispute")
 
 

@@ -1,0 +1,61 @@
+"""The steps every resource endpoint of the fake shares: retrieve, delete, apply an update, filter a list.
+
+Each resource module (customers, payments, billing, payouts, events) owns its own rules; these are the
+mechanics Stripe applies the same way to all of them, written once so that a fix (say, to what an
+``*.updated`` event reports in ``previous_attributes``) reaches every resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from ml_connector.fakestripe import objects
+from ml_connector.fakestripe.context import Call
+from ml_connector.fakestripe.params import Params, metadata_update, nullable_string, reject_unknown
+from ml_connector.fakestripe.store import Obj, previous_attributes
+
+
+def retrieve(call: Call, kind: str, *, allowed: Collection[str] = ()) -> Obj:
+    """``GET /v1/<resource>/{id}``: the object as the API presents it (404 for an unknown or deleted id)."""
+    reject_unknown(call.params, allowed)
+    return call.store.present(call.store.get(kind, call.path["id"], call.livemode))
+
+
+def delete(call: Call, kind: str, *, event: str | None = None) -> Obj:
+    """``DELETE /v1/<resource>/{id}``: mark it deleted, say so in `event` if the resource has one."""
+    reject_unknown(call.params, ())
+    store = call.store
+    obj = store.get(kind, call.path["id"], call.livemode)
+    store.mark_deleted(obj["id"])
+    if event is not None:
+        store.record_event(event, obj, call.info)
+    return objects.deleted(kind, obj["id"])
+
+
+def set_strings(params: Params, obj: Obj, names: Iterable[str]) -> None:
+    """Nullable string fields of an update: a value replaces, an empty one (``name=``) clears."""
+    for name in names:
+        given, value = nullable_string(params, name)
+        if given:
+            obj[name] = value
+
+
+def apply_metadata(params: Params, obj: Obj) -> None:
+    """Stripe merges ``metadata[key]=value`` into what is there; an empty value unsets that key."""
+    new_metadata = metadata_update(params, obj["metadata"])
+    if new_metadata is not None:
+        obj["metadata"] = new_metadata
+
+
+def record_update(call: Call, obj: Obj, before: Obj, event: str, *, ignore: Collection[str] = ()) -> None:
+    """The ``*.updated`` event with ``previous_attributes``, only if something (not in `ignore`) changed."""
+    changed = previous_attributes(before, call.store.present(obj))
+    for key in ignore:
+        changed.pop(key, None)
+    if changed:
+        call.store.record_event(event, obj, call.info, changed)
+
+
+def matches(obj: Obj, **wanted: object) -> bool:
+    """A list filter's equality parameters: each one given (not None) must equal the object's field."""
+    return all(value is None or obj[field] == value for field, value in wanted.items())
