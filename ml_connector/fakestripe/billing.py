@@ -281,10 +281,7 @@ def void(call: Call) -> Obj:
     if inv["status"] not in {"open", "uncollectible"}:
         raise state_error(f"You can only void open or uncollectible invoices; this one is {inv['status']}.")
     _cancel_payment(store, inv, call.info, reason="void_invoice")
-    inv["status"] = "void"
-    inv["status_transitions"]["voided_at"] = call.now()
-    inv["next_payment_attempt"] = None
-    store.record_event("invoice.voided", inv, call.info)
+    _move(store, inv, call.info, "void", "voided_at", "invoice.voided")
     return store.present(inv)
 
 
@@ -294,10 +291,7 @@ def mark_uncollectible(call: Call) -> Obj:
     inv = _invoice(call)
     if inv["status"] != "open":
         raise state_error(f"You can only mark open invoices as uncollectible; this one is {inv['status']}.")
-    inv["status"] = "uncollectible"
-    inv["status_transitions"]["marked_uncollectible_at"] = call.now()
-    inv["next_payment_attempt"] = None
-    store.record_event("invoice.marked_uncollectible", inv, call.info)
+    _move(store, inv, call.info, "uncollectible", "marked_uncollectible_at", "invoice.marked_uncollectible")
     return store.present(inv)
 
 
@@ -417,7 +411,13 @@ def _mark_paid(store: Store, inv: Obj, info: RequestInfo | None, *, off_stripe: 
     inv["amount_paid_off_stripe"] = (inv["amount_paid_off_stripe"] or 0) + off_stripe
     inv["amount_overpaid"] = max(inv["amount_paid"] - inv["amount_due"], 0)
     inv["amount_remaining"] = max(inv["amount_due"] - inv["amount_paid"], 0)
-    inv["status"] = "paid"
+    _move(store, inv, info, "paid", "paid_at", "invoice.paid")
+
+
+def _move(store: Store, inv: Obj, info: RequestInfo | None, status: str, transition: str, event: str) -> None:
+    """Open → void/uncollectible/paid: the new status, its time in ``status_transitions``, no automatic
+    payment attempt left pending, and the event that says so."""
+    inv["status"] = status
     inv["next_payment_attempt"] = None
-    inv["status_transitions"]["paid_at"] = store.now()
-    store.record_event("invoice.paid", inv, info)
+    inv["status_transitions"][transition] = store.now()
+    store.record_event(event, inv, info)

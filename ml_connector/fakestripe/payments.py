@@ -29,7 +29,14 @@ from ml_connector.fakestripe.params import (
     string_list,
 )
 from ml_connector.fakestripe.payouts import balance_transactions_of_payout
-from ml_connector.fakestripe.resources import apply_metadata, matches, record_update, retrieve, set_strings
+from ml_connector.fakestripe.resources import (
+    apply_metadata,
+    list_matching,
+    matches,
+    record_update,
+    retrieve,
+    set_strings,
+)
 from ml_connector.fakestripe.store import Obj
 
 _CURRENCY = re.compile(r"^[a-z]{3}$")
@@ -159,16 +166,8 @@ def cancel_payment_intent(call: Call) -> Obj:
 
 
 def list_payment_intents(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"created", "customer", "ending_before", "limit", "starting_after"})
-    customer_id = string(params, "customer")
-    created = created_filter(params)
-    items = [
-        pi
-        for pi in call.store.all("payment_intent", call.livemode)
-        if matches(pi, customer=customer_id) and in_bounds(pi["created"], created)
-    ]
-    return page(call.store, items, params, "/v1/payment_intents", "payment_intent")
+    return list_matching(call, "payment_intent", "/v1/payment_intents", equal=("customer",))
+
 
 
 # -- charges ----------------------------------------------------------------------------------------
@@ -191,18 +190,8 @@ def update_charge(call: Call) -> Obj:
 
 
 def list_charges(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"created", "customer", "ending_before", "limit", "payment_intent", "starting_after"})
-    customer_id = string(params, "customer")
-    pi_id = string(params, "payment_intent")
-    created = created_filter(params)
-    items = [
-        ch
-        for ch in call.store.all("charge", call.livemode)
-        if matches(ch, customer=customer_id, payment_intent=pi_id)
-        and in_bounds(ch["created"], created)
-    ]
-    return page(call.store, items, params, "/v1/charges", "charge")
+    return list_matching(call, "charge", "/v1/charges", equal=("customer", "payment_intent"))
+
 
 
 # -- refunds ----------------------------------------------------------------------------------------
@@ -247,18 +236,8 @@ def update_refund(call: Call) -> Obj:
 
 
 def list_refunds(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"charge", "created", "ending_before", "limit", "payment_intent", "starting_after"})
-    charge_id = string(params, "charge")
-    pi_id = string(params, "payment_intent")
-    created = created_filter(params)
-    items = [
-        refund
-        for refund in call.store.all("refund", call.livemode)
-        if matches(refund, charge=charge_id, payment_intent=pi_id)
-        and in_bounds(refund["created"], created)
-    ]
-    return page(call.store, items, params, "/v1/refunds", "refund")
+    return list_matching(call, "refund", "/v1/refunds", equal=("charge", "payment_intent"))
+
 
 
 # -- balance transactions and payment methods -------------------------------------------------------

@@ -25,10 +25,9 @@ from collections import defaultdict
 from ml_connector.fakestripe import objects
 from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.errors import invalid, state_error
-from ml_connector.fakestripe.listing import page
 from ml_connector.fakestripe.money import available_on, settle
-from ml_connector.fakestripe.params import created_filter, in_bounds, reject_unknown, string
-from ml_connector.fakestripe.resources import matches, retrieve
+from ml_connector.fakestripe.params import reject_unknown
+from ml_connector.fakestripe.resources import list_matching, retrieve
 from ml_connector.fakestripe.store import Obj, Store, previous_attributes
 
 DISPUTE_FEE = 1500
@@ -192,14 +191,8 @@ def retrieve_payout(call: Call) -> Obj:
 
 
 def list_payouts(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"arrival_date", "created", "destination", "ending_before", "limit", "starting_after",
-                            "status"})
-    status = string(params, "status")
-    created = created_filter(params)
-    items = [p for p in call.store.all("payout", call.livemode)
-             if matches(p, status=status) and in_bounds(p["created"], created)]
-    return page(call.store, items, params, "/v1/payouts", "payout")
+    return list_matching(call, "payout", "/v1/payouts", equal=("status",), allowed=("arrival_date", "destination"))
+
 
 
 def balance_transactions_of_payout(call: Call, payout_id: str, items: list[Obj]) -> list[Obj]:
@@ -287,12 +280,7 @@ def retrieve_dispute(call: Call) -> Obj:
 
 
 def list_disputes(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"charge", "created", "ending_before", "limit", "payment_intent", "starting_after"})
-    charge_id = string(params, "charge")
-    created = created_filter(params)
-    items = [d for d in call.store.all("dispute", call.livemode)
-             if matches(d, charge=charge_id) and in_bounds(d["created"], created)]
-    return page(call.store, items, params, "/v1/disputes", "dispute")
+    return list_matching(call, "dispute", "/v1/disputes", equal=("charge",), allowed=("payment_intent",))
+
 
 

@@ -7,12 +7,23 @@ mechanics Stripe applies the same way to all of them, written once so that a fix
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 from ml_connector.fakestripe import objects
 from ml_connector.fakestripe.context import Call
-from ml_connector.fakestripe.params import Params, metadata_update, nullable_string, reject_unknown
+from ml_connector.fakestripe.listing import page
+from ml_connector.fakestripe.params import (
+    Params,
+    created_filter,
+    in_bounds,
+    metadata_update,
+    nullable_string,
+    reject_unknown,
+    string,
+)
 from ml_connector.fakestripe.store import Obj, previous_attributes
+
+_PAGING = frozenset({"created", "ending_before", "limit", "starting_after"})
 
 
 def retrieve(call: Call, kind: str, *, allowed: Collection[str] = ()) -> Obj:
@@ -59,3 +70,21 @@ def record_update(call: Call, obj: Obj, before: Obj, event: str, *, ignore: Coll
 def matches(obj: Obj, **wanted: object) -> bool:
     """A list filter's equality parameters: each one given (not None) must equal the object's field."""
     return all(value is None or obj[field] == value for field, value in wanted.items())
+
+
+def list_matching(
+    call: Call, kind: str, url: str, *, equal: Sequence[str] = (), allowed: Collection[str] = ()
+) -> Obj:
+    """A plain list endpoint: cursor pagination, ``created`` bounds, and the string parameters in `equal`,
+    each matching the field of the same name. `allowed` are parameters Stripe accepts that the fake ignores.
+    """
+    params = call.params
+    reject_unknown(params, _PAGING | set(equal) | set(allowed))
+    wanted = {name: string(params, name) for name in equal}
+    created = created_filter(params)
+    items = [
+        obj
+        for obj in call.store.all(kind, call.livemode)
+        if matches(obj, **wanted) and in_bounds(obj["created"], created)
+    ]
+    return page(call.store, items, params, url, kind)

@@ -31,6 +31,7 @@ from ml_connector.simulator.company.records import (
     StatusError,
     StoredMessageSet,
     TxnRecord,
+    missing_element,
     name_in_use,
     too_long,
 )
@@ -209,7 +210,7 @@ class CompanyCore:
 
     def _check_name(self, name: str, field_name: str = "Name", limit: int = NAME_MAX) -> None:
         if not name.strip():
-            raise StatusError(3150, f'There is a missing element: "{field_name}".')
+            raise missing_element(field_name)
         if len(name) > limit:
             raise too_long(name, field_name)
         if ":" in name:

@@ -54,6 +54,11 @@ def not_found(object_id: str) -> StatusError:
     return StatusError(3120, f'Object "{object_id}" specified in the request cannot be found.  ')
 
 
+def missing_element(tag: str) -> StatusError:
+    """3150: a required element (or a name) is absent or empty."""
+    return StatusError(3150, f'There is a missing element: "{tag}".')
+
+
 def bad_parent(parent: str) -> StatusError:
     """3130: a ParentRef naming no customer (or one that would make the tree a loop)."""
     return StatusError(

@@ -25,6 +25,7 @@ from ml_connector.simulator.company.records import (
     ReceivePayment,
     StatusError,
     bad_reference,
+    missing_element,
     money,
     not_found,
 )
@@ -139,7 +140,7 @@ class TransactionBook(ListBook):
                 )
             return None
         if rate is None:
-            raise StatusError(3150, 'There is a missing element: "ExchangeRate".')
+            raise missing_element("ExchangeRate")
         return rate
 
     # -- payments -----------------------------------------------------------------------------------------
