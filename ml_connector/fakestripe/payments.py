@@ -33,9 +33,9 @@ from ml_connector.fakestripe.resources import (
     apply_metadata,
     list_matching,
     matches,
-    record_update,
     retrieve,
     set_strings,
+    update_fields,
 )
 from ml_connector.fakestripe.store import Obj
 
@@ -169,7 +169,6 @@ def list_payment_intents(call: Call) -> Obj:
     return list_matching(call, "payment_intent", "/v1/payment_intents", equal=("customer",))
 
 
-
 # -- charges ----------------------------------------------------------------------------------------
 
 
@@ -178,20 +177,11 @@ def retrieve_charge(call: Call) -> Obj:
 
 
 def update_charge(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"description", "metadata", "receipt_email"})
-    store = call.store
-    ch = store.get("charge", call.path["id"], call.livemode)
-    before = store.present(ch)
-    set_strings(params, ch, ("description", "receipt_email"))
-    apply_metadata(params, ch)
-    record_update(call, ch, before, "charge.updated")
-    return store.present(ch)
+    return update_fields(call, "charge", "charge.updated", strings=("description", "receipt_email"))
 
 
 def list_charges(call: Call) -> Obj:
     return list_matching(call, "charge", "/v1/charges", equal=("customer", "payment_intent"))
-
 
 
 # -- refunds ----------------------------------------------------------------------------------------
@@ -225,19 +215,11 @@ def retrieve_refund(call: Call) -> Obj:
 
 
 def update_refund(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"metadata"})
-    store = call.store
-    refund = store.get("refund", call.path["id"], call.livemode)
-    before = store.present(refund)
-    apply_metadata(params, refund)
-    record_update(call, refund, before, "refund.updated")
-    return store.present(refund)
+    return update_fields(call, "refund", "refund.updated")
 
 
 def list_refunds(call: Call) -> Obj:
     return list_matching(call, "refund", "/v1/refunds", equal=("charge", "payment_intent"))
-
 
 
 # -- balance transactions and payment methods -------------------------------------------------------

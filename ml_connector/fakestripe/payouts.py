@@ -194,7 +194,6 @@ def list_payouts(call: Call) -> Obj:
     return list_matching(call, "payout", "/v1/payouts", equal=("status",), allowed=("arrival_date", "destination"))
 
 
-
 def balance_transactions_of_payout(call: Call, payout_id: str, items: list[Obj]) -> list[Obj]:
     """Filter for ``?payout=``: only automatic payouts can be listed this way, as in Stripe."""
     payout = call.store.get("payout", payout_id, call.livemode, param="payout")
@@ -281,6 +280,5 @@ def retrieve_dispute(call: Call) -> Obj:
 
 def list_disputes(call: Call) -> Obj:
     return list_matching(call, "dispute", "/v1/disputes", equal=("charge",), allowed=("payment_intent",))
-
 
 

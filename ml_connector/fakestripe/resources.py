@@ -67,6 +67,19 @@ def record_update(call: Call, obj: Obj, before: Obj, event: str, *, ignore: Coll
         call.store.record_event(event, obj, call.info, changed)
 
 
+def update_fields(call: Call, kind: str, event: str, *, strings: Sequence[str] = ()) -> Obj:
+    """``POST /v1/<resource>/{id}`` for a resource whose only editable fields are metadata and the nullable
+    strings in `strings` (charges, refunds): apply them, and report what changed in `event`."""
+    params = call.params
+    reject_unknown(params, {"metadata", *strings})
+    obj = call.store.get(kind, call.path["id"], call.livemode)
+    before = call.store.present(obj)
+    set_strings(params, obj, strings)
+    apply_metadata(params, obj)
+    record_update(call, obj, before, event)
+    return call.store.present(obj)
+
+
 def matches(obj: Obj, **wanted: object) -> bool:
     """A list filter's equality parameters: each one given (not None) must equal the object's field."""
     return all(value is None or obj[field] == value for field, value in wanted.items())
