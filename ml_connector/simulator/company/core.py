@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
 from ml_connector.simulator.company.records import (
@@ -55,6 +55,17 @@ def by_name(records: Iterable[N], name: str | None) -> N | None:
 
 class CompanyCore:
     """One QuickBooks company file. Not thread-safe by itself: callers hold `lock` (the processor does)."""
+
+    _SAVED_COLLECTIONS: ClassVar[tuple[tuple[str, type], ...]] = (
+        ("customers", Customer),
+        ("other_entities", OtherEntity),
+        ("accounts", Account),
+        ("payment_methods", PaymentMethod),
+        ("items", Item),
+        ("invoices", Invoice),
+        ("receive_payments", ReceivePayment),
+    )
+    """The record collections below, by attribute and record type, as `persistence.py` saves them."""
 
     def __init__(
         self,

@@ -13,33 +13,11 @@ from pathlib import Path
 from typing import Any, Self, Union, get_args, get_origin, get_type_hints
 
 from ml_connector.simulator.company.core import CompanyCore
-from ml_connector.simulator.company.records import (
-    Account,
-    Clock,
-    Customer,
-    DataExtDef,
-    DeletedTransaction,
-    Invoice,
-    Item,
-    OtherEntity,
-    PaymentMethod,
-    ReceivePayment,
-    StoredMessageSet,
-)
+from ml_connector.simulator.company.records import Clock, DataExtDef, DeletedTransaction, StoredMessageSet
 
 
 class Persistence(CompanyCore):
     """`to_json`/`from_json` and `save`/`load` of a company file (a mixin of `CompanyFile`)."""
-
-    _SAVED_COLLECTIONS: tuple[tuple[str, type], ...] = (
-        ("customers", Customer),
-        ("other_entities", OtherEntity),
-        ("accounts", Account),
-        ("payment_methods", PaymentMethod),
-        ("items", Item),
-        ("invoices", Invoice),
-        ("receive_payments", ReceivePayment),
-    )
 
     def to_json(self) -> dict[str, Any]:
         return {
