@@ -23,8 +23,8 @@ from activities.sync_pages import (
     SyncActivityBase,
     WriteBackItem,
     describe,
+    finish_page,
     link_field_of,
-    raise_on_outage,
     read_page_in,
 )
 from ml_connector.qbxml.customers import Customer, parse_customers
@@ -34,7 +34,6 @@ from ml_connector.sync import customers as rules
 from ml_connector.sync.customers import CustomerAction, CustomerDecision, LinkCheck, LinkState
 from ml_connector.sync.link_field import stripe_id_on
 from ml_connector.sync.totals import PageTotals
-from ml_connector.sync.watermark import advance
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +97,10 @@ class CustomerPageActivities(SyncActivityBase):
                 decision = decisions[customer.list_id]
                 link = links.get(customer.list_id)
                 outcome = pushed.get(customer.list_id)
+                modified = customer.time_modified.wall_clock if customer.time_modified else None
+                failed = isinstance(outcome, BaseException)
+                totals = totals.add(decision.action.value, failed=failed, wall_clock=modified)
                 if isinstance(outcome, BaseException):
-                    modified = customer.time_modified.wall_clock if customer.time_modified else None
-                    totals = totals.combine(PageTotals.failed(modified))
                     log.warning(
                         "customer sync: %s %s failed: %s",
                         decision.action,
@@ -108,7 +108,6 @@ class CustomerPageActivities(SyncActivityBase):
                         describe(outcome),
                     )
                     continue
-                totals = totals.combine(PageTotals.counted(decision.action.value))
                 if decision.action is CustomerAction.SKIP:
                     continue
                 if outcome is not None:
@@ -146,11 +145,7 @@ class CustomerPageActivities(SyncActivityBase):
                         )
                     )
             db.commit()
-        raise_on_outage(outcomes, totals)
-        newest = advance(None, (c.time_modified for c in customers))
-        return PageSummary.of(
-            PageTotals(totals.counts, newest, totals.hold, counter.used), write_backs=write_backs
-        )
+        return finish_page(outcomes, totals, (c.time_modified for c in customers), counter.used, write_backs)
 
     def _retrieve_customer(self, stripe_id: str) -> dict[str, Any]:
         found = self.gateway.call(lambda c: c.v1.customers.retrieve(stripe_id))

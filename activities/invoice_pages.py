@@ -19,15 +19,7 @@ import stripe
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.sync_pages import (
-    PageInput,
-    PageSummary,
-    RequestCounter,
-    SyncActivityBase,
-    describe,
-    raise_on_outage,
-    read_page,
-)
+from activities import sync_pages as pages
 from ml_connector.qbxml.deleted import parse_deleted
 from ml_connector.qbxml.invoices import Invoice, parse_invoices
 from ml_connector.storage.models import AuditEntry, CustomerLink, InvoiceLink, utcnow
@@ -37,20 +29,19 @@ from ml_connector.sync import invoices as rules
 from ml_connector.sync.invoice_steps import Withdrawal
 from ml_connector.sync.invoices import BillTo, InvoiceAction, InvoiceLinkState
 from ml_connector.sync.totals import PageTotals
-from ml_connector.sync.watermark import advance
 
 log = logging.getLogger(__name__)
 
 
-class InvoicePageActivities(SyncActivityBase):
+class InvoicePageActivities(pages.SyncActivityBase):
     @activity.defn(name="sync_invoice_page")
-    def sync_invoice_page(self, inp: PageInput) -> PageSummary:
-        xml = read_page(self.engine, inp.request_id, inp.page_no)
+    def sync_invoice_page(self, inp: pages.PageInput) -> pages.PageSummary:
+        xml = pages.read_page(self.engine, inp.request_id, inp.page_no)
         invoices = parse_invoices(xml) if xml else []
         if not invoices:
-            return PageSummary()
+            return pages.PageSummary()
         gateway = self.gateway
-        counter = RequestCounter(gateway)
+        counter = pages.RequestCounter(gateway)
         company = inp.company_id
         currency, zone = self._company_money(company)
         links, bill_to = self._invoice_context(company, invoices)
@@ -104,13 +95,14 @@ class InvoicePageActivities(SyncActivityBase):
                 link = links.get(inv.txn_id)
                 outcome = results.get(inv.txn_id)
                 modified = inv.time_modified.wall_clock if inv.time_modified else None
+                totals = totals.add(
+                    decision.action.value, failed=isinstance(outcome, BaseException), wall_clock=modified
+                )
                 if isinstance(outcome, BaseException):
-                    totals = totals.combine(PageTotals.failed(modified))
                     log.warning(
-                        "invoice sync: %s %s failed: %s", decision.action, inv.txn_id, describe(outcome)
+                        "invoice sync: %s %s failed: %s", decision.action, inv.txn_id, pages.describe(outcome)
                     )
                     continue
-                totals = totals.combine(PageTotals.counted(decision.action.value))
                 stale = False
                 if isinstance(outcome, _InvoiceOutcome):
                     if link is None:
@@ -130,12 +122,10 @@ class InvoicePageActivities(SyncActivityBase):
                     link.updated_at = stamp
                     db.add(link)
             db.commit()
-        raise_on_outage(outcomes, totals)
-        newest = advance(None, (inv.time_modified for inv in invoices))
-        return PageSummary.of(PageTotals(totals.counts, newest, totals.hold, counter.used))
+        return pages.finish_page(outcomes, totals, (inv.time_modified for inv in invoices), counter.used)
 
     @activity.defn(name="sync_deleted_invoices")
-    def sync_deleted_invoices(self, inp: PageInput) -> PageSummary:
+    def sync_deleted_invoices(self, inp: pages.PageInput) -> pages.PageSummary:
         """Invoices deleted in QuickBooks (a stored TxnDeletedQuery answer) leave Stripe's circulation.
 
         A deleted invoice never shows up in a modified-since InvoiceQuery again, so this is the only place its
@@ -143,16 +133,16 @@ class InvoicePageActivities(SyncActivityBase):
         ``deleted`` and an audit row, so a re-read of the same deletion (the window overlaps) sends nothing.
         A Stripe failure holds the watermark at that deletion, so the next poll tries again.
         """
-        xml = read_page(self.engine, inp.request_id, inp.page_no)
+        xml = pages.read_page(self.engine, inp.request_id, inp.page_no)
         deleted = [d for d in (parse_deleted(xml) if xml else []) if d.txn_del_type == "Invoice"]
         if not deleted:
-            return PageSummary()
+            return pages.PageSummary()
         company = inp.company_id
         with Session(self.engine) as db:
             links = _invoice_links(db, company, [d.txn_id for d in deleted])
         decisions = {d.txn_id: rules.decide_deleted(_link_state(links.get(d.txn_id))) for d in deleted}
         acting = [d for d in deleted if decisions[d.txn_id].action is InvoiceAction.WITHDRAW]
-        counter = RequestCounter(self.gateway) if acting else None
+        counter = pages.RequestCounter(self.gateway) if acting else None
         outcomes = self._parallel(
             [partial(self._withdraw_deleted, links[d.txn_id].stripe_invoice_id) for d in acting]
         )
@@ -168,17 +158,20 @@ class InvoicePageActivities(SyncActivityBase):
                 decision = decisions[gone.txn_id]
                 link = links.get(gone.txn_id)
                 outcome = found_status.get(gone.txn_id)
+                totals = totals.add(
+                    f"deleted.{decision.action.value}",
+                    failed=isinstance(outcome, BaseException),
+                    wall_clock=gone.time_deleted.wall_clock if gone.time_deleted else None,
+                    failed_as="deleted.failed",
+                )
                 if isinstance(outcome, BaseException):
-                    when = gone.time_deleted.wall_clock if gone.time_deleted else None
-                    totals = totals.combine(PageTotals.failed(when, "deleted.failed"))
                     log.warning(
                         "invoice %s deleted in QuickBooks: withdrawing Stripe invoice %s failed: %s",
                         gone.txn_id,
                         link.stripe_invoice_id if link else "?",
-                        describe(outcome),
+                        pages.describe(outcome),
                     )
                     continue
-                totals = totals.combine(PageTotals.counted(f"deleted.{decision.action.value}"))
                 if link is None or link.state == "deleted":
                     continue
                 status = outcome if isinstance(outcome, str) else link.state
@@ -205,7 +198,7 @@ class InvoicePageActivities(SyncActivityBase):
                 )
             db.commit()
         requests = counter.used if counter else 0
-        return PageSummary.of(PageTotals(totals.counts, None, totals.hold, requests))
+        return pages.PageSummary.of(PageTotals(totals.counts, None, totals.hold, requests))
 
     def _withdraw_deleted(self, stripe_invoice_id: str) -> str:
         """Void (open) or delete (draft) the Stripe invoice; returns the status it had. Safe to repeat: a

@@ -19,7 +19,7 @@ tagged by, the Stripe → QuickBooks workflow).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,10 +30,12 @@ from sqlmodel import Session, col, select
 from temporalio.exceptions import ApplicationError
 
 from ml_connector.config import Settings
+from ml_connector.qbxml.values import QbDateTime
 from ml_connector.storage.models import QbRequest, QbResponsePage, StripeWriteIntent
 from ml_connector.stripe.client import StripeGateway
 from ml_connector.sync.link_field import LinkField
 from ml_connector.sync.totals import PageTotals, is_outage
+from ml_connector.sync.watermark import advance
 
 T = TypeVar("T")
 
@@ -119,11 +121,20 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def raise_on_outage(outcomes: Sequence[object], totals: PageTotals, failed: str = "failed") -> None:
-    """Fail the activity (Temporal retries it) when every Stripe request of the page failed."""
-    if is_outage(len(outcomes), totals.count(failed)):
+def finish_page(
+    outcomes: Sequence[object],
+    totals: PageTotals,
+    seen: Iterable[QbDateTime | None],
+    requests: int,
+    write_backs: list[WriteBackItem] | None = None,
+) -> PageSummary:
+    """The page's summary: its totals, the newest TimeModified it read (``seen``) and the Stripe requests it
+    spent; or the activity fails (Temporal retries it) when every Stripe request of the page failed."""
+    if is_outage(len(outcomes), totals.count("failed")):
         failure = next(o for o in outcomes if isinstance(o, BaseException))
         raise ApplicationError(f"every Stripe request of this page failed: {describe(failure)}")
+    newest = advance(None, seen)
+    return PageSummary.of(PageTotals(totals.counts, newest, totals.hold, requests), write_backs)
 
 
 class RequestCounter:

@@ -7,15 +7,16 @@ months. A poll:
 
 1. queues an iterator CustomerQuery for customers modified since the watermark minus an overlap (the first
    run reads everything); the gateway fetches every page inside the Web Connector session;
-2. syncs the stored pages one activity per page (``sync_customer_page``): Stripe creates/updates with
-   deterministic idempotency keys, links stored, only small summaries come back;
+2. syncs the stored pages one activity per page (``sync_customer_page``, ``PAGES_IN_FLIGHT`` at once):
+   Stripe creates/updates with deterministic idempotency keys, links stored, only small summaries come back,
+   folded into one ``PageTotals`` (counts, newest TimeModified, oldest failure to read again);
 3. writes the Stripe id of newly linked customers back into QuickBooks (custom field or Notes) while later
    pages are still being pushed to Stripe;
-4. does the same for invoices (``sync_invoice_page``), after customers, so every invoice finds its customer's
-   link; invoices are part of this workflow rather than a second one because they depend on exactly that
-   ordering and share the poll's Web Connector session. Invoices *deleted* in QuickBooks never appear in
-   that InvoiceQuery, so a TxnDeletedQuery over the same window travels with it and their Stripe invoices
-   are withdrawn (``sync_deleted_invoices``);
+4. does the same for invoices (``sync_invoice_page``, pipelined alike), after customers, so every invoice
+   finds its customer's link; invoices are part of this workflow rather than a second one because they
+   depend on exactly that ordering and share the poll's Web Connector session. Invoices *deleted* in
+   QuickBooks never appear in that InvoiceQuery, so a TxnDeletedQuery over the same window travels with it
+   and their Stripe invoices are withdrawn (``sync_deleted_invoices``);
 5. continues as new with the new watermarks. A huge first sync may continue as new between pages too
    (``PollProgress``): the iterator's pages are in the database, so the next run simply carries on.
 

@@ -49,6 +49,15 @@ class PageTotals:
         """One record whose Stripe side failed: counted, and held so that the next poll reads it again."""
         return PageTotals(counts={outcome: 1}, hold=wall_clock)
 
+    def add(
+        self, outcome: str, *, failed: bool, wall_clock: str | None, failed_as: str = "failed"
+    ) -> PageTotals:
+        """These totals and one more record: counted as ``outcome``, or, when its Stripe side ``failed``, as
+        ``failed_as`` and held at its ``wall_clock``."""
+        return self.combine(
+            PageTotals.failed(wall_clock, failed_as) if failed else PageTotals.counted(outcome)
+        )
+
     def count(self, outcome: str) -> int:
         return self.counts.get(outcome, 0)
 

@@ -46,3 +46,12 @@ def test_an_outage_is_every_request_of_a_page_failing_and_at_least_three_of_them
     assert not is_outage(2, 2)  # two bad records are records, not an outage
     assert not is_outage(10, 9)
     assert not is_outage(0, 0)
+
+
+def test_add_counts_a_record_by_its_outcome_or_as_failed_and_held():
+    totals = PageTotals().add("create", failed=False, wall_clock="2026-03-01T10:00:00")
+    totals = totals.add("update", failed=True, wall_clock="2026-03-01T09:00:00")
+    totals = totals.add("deleted.withdraw", failed=True, wall_clock=None, failed_as="deleted.failed")
+    assert dict(totals.counts) == {"create": 1, "failed": 1, "deleted.failed": 1}
+    assert totals.hold == "2026-03-01T09:00:00"  # a success holds nothing; a failure without a time neither
+    assert totals.newest is None  # the page's newest is what it read, not what it counted
