@@ -66,6 +66,8 @@ TASK_TIMEOUT = timedelta(minutes=1)
 PAGES_IN_FLIGHT = 6  # pages in flight at once: while some wait for the database, the others keep Stripe busy
 # Invoice pages were pushed one at a time before this patch; runs that started then replay that way.
 INVOICE_PAGES_PIPELINED = "invoice-pages-pipelined"
+# A write-back: ListID, Stripe id, and what the poll read of the customer (EditSequence, Notes, custom field).
+_WriteTarget = tuple[str, str, str | None, str | None, bool]
 
 
 def workflow_id(company_id: str) -> str:
@@ -342,23 +344,11 @@ class CustomerSyncWorkflow:
         self._tasks.append(asyncio.create_task(self._write_back_batch(batch, link_field)))
 
     async def _write_back_batch(self, items: list[WriteBackItem], link_field: LinkField) -> None:
-        company = self._state.company_id
         try:
-            results = await asyncio.gather(
-                *(
-                    write_stripe_id(
-                        company,
-                        item.list_id,
-                        item.stripe_customer_id,
-                        link_field,
-                        edit_sequence=item.edit_sequence,
-                        notes=item.notes,
-                        has_field=item.has_field,
-                    )
-                    for item in items
-                )
+            results = await self._write_and_mark(
+                [(i.list_id, i.stripe_customer_id, i.edit_sequence, i.notes, i.has_field) for i in items],
+                link_field,
             )
-            await self._mark([item.list_id for item, ok in zip(items, results, strict=True) if ok])
             self._write_backs += sum(results)
             self._write_back_failures += len(results) - sum(results)
         finally:
@@ -374,16 +364,34 @@ class CustomerSyncWorkflow:
             )
             if not pending:
                 return
-            results = await asyncio.gather(
-                *(
-                    write_stripe_id(self._state.company_id, p.list_id, p.stripe_customer_id, link_field)
-                    for p in pending
-                )
+            # Nothing read this run: each customer is re-read and only our field re-applied.
+            await self._write_and_mark(
+                [(p.list_id, p.stripe_customer_id, None, None, False) for p in pending], link_field
             )
-            await self._mark([p.list_id for p, ok in zip(pending, results, strict=True) if ok])
             after = pending[-1].link_id
             if self._history_is_long():
                 workflow.continue_as_new(self._state, task_timeout=TASK_TIMEOUT)
+
+    async def _write_and_mark(self, targets: list[_WriteTarget], link_field: LinkField) -> list[bool]:
+        """Write each Stripe id into QuickBooks, all at once, and mark those that landed; whether each did.
+        A target carries what the poll read (EditSequence, Notes, whether the custom field exists), or
+        None when there is nothing fresh to build the first attempt from."""
+        results = await asyncio.gather(
+            *(
+                write_stripe_id(
+                    self._state.company_id,
+                    list_id,
+                    stripe_id,
+                    link_field,
+                    edit_sequence=edit_sequence,
+                    notes=notes,
+                    has_field=has_field,
+                )
+                for list_id, stripe_id, edit_sequence, notes, has_field in targets
+            )
+        )
+        await self._mark([target[0] for target, ok in zip(targets, results, strict=True) if ok])
+        return list(results)
 
     async def _mark(self, list_ids: list[str]) -> None:
         if list_ids:

@@ -114,6 +114,7 @@ class StandIns:
     @activity.defn(name="mark_written_back")
     async def mark_written_back(self, inp: MarkInput) -> None:
         self.marked += inp.list_ids
+        self.pending = [p for p in self.pending if p.list_id not in inp.list_ids]
 
     # ---- Stripe (the page activities) ---------------------------------------------------------------------
 
