@@ -21,7 +21,10 @@ months. A poll:
    (``PollProgress``): the iterator's pages are in the database, so the next run simply carries on.
 
 Write-backs beyond ``MAX_WRITE_BACKS_IN_FLIGHT`` (QuickBooks slower than Stripe) stay marked in the link table
-and are drained at the start of the next run, read-and-re-apply style.
+and are drained at the start of the next run, read-and-re-apply style. Near a mid-poll continue-as-new the
+pages' write-backs are carried to the next run instead of started (``PollProgress.deferred_write_backs``),
+so the hand-over waits only for write-backs that are almost done and Stripe is not left idle while the
+Web Connector works through hundreds of them (measured: the 10,000-customer first sync).
 """
 
 from __future__ import annotations
@@ -66,6 +69,11 @@ TASK_TIMEOUT = timedelta(minutes=1)
 PAGES_IN_FLIGHT = 6  # pages in flight at once: while some wait for the database, the others keep Stripe busy
 # Invoice pages were pushed one at a time before this patch; runs that started then replay that way.
 INVOICE_PAGES_PIPELINED = "invoice-pages-pipelined"
+# Runs that started before this patch started every page's write-backs at once, also just before continuing
+# as new; they replay that way.
+WRITE_BACKS_CARRIED = "write-backs-carried-across-continue-as-new"
+# Past this share of ``history_limit`` a run that will continue as new mid-poll stops starting write-backs.
+CARRY_WRITE_BACKS_AFTER = 0.75
 # A write-back: ListID, Stripe id, and what the poll read of the customer (EditSequence, Notes, custom field).
 _WriteTarget = tuple[str, str, str | None, str | None, bool]
 
@@ -85,6 +93,8 @@ class PollProgress:
     customers_newest: str | None = None
     customers_hold: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # Write-backs of pages synced near the end of the previous run, started by this one (WRITE_BACKS_CARRIED).
+    deferred_write_backs: list[WriteBackItem] = field(default_factory=list)
 
     def customer_totals(self) -> PageTotals:
         """The customer pages synced so far (``counts`` carries their Stripe requests as "stripe_requests")."""
@@ -302,6 +312,7 @@ class CustomerSyncWorkflow:
             PAGES_IN_FLIGHT,
         )
         totals = progress.customer_totals()
+        self._start_carried_write_backs(progress, link_field)
         while progress.next_customer_page < progress.customer_pages:
             page_no = progress.next_customer_page
             wrap_up = self._history_is_long()  # continue as new after this page: start no more
@@ -312,11 +323,16 @@ class CustomerSyncWorkflow:
                 pipeline.top_up(page_no + 1)
             totals = totals.combine(summary.totals)
             progress.keep(totals)
-            self._start_write_backs(summary.write_backs, link_field)
             progress.next_customer_page += 1
-            if wrap_up and pipeline.idle and progress.next_customer_page < progress.customer_pages:
+            more = progress.next_customer_page < progress.customer_pages
+            if more and self._carry_write_backs():
+                progress.deferred_write_backs.extend(summary.write_backs)
+            else:
+                self._start_write_backs(summary.write_backs, link_field)
+            if wrap_up and pipeline.idle and more:
                 await self._settle_write_backs()
                 workflow.continue_as_new(replace(self._state, progress=progress), task_timeout=TASK_TIMEOUT)
+        self._start_carried_write_backs(progress, link_field)  # the poll ends here: nothing left to carry
         await workflow.execute_activity_method(
             QbActivities.qb_forget_pages, progress.customer_request_id, start_to_close_timeout=SHORT_TIMEOUT
         )
@@ -342,6 +358,20 @@ class CustomerSyncWorkflow:
         batch = items[:room]
         self._in_flight += len(batch)
         self._tasks.append(asyncio.create_task(self._write_back_batch(batch, link_field)))
+
+    def _carry_write_backs(self) -> bool:
+        """Near the end of this run's history: leave this page's write-backs to the next run, so that the
+        continue-as-new ahead waits only for those already under way (recorded once, as a patch marker)."""
+        info = workflow.info()
+        near = info.is_continue_as_new_suggested() or (
+            info.get_current_history_length() > self._state.history_limit * CARRY_WRITE_BACKS_AFTER
+        )
+        return near and workflow.patched(WRITE_BACKS_CARRIED)
+
+    def _start_carried_write_backs(self, progress: PollProgress, link_field: LinkField) -> None:
+        if progress.deferred_write_backs:
+            carried, progress.deferred_write_backs = progress.deferred_write_backs, []
+            self._start_write_backs(carried, link_field)
 
     async def _write_back_batch(self, items: list[WriteBackItem], link_field: LinkField) -> None:
         try:

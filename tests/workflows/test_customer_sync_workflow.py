@@ -83,6 +83,8 @@ class StandIns:
     forgotten: list[int] = field(default_factory=list)
     marked: list[str] = field(default_factory=list)
     invoice_page_0_saw: list[int] = field(default_factory=list)
+    runs_of_pages: dict[int, str] = field(default_factory=dict)  # customer page → run id that synced it
+    runs_of_mods: dict[str, str] = field(default_factory=dict)  # ListID written back → run id that wrote it
 
     def __post_init__(self) -> None:
         defaults: dict[str, Answer] = {
@@ -122,6 +124,7 @@ class StandIns:
     async def customer_page(self, inp: PageInput) -> PageSummary:
         assert inp.request_id == CUSTOMER_REQUEST
         self.customer_page_calls.append(inp.page_no)
+        self.runs_of_pages[inp.page_no] = activity.info().workflow_run_id
         if self.customer_page_errors > 0:
             self.customer_page_errors -= 1
             raise ApplicationError("Stripe answered 500")
@@ -153,6 +156,10 @@ class StandIns:
         name = _name(run.body)
         self.qb_requests.append(name)
         self.qb_bodies.append(run.body)
+        if name == "CustomerModRq":
+            self.runs_of_mods[run.body.split("<ListID>", 1)[1].split("<", 1)[0]] = (
+                activity.info().workflow_run_id
+            )
         answer = self.answers.get(name)
         if answer is None:
             raise ApplicationError(f"QuickBooks stand-in has no answer for {name}", non_retryable=True)
@@ -299,6 +306,31 @@ async def test_a_poll_too_long_for_one_history_continues_as_new_between_pages(te
     assert status.last_summary is not None
     assert status.last_summary.customers == {"create": 2, "failed": 1, "stripe_requests": 3}
     assert status.customer_watermark == "2026-03-01T09:00:00"
+
+
+async def test_near_a_mid_poll_continue_as_new_write_backs_are_carried_to_the_next_run(temporal_client):
+    """Step 5 with step 3: a run about to continue as new starts no more write-backs; they travel in the
+    poll's progress and the next run starts them beside its own pages, so the hand-over never waits for the
+    Web Connector to work through hundreds of them while Stripe idles. Each is still written exactly once;
+    the last page's are written before the poll ends."""
+    ids = [f"8000000{n}-1" for n in range(3)]
+    stand_ins = StandIns(
+        customer_pages=[
+            PageSummary(
+                {"create": 1}, f"2026-03-01T1{n}:00:00", None, [WriteBackItem(ids[n], f"cus_{n}", "5")], 1
+            )
+            for n in range(3)
+        ]
+    )
+    inp = CustomerSyncInput(COMPANY, customer_watermark="2026-03-01T08:00:00", history_limit=1)
+    await _sync(temporal_client, stand_ins, inp)
+    assert sorted(stand_ins.marked) == ids
+    assert sorted(stand_ins.qb_requests).count("CustomerModRq") == 3
+    runs = stand_ins.runs_of_pages
+    assert len(set(runs.values())) == 3  # one page a run (history_limit=1)
+    assert stand_ins.runs_of_mods[ids[0]] == runs[1]  # page 0's write-back ran beside page 1
+    assert stand_ins.runs_of_mods[ids[1]] == runs[2]
+    assert stand_ins.runs_of_mods[ids[2]] == runs[2]  # the last page's: in the poll's last run
 
 
 # ---- 2. when to poll -------------------------------------------------------------------------------------------
