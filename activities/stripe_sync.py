@@ -32,10 +32,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ml_connector.config import Settings
+from ml_connector.qbwc_server.queue import RequestQueue
 from ml_connector.qbxml.customers import Customer, parse_customers
 from ml_connector.qbxml.deleted import DeletedTxn, parse_deleted
 from ml_connector.qbxml.invoices import Invoice, parse_invoices
-from ml_connector.queue import RequestQueue
 from ml_connector.storage.models import (
     AuditEntry,
     CustomerLink,

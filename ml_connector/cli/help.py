@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ml_connector.cli_errors import EXIT_CODES_HELP
+from ml_connector.cli.errors import EXIT_CODES_HELP
 
 DATABASE = (
     "MLC_DATABASE_URL   sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST:5432/DB "

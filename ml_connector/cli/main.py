@@ -15,15 +15,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ml_connector import __version__, cli_help, cli_links, cli_ops, cli_payments, cli_reconcile, logs
-from ml_connector.cli_errors import explain
+from ml_connector import __version__, logs
+from ml_connector.cli import help as cli_help
+from ml_connector.cli import links as cli_links
+from ml_connector.cli import ops as cli_ops
+from ml_connector.cli import payments as cli_payments
+from ml_connector.cli import reconcile as cli_reconcile
+from ml_connector.cli.errors import explain
 from ml_connector.config import CompanyConfig, ConfigError, Settings, load_settings
 
 log = logging.getLogger("ml_connector")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; every failure ends as one line on stderr and an exit code (cli_errors.py)."""
+    """Run one command; every failure ends as one line on stderr and an exit code (cli/errors.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # bad options: argparse prints usage and exits 2
     settings: Settings | None = None
@@ -208,7 +213,7 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    from ml_connector.devserver import DevServerError, TemporalDevServer
+    from ml_connector.cli.devserver import DevServerError, TemporalDevServer
 
     if not settings.companies:
         settings = _with_dev_company(settings)

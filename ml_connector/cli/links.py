@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import Any
 
-from ml_connector import cli_help
+from ml_connector.cli import help as cli_help
 from ml_connector.config import ConfigError, Settings
 
 
@@ -91,7 +91,7 @@ async def _rebuild(settings: Settings, companies: list[str], *, wait: bool, time
     from temporalio.client import WorkflowHandle
     from temporalio.common import WorkflowIDConflictPolicy
 
-    from ml_connector.cli_temporal import connect, follow, where_to_look
+    from ml_connector.cli.temporal import connect, follow, where_to_look
     from workflows.links_rebuild import (
         LinksRebuildInput,
         LinksRebuildResult,
@@ -128,7 +128,7 @@ def cmd_sync_now(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _sync_now(settings: Settings, companies: list[str]) -> int:
-    from ml_connector.cli_temporal import connect
+    from ml_connector.cli.temporal import connect
     from workflows.customer_sync import TASK_TIMEOUT, CustomerSyncInput, CustomerSyncWorkflow, workflow_id
 
     client = await connect(settings)

@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from ml_connector import cli_help
-from ml_connector.cli_errors import EXIT_OK, CliFailure
+from ml_connector.cli import help as cli_help
+from ml_connector.cli.errors import EXIT_OK, CliFailure
 from ml_connector.config import ConfigError, Settings
 
 
@@ -162,7 +162,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 async def _replay(settings: Settings, stripe_id: str) -> list[str]:
     from activities.payment_routing import signal_payment
     from ml_connector.audit import replay_targets
-    from ml_connector.cli_temporal import connect
+    from ml_connector.cli.temporal import connect
     from ml_connector.payments.model import PaymentInput, PaymentSignal
     from ml_connector.storage.engine import make_engine, migrate
 
@@ -193,7 +193,7 @@ async def _backfill(settings: Settings, args: argparse.Namespace) -> int:
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    from ml_connector.cli_temporal import connect, follow, where_to_look
+    from ml_connector.cli.temporal import connect, follow, where_to_look
     from ml_connector.payments.model import BACKFILL_WORKFLOW
     from workflows.backfill import BackfillInput
 

@@ -101,7 +101,7 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     except ReconcileError as exc:
         return _fail(str(exc))
     except stripe.APIConnectionError:
-        raise  # exit 3 through cli_errors: Stripe unreachable
+        raise  # exit 3 through cli/errors.py: Stripe unreachable
     except stripe.StripeError as exc:
         return _fail(f"Stripe: {exc.user_message or type(exc).__name__}")
     finally:
