@@ -61,3 +61,16 @@ def add_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def add_group(
+    sub: Any,
+    name: str,
+    *,
+    help: str,  # noqa: A002 - argparse's own keyword
+    env: tuple[str, ...] = (),
+    dest: str = "what",
+) -> Any:
+    """A command made of subcommands (`links rebuild`, `backfill payments` …): returns where to add them."""
+    group = add_command(sub, name, help=help, env=env)
+    return group.add_subparsers(dest=dest, required=True, metavar="WHAT")

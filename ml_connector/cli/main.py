@@ -19,6 +19,7 @@ from ml_connector import __version__, logs
 from ml_connector.cli import help as cli_help
 from ml_connector.cli import links as cli_links
 from ml_connector.cli import ops as cli_ops
+from ml_connector.cli import options
 from ml_connector.cli import payments as cli_payments
 from ml_connector.cli import reconcile as cli_reconcile
 from ml_connector.cli.errors import explain
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
             "MLC_POLL_MINUTES (default: 5)",
         ),
     )
-    qwc.add_argument("--company", metavar="ID", help="company id (needed when several are configured)")
+    options.add_company(qwc, "company id (needed when several are configured)")
     qwc.set_defaults(handler=cmd_qwc)
     cli_ops.register(sub)
     cli_payments.register(sub)

@@ -43,8 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check.add_argument("--json", action="store_true", help="print the results as JSON (default: a table)")
     check.set_defaults(standalone=cmd_check)
 
-    stripe_cmd = cli_help.add_command(sub, "stripe", help="Stripe account setup", env=cli_help.STRIPE)
-    stripe_sub = stripe_cmd.add_subparsers(dest="stripe_command", required=True, metavar="WHAT")
+    stripe_sub = cli_help.add_group(
+        sub, "stripe", help="Stripe account setup", env=cli_help.STRIPE, dest="stripe_command"
+    )
     setup = cli_help.add_command(
         stripe_sub,
         "webhook-setup",
