@@ -40,6 +40,7 @@ def subscribed_events(*, clearing_account: bool) -> tuple[str, ...]:
 
 
 def missing_events(enabled: Sequence[str], required: Sequence[str] = REQUIRED_EVENTS) -> list[str]:
+    """What an endpoint sending `enabled` lacks of `required`, in order (nothing when it sends everything: `*`)."""
     if "*" in enabled:
         return []
     return [e for e in required if e not in enabled]
