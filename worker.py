@@ -30,7 +30,7 @@ from activities.stripe_customer import StripeCustomerActivities
 from activities.stripe_side import StripeActivities
 from ml_connector.config import Settings
 from ml_connector.metrics import track_stripe_gateway
-from ml_connector.queue import RequestQueue
+from ml_connector.qbwc_server.queue import RequestQueue
 from ml_connector.storage.engine import make_engine, migrate
 from ml_connector.stripe.client import StripeGateway, StripeSettings
 from ml_connector.stripe.shared_limit import limiter_for

@@ -30,8 +30,8 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.access import admin_refusal
-from ml_connector.check import CompanyRow, company_rows
 from ml_connector.config import Settings
+from ml_connector.health import CompanyRow, company_rows
 from ml_connector.metrics import PaymentState, payment_states
 from ml_connector.qbwc.troubleshooting import explain
 from ml_connector.storage import ledger as ledger_store

@@ -30,6 +30,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.links import LinkActivities, LinkInfo, RecordLinkInput, SyncConfig
     from activities.stripe_customer import StripeCustomerActivities, StripeCustomerInput, TagCustomerInput
+    from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.customers import (
         Customer,
         CustomerFields,
@@ -38,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         parse_customers,
     )
     from ml_connector.qbxml.errors import StatusClass, classify
-    from ml_connector.queue import QbRunResult
     from ml_connector.stripe.events import customer_workflow_id
     from ml_connector.sync.link_field import LinkField
     from ml_connector.sync.stripe_customers import StripeCustomer, name_candidates, qb_fields

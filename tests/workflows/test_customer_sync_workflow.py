@@ -28,7 +28,7 @@ from temporalio.worker import Replayer, Worker
 with workflow.unsafe.imports_passed_through():
     from activities.links import MarkInput, PendingInput, PendingWriteBack, SyncConfig
     from activities.sync_pages import PageInput, PageSummary, WriteBackItem
-    from ml_connector.queue import QbRunInput, QbRunResult
+    from ml_connector.qbwc_server.requests import QbRunInput, QbRunResult
     from workflows.customer_sync import CustomerSyncInput, CustomerSyncWorkflow, SyncStatus
 
 pytestmark = pytest.mark.fast

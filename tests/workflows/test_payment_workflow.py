@@ -45,8 +45,8 @@ with workflow.unsafe.imports_passed_through():
         PaymentInput,
         StripePayment,
     )
+    from ml_connector.qbwc_server.requests import UNCERTAIN_KIND, QbRunInput, QbRunResult
     from ml_connector.qbxml.payments import external_guid_for
-    from ml_connector.queue import UNCERTAIN_KIND, QbRunInput, QbRunResult
     from workflows.payment import PaymentWorkflow
 
 pytestmark = pytest.mark.fast
