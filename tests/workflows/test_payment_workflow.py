@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ml_connector.qbxml.payments import external_guid_for
     from ml_connector.queue import UNCERTAIN_KIND, QbRunInput, QbRunResult
+    from ml_connector.temporal import PAYMENT_STATUS
     from workflows.payment import PaymentWorkflow
 
 pytestmark = pytest.mark.fast
@@ -132,6 +133,8 @@ class StandIns:
     invoice_links: dict[str, str] = field(default_factory=dict)
     invoices: list[InvoiceSnapshot] = field(default_factory=list)
     quickbooks: dict[str, list[Answer]] = field(default_factory=dict)
+    stripe_error: str = ""  # non-empty: Stripe cannot be read, with these words
+    reader_error: str = ""  # non-empty: the invoice reader answers with this error
     # What was asked
     qb_requests: list[str] = field(default_factory=list)
     qb_idem_keys: list[str | None] = field(default_factory=list)
@@ -182,7 +185,9 @@ class StandIns:
         """The company's invoice reader, answering at once with the invoices it was given."""
         self.invoice_requests.append(inp)
         wanted = set(inp.need.txn_ids)
-        answer = InvoiceAnswer(inp.need.token, [i for i in self.invoices if i.txn_id in wanted])
+        answer = InvoiceAnswer(
+            inp.need.token, [i for i in self.invoices if i.txn_id in wanted], error=self.reader_error
+        )
         await self.client.get_workflow_handle(inp.need.requester).signal(ANSWER_SIGNAL, answer)
 
     @activity.defn(name="payments_route")
@@ -198,6 +203,8 @@ class StandIns:
     @activity.defn(name="stripe_fetch_payment")
     async def fetch_payment(self, inp: FetchPayment) -> StripePayment | None:
         self.fetches += 1
+        if self.stripe_error:
+            raise ApplicationError(self.stripe_error, non_retryable=True)
         return self.payment
 
     @activity.defn(name="stripe_invoice_payments")
@@ -295,6 +302,20 @@ async def _status_becomes(handle: WorkflowHandle[Any, Any], status: str) -> None
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the workflow never reached status {status!r}")
+
+
+async def _held(stand_ins: StandIns, key: str, status: str) -> str:
+    """Run the payment until it waits for a person with ``status``; end it there. Its PaymentStatus attribute."""
+    shown: list[str] = []
+
+    async def look_then_end(handle: WorkflowHandle[Any, Any]) -> None:
+        await _status_becomes(handle, status)
+        shown.append((await handle.describe()).typed_search_attributes.get(PAYMENT_STATUS) or "")
+        await handle.terminate("the test has seen the payment wait")
+
+    with pytest.raises(WorkflowFailureError):
+        await _book(stand_ins, key, while_waiting=look_then_end)
+    return shown[0]
 
 
 def _key() -> str:
@@ -485,3 +506,131 @@ async def test_a_3140_refusal_ensures_the_payment_method_and_posts_again(tempora
         "payment.unapplied",
     ]
     assert "3140" in stand_ins.audit[1].error
+
+
+# ---- waiting for a person: every hold is audited once, where the run waits ----------------------------------------
+
+
+async def test_stripe_unreachable_fails_the_payment_with_stripes_words_and_nothing_else(temporal_client):
+    """Rule 2: a Stripe read that keeps failing is audited ``payment.stripe_unreachable`` with the cause, and
+    the payment waits as ``failed``: no amount is invented, nothing reaches QuickBooks."""
+    key = _key()
+    stand_ins = StandIns(temporal_client, _payment(key), stripe_error="Stripe answered 500 five times")
+    assert await _held(stand_ins, key, "failed") == "failed"
+    assert stand_ins.actions == ["payment.stripe_unreachable"]
+    (row,) = stand_ins.audit
+    assert (row.outcome, row.error, row.amount, row.stripe_object_id) == (
+        "failed",
+        "Stripe answered 500 five times",
+        "",
+        key,
+    )
+    assert stand_ins.qb_requests == []
+
+
+async def test_no_invoice_under_the_hold_policy_holds_the_payment_for_a_person(temporal_client):
+    """Rule 3: with ``unmatched_policy = hold`` a payment no invoice is found for is not left as a credit: it
+    is audited ``payment.held`` (with the customer it would go to and why), shown ``held`` in the Web UI and
+    nothing is posted."""
+    key = _key()
+    config = PostingConfig(invoice_fallback=False, create_missing_customers=False, unmatched_policy="hold")
+    stand_ins = StandIns(temporal_client, _payment(key), config=config)
+    assert await _held(stand_ins, key, "held") == "held"
+    assert stand_ins.actions == ["payment.held"]
+    (row,) = stand_ins.audit
+    assert row.outcome == "held"
+    assert row.qb_list_id == CUSTOMER_LIST_ID
+    assert row.amount == "40.00"
+    assert row.error == (
+        "no invoice to apply it to: Stripe names no invoice and the fallback is off; held for a person "
+        "(policy hold)"
+    )
+    assert stand_ins.qb_requests == []
+
+
+async def test_an_invoice_read_that_fails_holds_the_payment_with_the_readers_words(temporal_client):
+    """Rule 3: the company's invoice reader answering with an error is audited
+    ``payment.invoice_read_failed`` and the payment waits as ``failed``, nothing posted."""
+    key = _key()
+    stand_ins = StandIns(
+        temporal_client,
+        _payment(key, invoice_id="in_8"),
+        invoice_links={"in_8": "TXN-INV-8"},
+        reader_error="QuickBooks is not running",
+    )
+    assert await _held(stand_ins, key, "failed") == "failed"
+    assert stand_ins.actions == ["payment.invoice_read_failed"]
+    assert stand_ins.audit[0].error == "QuickBooks is not running"
+    assert stand_ins.audit[0].detail == " [in_8]", "the audit names the Stripe invoice"
+    assert stand_ins.qb_requests == []
+
+
+async def test_a_duplicate_check_quickbooks_refuses_fails_the_payment_without_posting(temporal_client):
+    """Rule 4: an uncertain payment is never posted blind; when the ReceivePaymentQuery itself is refused the
+    run audits ``payment.duplicate_check_failed`` and waits, sending no ReceivePaymentAdd."""
+    key = _key()
+    stand_ins = StandIns(
+        temporal_client,
+        _payment(key),
+        history=PaymentHistory(attempts=1, uncertain=True),
+        quickbooks={QUERY: [_answer(QUERY, code=3260, message="Insufficient permission")]},
+    )
+    assert await _held(stand_ins, key, "failed") == "failed"
+    assert stand_ins.qb_requests == [QUERY]
+    assert stand_ins.actions == ["payment.duplicate_check_failed"]
+    assert stand_ins.audit[0].error == "ReceivePaymentQuery failed: 3260 Insufficient permission"
+
+
+async def test_a_refused_add_waits_audited_once_and_a_retry_posts_it_under_the_next_attempt(temporal_client):
+    """Rules 5 and 6: a refusal re-planning cannot cure (here 3260) is audited ``payment.post_failed`` once —
+    the wait adds no second row — and the payment waits as ``failed``; a ``retry`` signal posts it under the
+    next attempt's idempotency key."""
+    key = _key()
+    stand_ins = StandIns(
+        temporal_client,
+        _payment(key),
+        quickbooks={ADD: [_answer(ADD, code=3260, message="Insufficient permission"), _added(key, "TXN-9")]},
+    )
+
+    async def retry_once_failed(handle: WorkflowHandle[Any, Any]) -> None:
+        await _status_becomes(handle, "failed")
+        assert stand_ins.actions == ["payment.posting", "payment.post_failed"]
+        await handle.signal(RETRY_SIGNAL)
+
+    assert await _book(stand_ins, key, while_waiting=retry_once_failed) == "posted"
+    assert stand_ins.qb_idem_keys == [f"receive-payment/{COMPANY}/{key}/1", f"receive-payment/{COMPANY}/{key}/2"]
+    assert stand_ins.actions == ["payment.posting", "payment.post_failed", "payment.posting", "payment.unapplied"]
+    assert stand_ins.audit[1].error == "ReceivePaymentAdd refused: 3260 Insufficient permission"
+
+
+async def test_an_invoice_that_keeps_changing_is_planned_three_times_then_the_payment_waits(temporal_client):
+    """Rule 5: QuickBooks refusing the amounts (3120: the invoice changed) makes the run read and plan again,
+    at most twice more; the third refusal leaves the payment ``failed``, each attempt audited once."""
+    key = _key()
+    changed = _answer(ADD, code=3120, message="Object specified in the request cannot be found")
+    stand_ins = StandIns(temporal_client, _payment(key), quickbooks={ADD: [changed, changed, changed]})
+    assert await _held(stand_ins, key, "failed") == "failed"
+    assert stand_ins.qb_requests == [ADD, ADD, ADD]
+    assert stand_ins.actions == ["payment.posting", "payment.post_failed"] * 3
+
+
+async def test_an_add_answered_without_a_payment_fails_and_is_verified_before_posting_again(temporal_client):
+    """Rule 6: a ReceivePaymentAdd answered OK but without the payment is audited ``payment.failed``; on retry
+    the run does not trust it never landed: it searches QuickBooks first and finds it."""
+    key = _key()
+    empty = '<ReceivePaymentAddRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK"/>'
+    stand_ins = StandIns(
+        temporal_client,
+        _payment(key),
+        quickbooks={ADD: [_answer(ADD, empty)], QUERY: [_found(key, "TXN-10")]},
+    )
+
+    async def retry_once_failed(handle: WorkflowHandle[Any, Any]) -> None:
+        await _status_becomes(handle, "failed")
+        assert stand_ins.actions == ["payment.posting", "payment.failed"]
+        assert stand_ins.audit[1].error == "QuickBooks returned no payment"
+        await handle.signal(RETRY_SIGNAL)
+
+    assert await _book(stand_ins, key, while_waiting=retry_once_failed) == "posted"
+    assert stand_ins.qb_requests == [ADD, QUERY]
+    assert stand_ins.actions[-1] == "payment.found_in_quickbooks"
