@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ml_connector.config import PostingConfig
     from ml_connector.ledger.setup import ListNeed
+    from ml_connector.payments.companies import UNRESOLVED
     from ml_connector.payments.model import (
         ANSWER_SIGNAL,
         RETRY_SIGNAL,
@@ -135,6 +136,8 @@ class StandIns:
     quickbooks: dict[str, list[Answer]] = field(default_factory=dict)
     stripe_error: str = ""  # non-empty: Stripe cannot be read, with these words
     reader_error: str = ""  # non-empty: the invoice reader answers with this error
+    owning_company: str | None = COMPANY  # the company whose customer link names the Stripe customer
+    hands_over: bool = False  # the run is a routing run (invoice-keyed, or its company unresolved)
     # What was asked
     qb_requests: list[str] = field(default_factory=list)
     qb_idem_keys: list[str | None] = field(default_factory=list)
@@ -142,6 +145,7 @@ class StandIns:
     fetches: int = 0
     invoice_requests: list[NeedInvoices] = field(default_factory=list)
     marked_posted: list[str] = field(default_factory=list)
+    routed: list[RoutePayments] = field(default_factory=list)
     forgotten: list[tuple[str, str]] = field(default_factory=list)
     remembered: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -178,7 +182,7 @@ class StandIns:
 
     @activity.defn(name="link_company_of_customer")
     async def company_of_customer(self, stripe_customer_id: str) -> str | None:
-        return COMPANY
+        return self.owning_company
 
     @activity.defn(name="invoices_request")
     async def request_invoices(self, inp: NeedInvoices) -> None:
@@ -192,7 +196,10 @@ class StandIns:
 
     @activity.defn(name="payments_route")
     async def route_payments(self, inp: RoutePayments) -> list[str]:
-        raise AssertionError("a payment-keyed run never hands over")
+        if not self.hands_over:
+            raise AssertionError("a payment-keyed run never hands over")
+        self.routed.append(inp)
+        return [f"payment/{p.company_id}/{p.key}" for p in inp.payments]
 
     @activity.defn(name="ledger_record_charge")
     async def record_charge(self, inp: ChargeBooked) -> None:
@@ -278,6 +285,7 @@ async def _book(
     key: str,
     *,
     while_waiting: Callable[[WorkflowHandle[Any, Any]], Awaitable[None]] | None = None,
+    company: str = COMPANY,
 ) -> str:
     """Run one payment's workflow on a fresh task queue against the stand-ins; its result."""
     queue = f"payment-wf-{uuid.uuid4().hex[:8]}"
@@ -287,8 +295,8 @@ async def _book(
     ):
         handle = await client.start_workflow(
             PaymentWorkflow.run,
-            PaymentInput(COMPANY, key, "payment_intent"),
-            id=f"payment/{COMPANY}/{key}/{queue}",
+            PaymentInput(company, key, "payment_intent"),
+            id=f"payment/{company}/{key}/{queue}",
             task_queue=queue,
         )
         if while_waiting is not None:
@@ -634,3 +642,30 @@ async def test_an_add_answered_without_a_payment_fails_and_is_verified_before_po
     assert await _book(stand_ins, key, while_waiting=retry_once_failed) == "posted"
     assert stand_ins.qb_requests == [ADD, QUERY]
     assert stand_ins.actions[-1] == "payment.found_in_quickbooks"
+
+
+# ---- routing: runs that only hand over ------------------------------------------------------------------------------
+
+
+async def test_an_unresolved_company_run_waits_for_the_customer_link_then_hands_over(temporal_client):
+    """With several companies and no ``qb_company`` metadata the run only finds the owning company: while no
+    customer link names the Stripe customer it is held (audited once, with the customer), and after a person
+    links it a ``retry`` hands the payment over to ``payment/{company}/{pi}``; nothing is booked here."""
+    key = _key()
+    stand_ins = StandIns(temporal_client, _payment(key), owning_company=None, hands_over=True)
+
+    async def link_then_retry(handle: WorkflowHandle[Any, Any]) -> None:
+        await _status_becomes(handle, "held")
+        assert stand_ins.actions == ["payment.held"]
+        held = stand_ins.audit[0]
+        assert (held.company_id, held.outcome, held.stripe_customer_id) == (UNRESOLVED, "held", CUSTOMER)
+        assert held.error.startswith("several companies are configured")
+        stand_ins.owning_company = COMPANY
+        await handle.signal(RETRY_SIGNAL)
+
+    assert await _book(stand_ins, key, company=UNRESOLVED, while_waiting=link_then_retry) == "handed_over"
+    (route,) = stand_ins.routed
+    assert [(p.company_id, p.key, p.key_kind) for p in route.payments] == [(COMPANY, key, "payment_intent")]
+    assert route.signal.source == "handover"
+    assert stand_ins.qb_requests == []
+    assert stand_ins.actions == ["payment.held"]
