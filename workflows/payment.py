@@ -18,12 +18,13 @@ signal-with-start the same workflow id ``payment/{company}/{pi_… or ch_…}``.
    hands back *uncertain* (never re-sending the write itself) and the run goes back to step 4.
 6. Check QuickBooks' answer against the plan (applied amount, invoice balance after) and audit it.
 
-Anything that cannot be booked (no customer, hold policy, QuickBooks error) is audited and waits, visible in
-the Web UI through search attributes, for a ``retry`` signal or ``ml-connector replay``. An invoice-keyed
-run (an invoice event that names no payment) and an unresolved-company run (several companies, no
-``qb_company`` metadata) only find the owning payment workflow and hand over to it.
+Anything that cannot be booked (no customer, hold policy, QuickBooks error) raises :class:`Hold` where it is
+found; the run audits it and waits, visible in the Web UI through search attributes, for a ``retry`` signal or
+``ml-connector replay`` (``workflows/payment_steps.py``). An invoice-keyed run (an invoice event that names no
+payment) and an unresolved-company run (several companies, no ``qb_company`` metadata) only find the owning
+payment workflow and hand over to it (``workflows/payment_routing.py``). The decisions themselves (which
+invoice, how much, what QuickBooks recorded, the words of the audit trail) are pure, in ``ml_connector/payments``.
 """
-
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ RATE_CHECKS = 32
 
 
 @dataclass
-class _Attempt:
+class Attempts:
     """What the run knows about its posting attempts; carried across rounds (retries) of the same run."""
 
     attempts: int  # ReceivePaymentAdds sent for this payment so far, by any run (numbers the idempotency key)
@@ -114,7 +115,7 @@ class Run:
     inp: PaymentInput
     config: PostingConfig
     payment: StripePayment
-    attempt: _Attempt
+    attempt: Attempts
 
 
 @workflow.defn(name="PaymentWorkflow")
@@ -148,6 +149,7 @@ class PaymentWorkflow(PaymentSteps):
 
     @workflow.run
     async def run(self, inp: PaymentInput) -> str:
+        """Already posted? Then done. Otherwise book it, round after round, each Hold waiting for a retry."""
         self._inp = inp
         self._local_steps = workflow.patched(LOCAL_STEPS)
         if needs_routing(inp):
@@ -157,7 +159,7 @@ class PaymentWorkflow(PaymentSteps):
         if history.posted_txn_id:
             self.set_status(PaymentStatus.POSTED, history.posted_txn_id)
             return PaymentStatus.POSTED
-        attempt = _Attempt(history.attempts, history.uncertain or self._verify_first)
+        attempt = Attempts(history.attempts, history.uncertain or self._verify_first)
         while True:
             try:
                 status = await self._book(inp, config, attempt)
@@ -171,7 +173,7 @@ class PaymentWorkflow(PaymentSteps):
             self.set_status(status)
             return status
 
-    async def _book(self, inp: PaymentInput, config: PostingConfig, attempt: _Attempt) -> PaymentStatus:
+    async def _book(self, inp: PaymentInput, config: PostingConfig, attempt: Attempts) -> PaymentStatus:
         """One round: fetch → plan → verify if uncertain → post → record. Raises Hold to wait for a person."""
         payment = await self._bookable(inp, config)
         if isinstance(payment, PaymentStatus):
