@@ -18,17 +18,19 @@ from temporalio.worker import Worker
 
 import workflows
 from activities.audit import AuditActivities
+from activities.customer_pages import CustomerPageActivities
+from activities.invoice_pages import InvoicePageActivities
 from activities.invoice_reading import InvoiceReadingActivities
 from activities.ledger import LedgerActivities
 from activities.links import LinkActivities
 from activities.payment_routing import RoutingActivities
 from activities.qb_lists import QbListActivities
 from activities.qb_queue import QbActivities
+from activities.stripe_customer import StripeCustomerActivities
 from activities.stripe_side import StripeActivities
-from activities.stripe_sync import StripeSyncActivities
 from ml_connector.config import Settings
 from ml_connector.metrics import track_stripe_gateway
-from ml_connector.queue import RequestQueue
+from ml_connector.qbwc_server.queue import RequestQueue
 from ml_connector.storage.engine import make_engine, migrate
 from ml_connector.stripe.client import StripeGateway, StripeSettings
 from ml_connector.stripe.shared_limit import limiter_for
@@ -108,14 +110,16 @@ def build_activities(settings: Settings, engine: Engine, client: Client) -> list
         routing.request_invoices,
         reading.read_invoices,
     ]
-    sync = StripeSyncActivities(settings, engine, queue, gateway)
+    customer_pages = CustomerPageActivities(settings, engine, gateway)
+    invoice_pages = InvoicePageActivities(settings, engine, gateway, pool=customer_pages.pool)
+    stripe_customer = StripeCustomerActivities(settings, engine, gateway, pool=customer_pages.pool)
     links = LinkActivities(settings, engine, gateway)
     activities += [
-        sync.sync_customer_page,
-        sync.sync_invoice_page,
-        sync.sync_deleted_invoices,
-        sync.fetch_stripe_customer,
-        sync.tag_stripe_customer,
+        customer_pages.sync_customer_page,
+        invoice_pages.sync_invoice_page,
+        invoice_pages.sync_deleted_invoices,
+        stripe_customer.fetch_stripe_customer,
+        stripe_customer.tag_stripe_customer,
         links.customer_sync_config,
         links.pending_write_backs,
         links.mark_written_back,

@@ -21,26 +21,19 @@ from temporalio import activity
 
 from ml_connector.config import PostingConfig
 from ml_connector.payments.model import PaymentHistory
+from ml_connector.payments.trail import IN_QUICKBOOKS, SETTLING, Action
 from ml_connector.storage.models import AuditEntry, CustomerLink, InvoiceLink, utcnow
 
-POSTING = "payment.posting"
-POSTED = "payment.posted"
-UNAPPLIED = "payment.unapplied"
-FOUND = "payment.found_in_quickbooks"
-POST_FAILED = "payment.post_failed"
-# The queue could not establish whether a ReceivePaymentAdd ran (its answer was lost): like a bare POSTING,
-# it leaves the attempt open, so the next round (or run) searches QuickBooks before posting again.
-UNCERTAIN = "payment.uncertain"
-# Actions that close a posting attempt: after one of these the attempt's outcome is known.
-_SETTLING = (POSTED, UNAPPLIED, FOUND, POST_FAILED)
-_IN_QUICKBOOKS = (POSTED, UNAPPLIED, FOUND)
+# The posting actions by their short names, as the end-to-end tests and the bench import them.
+POSTING, POSTED, UNAPPLIED = Action.POSTING, Action.POSTED, Action.UNAPPLIED
+FOUND, POST_FAILED, UNCERTAIN = Action.FOUND, Action.POST_FAILED, Action.UNCERTAIN
 
 
 @dataclass(frozen=True)
 class AuditRecord:
     company_id: str
     action: str
-    outcome: str  # ok | failed | held | skipped | refused | pending
+    outcome: str  # an Outcome: ok | failed | held | skipped | refused | pending
     stripe_event_id: str = ""
     stripe_object_id: str = ""
     stripe_customer_id: str = ""
@@ -147,13 +140,13 @@ class AuditActivities:
                 .where(
                     AuditEntry.company_id == query.company_id,
                     AuditEntry.stripe_object_id == query.payment_id,
-                    col(AuditEntry.action).in_((POSTING, *_SETTLING)),
+                    col(AuditEntry.action).in_((Action.POSTING, *SETTLING)),
                 )
                 .order_by(col(AuditEntry.id))
             ).all()
-        posted = next((r.qb_txn_id for r in rows if r.action in _IN_QUICKBOOKS and r.qb_txn_id), "")
-        attempts = sum(1 for r in rows if r.action == POSTING)
-        uncertain = bool(rows) and rows[-1].action == POSTING
+        posted = next((r.qb_txn_id for r in rows if r.action in IN_QUICKBOOKS and r.qb_txn_id), "")
+        attempts = sum(1 for r in rows if r.action == Action.POSTING)
+        uncertain = bool(rows) and rows[-1].action == Action.POSTING
         return PaymentHistory(posted_txn_id=posted, attempts=attempts, uncertain=uncertain)
 
     @activity.defn(name="link_customer_lookup")

@@ -13,8 +13,8 @@ from temporalio import activity
 
 from ml_connector.payments.model import InvoiceSnapshot
 from ml_connector.payments.posting import snapshot
+from ml_connector.qbwc_server.queue import RequestQueue
 from ml_connector.qbxml.invoices import parse_invoices
-from ml_connector.queue import RequestQueue
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.stripe_sync import PageInput, StripeCustomerInput, link_field_of, read_page
+from activities.stripe_customer import StripeCustomerInput
+from activities.sync_pages import PageInput, link_field_of, read_page
 from ml_connector.config import Settings
 from ml_connector.qbxml.customers import parse_customers
 from ml_connector.storage.models import CustomerLink, InvoiceLink, utcnow

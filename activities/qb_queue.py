@@ -11,7 +11,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from ml_connector.queue import QbRunInput, QbRunResult, QueuedRequestFailed, RequestQueue
+from ml_connector.qbwc_server.queue import RequestQueue
+from ml_connector.qbwc_server.requests import QbRunInput, QbRunResult, QueuedRequestFailed
 
 
 class QbActivities:

@@ -46,8 +46,9 @@ sys.path.insert(0, str(ROOT))
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from ml_connector.fakestripe import signature_header  # noqa: E402
+from ml_connector.qbwc_server.queue import RequestQueue  # noqa: E402
+from ml_connector.qbwc_server.requests import QbRunInput  # noqa: E402
 from ml_connector.qbxml.customers import CustomerFields, customer_add  # noqa: E402
-from ml_connector.queue import QbRunInput, RequestQueue  # noqa: E402
 from ml_connector.simulator.company import CompanyFile  # noqa: E402
 from ml_connector.simulator.processor import QuickBooksProcessor  # noqa: E402
 from ml_connector.simulator.soap_client import build_authenticate  # noqa: E402

@@ -28,8 +28,9 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
 from ml_connector.config import load_settings  # noqa: E402
+from ml_connector.qbwc_server.queue import RequestQueue  # noqa: E402
+from ml_connector.qbwc_server.requests import QbRunInput  # noqa: E402
 from ml_connector.qbxml.customers import CustomerFields, customer_add  # noqa: E402
-from ml_connector.queue import QbRunInput, RequestQueue  # noqa: E402
 from ml_connector.simulator.company import CompanyFile  # noqa: E402
 from ml_connector.simulator.processor import QuickBooksProcessor  # noqa: E402
 from ml_connector.simulator.webconnector import WebConnector  # noqa: E402

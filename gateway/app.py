@@ -34,11 +34,11 @@ from gateway.stripe_webhook import router as stripe_webhook_router
 from ml_connector import logs
 from ml_connector.companies import sync_companies
 from ml_connector.config import Settings
-from ml_connector.qbwc.service import QbwcService
 from ml_connector.qbwc.soap import ReceiveResponseXML, SoapFault, render_fault, render_result
 from ml_connector.qbwc.throttle import PEER, LoginThrottle
 from ml_connector.qbwc.wsdl import render_wsdl
-from ml_connector.queue import RequestQueue
+from ml_connector.qbwc_server.queue import RequestQueue
+from ml_connector.qbwc_server.service import QbwcService
 from ml_connector.retention import prune_forever
 from ml_connector.runwindows import RunWindowSchedule
 from ml_connector.storage.engine import make_engine, migrate, private_dir

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
-from ml_connector.qbwc.soap import SoapScanner
+from ml_connector.qbwc.soap_scanner import SoapScanner
 
 LARGE_OPERATION = "receiveResponseXML"
 # Bytes per second a large (authenticated) body is allowed to trickle at, on top of the body deadline.

@@ -16,7 +16,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from ml_connector.queue import Delivery, RequestQueue
+from ml_connector.qbwc_server.queue import RequestQueue
+from ml_connector.qbwc_server.requests import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.access import admin_refusal
 from ml_connector import metrics
-from ml_connector.check import schema_status
+from ml_connector.health import schema_status
 
 router = APIRouter()
 

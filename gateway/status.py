@@ -30,8 +30,8 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.access import admin_refusal
-from ml_connector.check import CompanyRow, company_rows
 from ml_connector.config import Settings
+from ml_connector.health import CompanyRow, company_rows
 from ml_connector.ledger.io import store as ledger_store
 from ml_connector.metrics import PaymentState, payment_states
 from ml_connector.qbwc.troubleshooting import explain

@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from gateway.app import create_app
 from gateway.server import server_config
 from ml_connector.config import Settings, load_settings
-from ml_connector.queue import RequestQueue
+from ml_connector.qbwc_server.queue import RequestQueue
 from ml_connector.simulator.company import CompanyFile
 from ml_connector.simulator.processor import QuickBooksProcessor
 from ml_connector.simulator.webconnector import WebConnector

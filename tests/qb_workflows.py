@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
+    from ml_connector.qbwc_server.queue import RequestQueue
+    from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.customers import (
         CustomerFields,
         customer_external_guid,
@@ -15,7 +17,6 @@ with workflow.unsafe.imports_passed_through():
         customer_query,
         parse_customers,
     )
-    from ml_connector.queue import QbRunResult, RequestQueue
     from workflows import qb
     from workflows.qb_customers import add_customer
 

@@ -7,40 +7,49 @@ months. A poll:
 
 1. queues an iterator CustomerQuery for customers modified since the watermark minus an overlap (the first
    run reads everything); the gateway fetches every page inside the Web Connector session;
-2. syncs the stored pages one activity per page (``sync_customer_page``): Stripe creates/updates with
-   deterministic idempotency keys, links stored, only small summaries come back;
+2. syncs the stored pages one activity per page (``sync_customer_page``, ``PAGES_IN_FLIGHT`` at once):
+   Stripe creates/updates with deterministic idempotency keys, links stored, only small summaries come back,
+   folded into one ``PageTotals`` (counts, newest TimeModified, oldest failure to read again);
 3. writes the Stripe id of newly linked customers back into QuickBooks (custom field or Notes) while later
    pages are still being pushed to Stripe;
-4. does the same for invoices (``sync_invoice_page``), after customers, so every invoice finds its customer's
-   link; invoices are part of this workflow rather than a second one because they depend on exactly that
-   ordering and share the poll's Web Connector session. Invoices *deleted* in QuickBooks never appear in
-   that InvoiceQuery, so a TxnDeletedQuery over the same window travels with it and their Stripe invoices
-   are withdrawn (``sync_deleted_invoices``);
+4. does the same for invoices (``sync_invoice_page``, pipelined alike), after customers, so every invoice
+   finds its customer's link; invoices are part of this workflow rather than a second one because they
+   depend on exactly that ordering and share the poll's Web Connector session. Invoices *deleted* in
+   QuickBooks never appear in that InvoiceQuery, so a TxnDeletedQuery over the same window travels with it
+   and their Stripe invoices are withdrawn (``sync_deleted_invoices``);
 5. continues as new with the new watermarks. A huge first sync may continue as new between pages too
    (``PollProgress``): the iterator's pages are in the database, so the next run simply carries on.
 
 Write-backs beyond ``MAX_WRITE_BACKS_IN_FLIGHT`` (QuickBooks slower than Stripe) stay marked in the link table
-and are drained at the start of the next run, read-and-re-apply style.
+and are drained at the start of the next run, read-and-re-apply style. Near a mid-poll continue-as-new the
+pages' write-backs are carried to the next run instead of started (``PollProgress.deferred_write_backs``),
+so the hand-over waits only for write-backs that are almost done and Stripe is not left idle while the
+Web Connector works through hundreds of them (measured: the 10,000-customer first sync).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.customer_pages import CustomerPageActivities
+    from activities.invoice_pages import InvoicePageActivities
     from activities.links import LinkActivities, MarkInput, PendingInput, SyncConfig
     from activities.qb_queue import QbActivities
-    from activities.stripe_sync import PageInput, PageSummary, StripeSyncActivities, WriteBackItem
+    from activities.sync_pages import PageInput, PageSummary, WriteBackItem
     from ml_connector.qbxml.customers import customer_query
     from ml_connector.qbxml.deleted import txn_deleted_query
     from ml_connector.qbxml.invoices import invoice_query
     from ml_connector.sync.link_field import LinkField
-    from ml_connector.sync.watermark import earliest, next_watermark, query_from
+    from ml_connector.sync.totals import PageTotals
+    from ml_connector.sync.watermark import next_watermark, query_from
     from workflows import qb
     from workflows.write_back import ensure_custom_field, write_stripe_id
 
@@ -58,6 +67,15 @@ MAX_WRITE_BACKS_IN_FLIGHT = 300
 HISTORY_LIMIT = 4_000
 TASK_TIMEOUT = timedelta(minutes=1)
 PAGES_IN_FLIGHT = 6  # pages in flight at once: while some wait for the database, the others keep Stripe busy
+# Invoice pages were pushed one at a time before this patch; runs that started then replay that way.
+INVOICE_PAGES_PIPELINED = "invoice-pages-pipelined"
+# Runs that started before this patch started every page's write-backs at once, also just before continuing
+# as new; they replay that way.
+WRITE_BACKS_CARRIED = "write-backs-carried-across-continue-as-new"
+# Past this share of ``history_limit`` a run that will continue as new mid-poll stops starting write-backs.
+CARRY_WRITE_BACKS_AFTER = 0.75
+# A write-back: ListID, Stripe id, and what the poll read of the customer (EditSequence, Notes, custom field).
+_WriteTarget = tuple[str, str, str | None, str | None, bool]
 
 
 def workflow_id(company_id: str) -> str:
@@ -75,6 +93,48 @@ class PollProgress:
     customers_newest: str | None = None
     customers_hold: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # Write-backs of pages synced near the end of the previous run, started by this one (WRITE_BACKS_CARRIED).
+    deferred_write_backs: list[WriteBackItem] = field(default_factory=list)
+
+    def customer_totals(self) -> PageTotals:
+        """The customer pages synced so far (``counts`` carries their Stripe requests as "stripe_requests")."""
+        counts = dict(self.counts)
+        requests = counts.pop("stripe_requests", 0)
+        return PageTotals(counts, self.customers_newest, self.customers_hold, requests)
+
+    def keep(self, totals: PageTotals) -> None:
+        """Store ``totals`` in the fields continue-as-new carries (their shape is in recorded histories)."""
+        self.counts = {**totals.counts, "stripe_requests": totals.stripe_requests}
+        self.customers_newest = totals.newest
+        self.customers_hold = totals.hold
+
+
+class _Pipeline:
+    """The pages of one stored iterator answer, up to ``width`` in flight: the page awaited and the next ones,
+    so while one page waits for the database the others keep Stripe's rate limiter busy."""
+
+    def __init__(self, start: Callable[[int], Awaitable[PageSummary]], pages: int, width: int) -> None:
+        self._start = start
+        self._pages = pages
+        self._width = width
+        self._running: dict[int, asyncio.Task[PageSummary]] = {}
+
+    def top_up(self, first: int) -> None:
+        for page_no in range(first, min(first + self._width, self._pages)):
+            if page_no not in self._running:
+                self._running[page_no] = asyncio.create_task(self._run(page_no))
+
+    async def _run(self, page_no: int) -> PageSummary:
+        return await self._start(page_no)
+
+    async def take(self, page_no: int) -> PageSummary:
+        """Page ``page_no``'s summary (starting it if it is not in flight yet)."""
+        task = self._running.pop(page_no, None) or asyncio.create_task(self._run(page_no))
+        return await task
+
+    @property
+    def idle(self) -> bool:
+        return not self._running
 
 
 @dataclass
@@ -181,20 +241,19 @@ class CustomerSyncWorkflow:
         if not self._state.dataext_ready:
             self._state.dataext_ready = await ensure_custom_field(inp.company_id, link_field)
         await self._sync_customers(progress, link_field)
-        invoice_counts, invoice_requests = await self._sync_invoices()
+        invoices = await self._sync_invoices()
         await self._settle_write_backs()
+        customers = progress.customer_totals()
         summary = PollSummary(
             started_at=progress.started_at,
             customers=progress.counts,
-            invoices=invoice_counts,
+            invoices=dict(invoices.counts),
             write_backs=self._write_backs,
             write_back_failures=self._write_back_failures,
-            stripe_requests=progress.counts.get("stripe_requests", 0) + invoice_requests,
+            stripe_requests=customers.stripe_requests + invoices.stripe_requests,
         )
         workflow.logger.info("poll of %s done: %s", inp.company_id, summary)
-        next_customer_wm = next_watermark(
-            self._state.customer_watermark, progress.customers_newest, progress.customers_hold
-        )
+        next_customer_wm = next_watermark(self._state.customer_watermark, customers.newest, customers.hold)
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(
             replace(
@@ -247,47 +306,44 @@ class CustomerSyncWorkflow:
             progress.customer_request_id = result.request_id
             progress.customer_pages = max(result.pages, 1 if result.response else 0)
         request_id = progress.customer_request_id
-        prefetched: dict[int, asyncio.Task[PageSummary]] = {}
-
-        def page_task(page_no: int) -> asyncio.Task[PageSummary]:
-            if page_no not in prefetched:
-                prefetched[page_no] = asyncio.create_task(self._customer_page(company, request_id, page_no))
-            return prefetched[page_no]
-
-        def top_up(first: int) -> None:
-            """Keep PAGES_IN_FLIGHT pages talking to Stripe: a page spends part of its time in the database
-            (reading, storing links), and the others keep the rate limiter busy meanwhile."""
-            for ahead in range(first, min(first + PAGES_IN_FLIGHT, progress.customer_pages)):
-                page_task(ahead)
-
+        pipeline = _Pipeline(
+            lambda page_no: self._page(CustomerPageActivities.sync_customer_page, request_id, page_no),
+            progress.customer_pages,
+            PAGES_IN_FLIGHT,
+        )
+        totals = progress.customer_totals()
+        self._start_carried_write_backs(progress, link_field)
         while progress.next_customer_page < progress.customer_pages:
             page_no = progress.next_customer_page
             wrap_up = self._history_is_long()  # continue as new after this page: start no more
             if not wrap_up:
-                top_up(page_no)
-            summary = await page_task(page_no)
-            del prefetched[page_no]
+                pipeline.top_up(page_no)
+            summary = await pipeline.take(page_no)
             if not wrap_up:  # before this page's write-backs are scheduled, so it is not queued behind them
-                top_up(page_no + 1)
-            _add(progress.counts, summary.counts)
-            progress.counts["stripe_requests"] = (
-                progress.counts.get("stripe_requests", 0) + summary.stripe_requests
-            )
-            progress.customers_newest = next_watermark(progress.customers_newest, summary.newest, None)
-            progress.customers_hold = earliest(progress.customers_hold, summary.hold)
-            self._start_write_backs(summary.write_backs, link_field)
+                pipeline.top_up(page_no + 1)
+            totals = totals.combine(summary.totals)
+            progress.keep(totals)
             progress.next_customer_page += 1
-            if wrap_up and not prefetched and progress.next_customer_page < progress.customer_pages:
+            more = progress.next_customer_page < progress.customer_pages
+            if more and self._carry_write_backs():
+                progress.deferred_write_backs.extend(summary.write_backs)
+            else:
+                self._start_write_backs(summary.write_backs, link_field)
+            if wrap_up and pipeline.idle and more:
                 await self._settle_write_backs()
                 workflow.continue_as_new(replace(self._state, progress=progress), task_timeout=TASK_TIMEOUT)
+        self._start_carried_write_backs(progress, link_field)  # the poll ends here: nothing left to carry
         await workflow.execute_activity_method(
             QbActivities.qb_forget_pages, progress.customer_request_id, start_to_close_timeout=SHORT_TIMEOUT
         )
 
-    async def _customer_page(self, company: str, request_id: int, page_no: int) -> PageSummary:
+    async def _page(
+        self, activity: Callable[[Any, PageInput], PageSummary], request_id: int, page_no: int
+    ) -> PageSummary:
+        """One stored page through a page activity (customers, invoices, or the deletions' one answer)."""
         return await workflow.execute_activity_method(
-            StripeSyncActivities.sync_customer_page,
-            PageInput(company, request_id, page_no),
+            activity,
+            PageInput(self._state.company_id, request_id, page_no),
             start_to_close_timeout=PAGE_TIMEOUT,
             retry_policy=PAGE_RETRY,
         )
@@ -303,24 +359,26 @@ class CustomerSyncWorkflow:
         self._in_flight += len(batch)
         self._tasks.append(asyncio.create_task(self._write_back_batch(batch, link_field)))
 
+    def _carry_write_backs(self) -> bool:
+        """Near the end of this run's history: leave this page's write-backs to the next run, so that the
+        continue-as-new ahead waits only for those already under way (recorded once, as a patch marker)."""
+        info = workflow.info()
+        near = info.is_continue_as_new_suggested() or (
+            info.get_current_history_length() > self._state.history_limit * CARRY_WRITE_BACKS_AFTER
+        )
+        return near and workflow.patched(WRITE_BACKS_CARRIED)
+
+    def _start_carried_write_backs(self, progress: PollProgress, link_field: LinkField) -> None:
+        if progress.deferred_write_backs:
+            carried, progress.deferred_write_backs = progress.deferred_write_backs, []
+            self._start_write_backs(carried, link_field)
+
     async def _write_back_batch(self, items: list[WriteBackItem], link_field: LinkField) -> None:
-        company = self._state.company_id
         try:
-            results = await asyncio.gather(
-                *(
-                    write_stripe_id(
-                        company,
-                        item.list_id,
-                        item.stripe_customer_id,
-                        link_field,
-                        edit_sequence=item.edit_sequence,
-                        notes=item.notes,
-                        has_field=item.has_field,
-                    )
-                    for item in items
-                )
+            results = await self._write_and_mark(
+                [(i.list_id, i.stripe_customer_id, i.edit_sequence, i.notes, i.has_field) for i in items],
+                link_field,
             )
-            await self._mark([item.list_id for item, ok in zip(items, results, strict=True) if ok])
             self._write_backs += sum(results)
             self._write_back_failures += len(results) - sum(results)
         finally:
@@ -336,16 +394,34 @@ class CustomerSyncWorkflow:
             )
             if not pending:
                 return
-            results = await asyncio.gather(
-                *(
-                    write_stripe_id(self._state.company_id, p.list_id, p.stripe_customer_id, link_field)
-                    for p in pending
-                )
+            # Nothing read this run: each customer is re-read and only our field re-applied.
+            await self._write_and_mark(
+                [(p.list_id, p.stripe_customer_id, None, None, False) for p in pending], link_field
             )
-            await self._mark([p.list_id for p, ok in zip(pending, results, strict=True) if ok])
             after = pending[-1].link_id
             if self._history_is_long():
                 workflow.continue_as_new(self._state, task_timeout=TASK_TIMEOUT)
+
+    async def _write_and_mark(self, targets: list[_WriteTarget], link_field: LinkField) -> list[bool]:
+        """Write each Stripe id into QuickBooks, all at once, and mark those that landed; whether each did.
+        A target carries what the poll read (EditSequence, Notes, whether the custom field exists), or
+        None when there is nothing fresh to build the first attempt from."""
+        results = await asyncio.gather(
+            *(
+                write_stripe_id(
+                    self._state.company_id,
+                    list_id,
+                    stripe_id,
+                    link_field,
+                    edit_sequence=edit_sequence,
+                    notes=notes,
+                    has_field=has_field,
+                )
+                for list_id, stripe_id, edit_sequence, notes, has_field in targets
+            )
+        )
+        await self._mark([target[0] for target, ok in zip(targets, results, strict=True) if ok])
+        return list(results)
 
     async def _mark(self, list_ids: list[str]) -> None:
         if list_ids:
@@ -362,7 +438,9 @@ class CustomerSyncWorkflow:
 
     # ---- invoices ------------------------------------------------------------------------------------
 
-    async def _sync_invoices(self) -> tuple[dict[str, int], int]:
+    async def _sync_invoices(self) -> PageTotals:
+        """Invoices modified since the invoice watermark, then those deleted in the same window; moves the
+        invoice watermark (unless the InvoiceQuery failed) and returns what the poll did."""
         company = self._state.company_id
         first = self._state.invoice_watermark is None
         since = query_from(self._state.invoice_watermark, timedelta(seconds=self._state.overlap_seconds))
@@ -379,58 +457,47 @@ class CustomerSyncWorkflow:
                 include_line_items=True,
             ),
         )
-        counts: dict[str, int] = {}
-        newest: str | None = None
-        hold: str | None = None
-        requests = 0
+        totals = PageTotals()
         if result.ok:
             pages = max(result.pages, 1 if result.response else 0)
-            newest, hold, requests = await self._sync_invoice_pages(result.request_id, pages, counts)
+            totals = await self._sync_invoice_pages(result.request_id, pages)
         else:
             workflow.logger.error("invoice query failed: %s %s", result.status_code, result.status_message)
         gone = await deletions
         if gone.ok:
-            summary: PageSummary = await workflow.execute_activity_method(
-                StripeSyncActivities.sync_deleted_invoices,
-                PageInput(company, gone.request_id, 0),
-                start_to_close_timeout=PAGE_TIMEOUT,
-                retry_policy=PAGE_RETRY,
-            )
-            _add(counts, summary.counts)
-            requests += summary.stripe_requests
-            hold = earliest(hold, summary.hold)  # a withdrawal that failed is read again next poll
+            # a withdrawal that failed holds the watermark: it is read again next poll
+            deleted = await self._page(InvoicePageActivities.sync_deleted_invoices, gone.request_id, 0)
+            totals = totals.combine(deleted.totals)
         else:
             workflow.logger.error(
                 "deleted-invoice query failed: %s %s", gone.status_code, gone.status_message
             )
-            hold = earliest(hold, self._state.invoice_watermark)  # read this window's deletions again
+            # read this window's deletions again
+            totals = totals.combine(PageTotals(hold=self._state.invoice_watermark))
         if result.ok:  # else the same window is read again next poll, deletions included
-            self._state.invoice_watermark = next_watermark(self._state.invoice_watermark, newest, hold)
-        return counts, requests
-
-    async def _sync_invoice_pages(
-        self, request_id: int, pages: int, counts: dict[str, int]
-    ) -> tuple[str | None, str | None, int]:
-        """Push every stored page of the InvoiceQuery; returns the newest TimeModified, the hold, requests."""
-        company = self._state.company_id
-        newest: str | None = None
-        hold: str | None = None
-        requests = 0
-        for page_no in range(pages):
-            summary: PageSummary = await workflow.execute_activity_method(
-                StripeSyncActivities.sync_invoice_page,
-                PageInput(company, request_id, page_no),
-                start_to_close_timeout=PAGE_TIMEOUT,
-                retry_policy=PAGE_RETRY,
+            self._state.invoice_watermark = next_watermark(
+                self._state.invoice_watermark, totals.newest, totals.hold
             )
-            _add(counts, summary.counts)
-            requests += summary.stripe_requests
-            newest = next_watermark(newest, summary.newest, None)
-            hold = earliest(hold, summary.hold)
+        return totals
+
+    async def _sync_invoice_pages(self, request_id: int, pages: int) -> PageTotals:
+        """Push every stored page of the InvoiceQuery, pipelined like the customers' pages."""
+        width = PAGES_IN_FLIGHT if pages > 1 and workflow.patched(INVOICE_PAGES_PIPELINED) else 1
+        pipeline = _Pipeline(
+            lambda page_no: self._page(InvoicePageActivities.sync_invoice_page, request_id, page_no),
+            pages,
+            width,
+        )
+        totals = PageTotals()
+        for page_no in range(pages):
+            pipeline.top_up(page_no)
+            summary = await pipeline.take(page_no)
+            pipeline.top_up(page_no + 1)
+            totals = totals.combine(summary.totals)
         await workflow.execute_activity_method(
             QbActivities.qb_forget_pages, request_id, start_to_close_timeout=SHORT_TIMEOUT
         )
-        return newest, hold, requests
+        return totals
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
@@ -439,7 +506,3 @@ class CustomerSyncWorkflow:
             or info.get_current_history_length() > self._state.history_limit
         )
 
-
-def _add(total: dict[str, int], more: dict[str, int]) -> None:
-    for name, count in more.items():
-        total[name] = total.get(name, 0) + count

@@ -37,9 +37,9 @@ with workflow.unsafe.imports_passed_through():
         InvoiceSnapshot,
         ReaderInput,
     )
+    from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.errors import StatusClass, classify
     from ml_connector.qbxml.invoices import invoice_query
-    from ml_connector.queue import QbRunResult
     from workflows import qb
     from workflows.policies import QB_ATTEMPT
 

@@ -44,8 +44,8 @@ with workflow.unsafe.imports_passed_through():
         LedgerInput,
         LedgerSignal,
     )
+    from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.errors import classify
-    from ml_connector.queue import QbRunResult
     from workflows import qb
     from workflows.policies import DB_RETRY, DB_TIMEOUT, QB_ATTEMPT
     from workflows.qb_setup import ensure_in_quickbooks

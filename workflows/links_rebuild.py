@@ -16,7 +16,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.links import LinkActivities, RebuildSummary, SyncConfig
     from activities.qb_queue import QbActivities
-    from activities.stripe_sync import PageInput
+    from activities.sync_pages import PageInput
     from ml_connector.qbxml.customers import customer_query
     from ml_connector.sync.link_field import LinkField
     from workflows import qb

@@ -22,8 +22,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.qb_queue import QbActivities
+    from ml_connector.qbwc_server.requests import (
+        REFUSED_KIND,
+        UNANSWERED_KIND,
+        UNCERTAIN_KIND,
+        QbRunInput,
+        QbRunResult,
+    )
     from ml_connector.qbxml.errors import StatusClass, classify
-    from ml_connector.queue import REFUSED_KIND, UNANSWERED_KIND, UNCERTAIN_KIND, QbRunInput, QbRunResult
 
 # One waiting attempt lasts at most five minutes; Temporal then starts the next one a second later, which
 # re-registers with the same queued request (a row update, no history event). This bounds the damage of a

@@ -16,8 +16,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.customers import CustomerFields, customer_add, customer_query, parse_customers
-    from ml_connector.queue import QbRunResult
     from workflows import qb
 
 # An add whose answer is lost is verified and sent again at most this often before the workflow gives up

@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.ledger import listcheck
     from ml_connector.ledger.listcheck import AddStep, Judgement, Known
     from ml_connector.ledger.setup import ACCOUNT, ITEM, PAYMENT_METHOD, ListNeed
-    from ml_connector.queue import QbRunResult
+    from ml_connector.qbwc_server.requests import QbRunResult
     from workflows import qb
     from workflows.policies import DB_RETRY, DB_TIMEOUT
 

@@ -29,7 +29,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.links import LinkActivities, LinkInfo, RecordLinkInput, SyncConfig
-    from activities.stripe_sync import StripeCustomerInput, StripeSyncActivities, TagCustomerInput
+    from activities.stripe_customer import StripeCustomerActivities, StripeCustomerInput, TagCustomerInput
+    from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.customers import (
         Customer,
         CustomerFields,
@@ -38,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         parse_customers,
     )
     from ml_connector.qbxml.errors import StatusClass, classify
-    from ml_connector.queue import QbRunResult
     from ml_connector.stripe.events import customer_workflow_id
     from ml_connector.sync.link_field import LinkField
     from ml_connector.sync.stripe_customers import StripeCustomer, name_candidates, qb_fields
@@ -112,7 +112,7 @@ class StripeCustomerWorkflow:
     async def _apply(self, inp: StripeCustomerWorkflowInput, link_field: LinkField) -> StripeCustomerResult:
         ids = StripeCustomerInput(inp.company_id, inp.stripe_customer_id)
         customer: StripeCustomer = await workflow.execute_activity_method(
-            StripeSyncActivities.fetch_stripe_customer, ids, start_to_close_timeout=STRIPE_TIMEOUT
+            StripeCustomerActivities.fetch_stripe_customer, ids, start_to_close_timeout=STRIPE_TIMEOUT
         )
         link: LinkInfo | None = await workflow.execute_activity_method(
             LinkActivities.find_customer_link, ids, start_to_close_timeout=SHORT_TIMEOUT
@@ -164,7 +164,7 @@ class StripeCustomerWorkflow:
             if await write_stripe_id(inp.company_id, added.list_id, customer.id, link_field):
                 await self._record(inp, added.list_id, customer, written_back=True, added=added)
         await workflow.execute_activity_method(
-            StripeSyncActivities.tag_stripe_customer,
+            StripeCustomerActivities.tag_stripe_customer,
             TagCustomerInput(inp.company_id, customer.id, added.list_id),
             start_to_close_timeout=STRIPE_TIMEOUT,
         )

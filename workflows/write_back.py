@@ -14,10 +14,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.customers import customer_query, parse_customers
     from ml_connector.qbxml.dataext import data_ext_def_add, data_ext_def_query, parse_data_ext_defs
     from ml_connector.qbxml.errors import StatusClass, classify
-    from ml_connector.queue import QbRunResult
     from ml_connector.sync.link_field import (
         LinkField,
         NotesFull,

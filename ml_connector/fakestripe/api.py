@@ -205,18 +205,15 @@ class FakeStripe:
             saved = self._saved.get(scope)
             if saved is not None:
                 if (saved.method, saved.path) != (method, path):
+                    misuse = f"for the same endpoint they were first used for ('{saved.method} {saved.path}')."
+                elif saved.params != params:
+                    misuse = "with the same parameters they were first used with."
+                else:
+                    misuse = None
+                if misuse is not None:
                     message = (
-                        f"Keys for idempotent requests can only be used for the same endpoint they were first "
-                        f"used for ('{saved.method} {saved.path}'). Try using a key other than '{key}' if you "
-                        f"meant to execute a different request."
-                    )
-                    return _error_response(StripeError(400, message, error_type="idempotency_error"),
-                                           request_id, headers)
-                if saved.params != params:
-                    message = (
-                        f"Keys for idempotent requests can only be used with the same parameters they were "
-                        f"first used with. Try using a key other than '{key}' if you meant to execute a "
-                        f"different request."
+                        f"Keys for idempotent requests can only be used {misuse} Try using a key other than "
+                        f"'{key}' if you meant to execute a different request."
                     )
                     return _error_response(StripeError(400, message, error_type="idempotency_error"),
                                            request_id, headers)

@@ -22,7 +22,9 @@ from ml_connector.fakestripe.params import (
     string,
     string_list,
 )
-from ml_connector.fakestripe.store import Obj, previous_attributes
+from ml_connector.fakestripe.resources import apply_metadata, matches, record_update
+from ml_connector.fakestripe.resources import delete as delete_resource
+from ml_connector.fakestripe.store import Obj
 
 _ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
 _PREFIX = re.compile(r"^[A-Z0-9]{3,12}$")
@@ -92,23 +94,14 @@ def update(call: Call) -> Obj:
         cust["invoice_prefix"] = prefix
     if "preferred_locales" in params:
         cust["preferred_locales"] = string_list(params, "preferred_locales") or []
-    new_metadata = metadata_update(params, cust["metadata"])
-    if new_metadata is not None:
-        cust["metadata"] = new_metadata
+    apply_metadata(params, cust)
     _apply_invoice_settings(call, cust, params)
-    changed = previous_attributes(before, store.present(cust))
-    if changed:
-        store.record_event("customer.updated", cust, call.info, changed)
+    record_update(call, cust, before, "customer.updated")
     return store.present(cust)
 
 
 def delete(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    store = call.store
-    cust = store.get("customer", call.path["id"], call.livemode)
-    store.mark_deleted(cust["id"])
-    store.record_event("customer.deleted", cust, call.info)
-    return objects.deleted("customer", cust["id"])
+    return delete_resource(call, "customer", event="customer.deleted")
 
 
 def list_customers(call: Call) -> Obj:
@@ -119,7 +112,7 @@ def list_customers(call: Call) -> Obj:
     items = [
         cust
         for cust in call.store.all("customer", call.livemode)
-        if (email is None or cust["email"] == email) and in_bounds(cust["created"], bounds)
+        if matches(cust, email=email) and in_bounds(cust["created"], bounds)
     ]
     return page(call.store, items, params, "/v1/customers", "customer")
 

@@ -20,19 +20,18 @@ from ml_connector.fakestripe.params import (
     created_filter,
     in_bounds,
     metadata_update,
-    nullable_string,
     reject_unknown,
     string,
     string_list,
 )
+from ml_connector.fakestripe.resources import apply_metadata, delete, retrieve, set_strings
 from ml_connector.fakestripe.store import Obj
 
 MAX_TYPES = 20
 
 
 def retrieve_event(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("event", call.path["id"], call.livemode))
+    return retrieve(call, "event")
 
 
 def list_events(call: Call) -> Obj:
@@ -76,8 +75,7 @@ def create_webhook_endpoint(call: Call) -> Obj:
 
 
 def retrieve_webhook_endpoint(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("webhook_endpoint", call.path["id"], call.livemode))
+    return retrieve(call, "webhook_endpoint")
 
 
 def update_webhook_endpoint(call: Call) -> Obj:
@@ -91,21 +89,13 @@ def update_webhook_endpoint(call: Call) -> Obj:
         endpoint["enabled_events"] = _enabled_events(params, required=True)
     if "disabled" in params:
         endpoint["status"] = "disabled" if boolean(params, "disabled") else "enabled"
-    given, description = nullable_string(params, "description")
-    if given:
-        endpoint["description"] = description
-    new_metadata = metadata_update(params, endpoint["metadata"])
-    if new_metadata is not None:
-        endpoint["metadata"] = new_metadata
+    set_strings(params, endpoint, ("description",))
+    apply_metadata(params, endpoint)
     return store.present(endpoint)
 
 
 def delete_webhook_endpoint(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    store = call.store
-    endpoint = store.get("webhook_endpoint", call.path["id"], call.livemode)
-    store.mark_deleted(endpoint["id"])
-    return objects.deleted("webhook_endpoint", endpoint["id"])
+    return delete(call, "webhook_endpoint")
 
 
 def list_webhook_endpoints(call: Call) -> Obj:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 
 from ml_connector.fakestripe import objects
-from ml_connector.fakestripe.billing import payment_intent_is_invoiced, settle_payment_intent
+from ml_connector.fakestripe.billing import settle_payment_intent
 from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.errors import invalid, missing_param, state_error
+from ml_connector.fakestripe.invoice_payments import payment_intent_is_invoiced
 from ml_connector.fakestripe.listing import page
 from ml_connector.fakestripe.money import charge_payment_intent, refund_charge, resolve_payment_method
 from ml_connector.fakestripe.params import (
@@ -23,13 +24,20 @@ from ml_connector.fakestripe.params import (
     in_bounds,
     integer,
     metadata_update,
-    nullable_string,
     reject_unknown,
     string,
     string_list,
 )
 from ml_connector.fakestripe.payouts import balance_transactions_of_payout
-from ml_connector.fakestripe.store import Obj, previous_attributes
+from ml_connector.fakestripe.resources import (
+    apply_metadata,
+    list_matching,
+    matches,
+    retrieve,
+    set_strings,
+    update_fields,
+)
+from ml_connector.fakestripe.store import Obj
 
 _CURRENCY = re.compile(r"^[a-z]{3}$")
 _MINIMUM_CHARGE = {"usd": 50, "eur": 50, "gbp": 30, "cad": 50, "aud": 50}
@@ -85,8 +93,7 @@ def create_payment_intent(call: Call) -> Obj:
 
 
 def retrieve_payment_intent(call: Call) -> Obj:
-    reject_unknown(call.params, {"client_secret"})
-    return call.store.present(call.store.get("payment_intent", call.path["id"], call.livemode))
+    return retrieve(call, "payment_intent", allowed={"client_secret"})
 
 
 def update_payment_intent(call: Call) -> Obj:
@@ -115,13 +122,8 @@ def update_payment_intent(call: Call) -> Obj:
         pm_ref = string(params, "payment_method")
         pi["payment_method"] = resolve_payment_method(call, pm_ref, "payment_method")["id"] if pm_ref else None
         pi["status"] = "requires_confirmation" if pi["payment_method"] else "requires_payment_method"
-    for name in ("description", "receipt_email", "statement_descriptor"):
-        given, value = nullable_string(params, name)
-        if given:
-            pi[name] = value
-    new_metadata = metadata_update(params, pi["metadata"])
-    if new_metadata is not None:
-        pi["metadata"] = new_metadata
+    set_strings(params, pi, ("description", "receipt_email", "statement_descriptor"))
+    apply_metadata(params, pi)
     return store.present(pi)
 
 
@@ -164,59 +166,22 @@ def cancel_payment_intent(call: Call) -> Obj:
 
 
 def list_payment_intents(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"created", "customer", "ending_before", "limit", "starting_after"})
-    customer_id = string(params, "customer")
-    created = created_filter(params)
-    items = [
-        pi
-        for pi in call.store.all("payment_intent", call.livemode)
-        if (customer_id is None or pi["customer"] == customer_id) and in_bounds(pi["created"], created)
-    ]
-    return page(call.store, items, params, "/v1/payment_intents", "payment_intent")
+    return list_matching(call, "payment_intent", "/v1/payment_intents", equal=("customer",))
 
 
 # -- charges ----------------------------------------------------------------------------------------
 
 
 def retrieve_charge(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("charge", call.path["id"], call.livemode))
+    return retrieve(call, "charge")
 
 
 def update_charge(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"description", "metadata", "receipt_email"})
-    store = call.store
-    ch = store.get("charge", call.path["id"], call.livemode)
-    before = store.present(ch)
-    for name in ("description", "receipt_email"):
-        given, value = nullable_string(params, name)
-        if given:
-            ch[name] = value
-    new_metadata = metadata_update(params, ch["metadata"])
-    if new_metadata is not None:
-        ch["metadata"] = new_metadata
-    changed = previous_attributes(before, store.present(ch))
-    if changed:
-        store.record_event("charge.updated", ch, call.info, changed)
-    return store.present(ch)
+    return update_fields(call, "charge", "charge.updated", strings=("description", "receipt_email"))
 
 
 def list_charges(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"created", "customer", "ending_before", "limit", "payment_intent", "starting_after"})
-    customer_id = string(params, "customer")
-    pi_id = string(params, "payment_intent")
-    created = created_filter(params)
-    items = [
-        ch
-        for ch in call.store.all("charge", call.livemode)
-        if (customer_id is None or ch["customer"] == customer_id)
-        and (pi_id is None or ch["payment_intent"] == pi_id)
-        and in_bounds(ch["created"], created)
-    ]
-    return page(call.store, items, params, "/v1/charges", "charge")
+    return list_matching(call, "charge", "/v1/charges", equal=("customer", "payment_intent"))
 
 
 # -- refunds ----------------------------------------------------------------------------------------
@@ -246,47 +211,22 @@ def create_refund(call: Call) -> Obj:
 
 
 def retrieve_refund(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("refund", call.path["id"], call.livemode))
+    return retrieve(call, "refund")
 
 
 def update_refund(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"metadata"})
-    store = call.store
-    refund = store.get("refund", call.path["id"], call.livemode)
-    before = store.present(refund)
-    new_metadata = metadata_update(params, refund["metadata"])
-    if new_metadata is not None:
-        refund["metadata"] = new_metadata
-    changed = previous_attributes(before, store.present(refund))
-    if changed:
-        store.record_event("refund.updated", refund, call.info, changed)
-    return store.present(refund)
+    return update_fields(call, "refund", "refund.updated")
 
 
 def list_refunds(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"charge", "created", "ending_before", "limit", "payment_intent", "starting_after"})
-    charge_id = string(params, "charge")
-    pi_id = string(params, "payment_intent")
-    created = created_filter(params)
-    items = [
-        refund
-        for refund in call.store.all("refund", call.livemode)
-        if (charge_id is None or refund["charge"] == charge_id)
-        and (pi_id is None or refund["payment_intent"] == pi_id)
-        and in_bounds(refund["created"], created)
-    ]
-    return page(call.store, items, params, "/v1/refunds", "refund")
+    return list_matching(call, "refund", "/v1/refunds", equal=("charge", "payment_intent"))
 
 
 # -- balance transactions and payment methods -------------------------------------------------------
 
 
 def retrieve_balance_transaction(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("balance_transaction", call.path["id"], call.livemode))
+    return retrieve(call, "balance_transaction")
 
 
 def list_balance_transactions(call: Call) -> Obj:
@@ -300,9 +240,7 @@ def list_balance_transactions(call: Call) -> Obj:
     items = [
         txn
         for txn in call.store.all("balance_transaction", call.livemode)
-        if (txn_type is None or txn["type"] == txn_type)
-        and (source is None or txn["source"] == source)
-        and (currency is None or txn["currency"] == currency.lower())
+        if matches(txn, type=txn_type, source=source, currency=None if currency is None else currency.lower())
         and in_bounds(txn["created"], created)
     ]
     payout_id = string(params, "payout")
@@ -312,8 +250,7 @@ def list_balance_transactions(call: Call) -> Obj:
 
 
 def retrieve_payment_method(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("payment_method", call.path["id"], call.livemode))
+    return retrieve(call, "payment_method")
 
 
 def _currency(params: Params) -> str:

@@ -25,9 +25,9 @@ from collections import defaultdict
 from ml_connector.fakestripe import objects
 from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.errors import invalid, state_error
-from ml_connector.fakestripe.listing import page
 from ml_connector.fakestripe.money import available_on, settle
-from ml_connector.fakestripe.params import created_filter, in_bounds, reject_unknown, string
+from ml_connector.fakestripe.params import reject_unknown
+from ml_connector.fakestripe.resources import list_matching, retrieve
 from ml_connector.fakestripe.store import Obj, Store, previous_attributes
 
 DISPUTE_FEE = 1500
@@ -187,19 +187,11 @@ def set_payout_status(store: Store, livemode: bool, payout_id: str, status: str)
 
 
 def retrieve_payout(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("payout", call.path["id"], call.livemode))
+    return retrieve(call, "payout")
 
 
 def list_payouts(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"arrival_date", "created", "destination", "ending_before", "limit", "starting_after",
-                            "status"})
-    status = string(params, "status")
-    created = created_filter(params)
-    items = [p for p in call.store.all("payout", call.livemode)
-             if (status is None or p["status"] == status) and in_bounds(p["created"], created)]
-    return page(call.store, items, params, "/v1/payouts", "payout")
+    return list_matching(call, "payout", "/v1/payouts", equal=("status",), allowed=("arrival_date", "destination"))
 
 
 def balance_transactions_of_payout(call: Call, payout_id: str, items: list[Obj]) -> list[Obj]:
@@ -283,17 +275,10 @@ def close_dispute(store: Store, livemode: bool, dispute_id: str, outcome: str) -
 
 
 def retrieve_dispute(call: Call) -> Obj:
-    reject_unknown(call.params, ())
-    return call.store.present(call.store.get("dispute", call.path["id"], call.livemode))
+    return retrieve(call, "dispute")
 
 
 def list_disputes(call: Call) -> Obj:
-    params = call.params
-    reject_unknown(params, {"charge", "created", "ending_before", "limit", "payment_intent", "starting_after"})
-    charge_id = string(params, "charge")
-    created = created_filter(params)
-    items = [d for d in call.store.all("dispute", call.livemode)
-             if (charge_id is None or d["charge"] == charge_id) and in_bounds(d["created"], created)]
-    return page(call.store, items, params, "/v1/disputes", "dispute")
+    return list_matching(call, "dispute", "/v1/disputes", equal=("charge",), allowed=("payment_intent",))
 
 

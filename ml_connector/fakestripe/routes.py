@@ -6,7 +6,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ml_connector.fakestripe import billing, customers, events, payments, payouts
+from ml_connector.fakestripe import (
+    billing,
+    customers,
+    events,
+    invoice_items,
+    invoice_payments,
+    payments,
+    payouts,
+)
 from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.listing import Includable
 from ml_connector.fakestripe.store import Obj
@@ -37,19 +45,19 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/invoices/{id}", billing.update_invoice),
     Route("DELETE", "/v1/invoices/{id}", billing.delete_invoice),
     Route("GET", "/v1/invoices/{id}/lines", billing.list_lines),
-    Route("GET", "/v1/invoices/{id}/payments", billing.payments_list_of_invoice),
+    Route("GET", "/v1/invoices/{id}/payments", invoice_payments.payments_list_of_invoice),
     Route("POST", "/v1/invoices/{id}/finalize", billing.finalize),
     Route("POST", "/v1/invoices/{id}/send", billing.send),
     Route("POST", "/v1/invoices/{id}/pay", billing.pay),
     Route("POST", "/v1/invoices/{id}/void", billing.void),
     Route("POST", "/v1/invoices/{id}/mark_uncollectible", billing.mark_uncollectible),
-    Route("POST", "/v1/invoiceitems", billing.create_item),
-    Route("GET", "/v1/invoiceitems", billing.list_items),
-    Route("GET", "/v1/invoiceitems/{id}", billing.retrieve_item),
-    Route("POST", "/v1/invoiceitems/{id}", billing.update_item),
-    Route("DELETE", "/v1/invoiceitems/{id}", billing.delete_item),
-    Route("GET", "/v1/invoice_payments", billing.list_invoice_payments),
-    Route("GET", "/v1/invoice_payments/{id}", billing.retrieve_invoice_payment),
+    Route("POST", "/v1/invoiceitems", invoice_items.create_item),
+    Route("GET", "/v1/invoiceitems", invoice_items.list_items),
+    Route("GET", "/v1/invoiceitems/{id}", invoice_items.retrieve_item),
+    Route("POST", "/v1/invoiceitems/{id}", invoice_items.update_item),
+    Route("DELETE", "/v1/invoiceitems/{id}", invoice_items.delete_item),
+    Route("GET", "/v1/invoice_payments", invoice_payments.list_invoice_payments),
+    Route("GET", "/v1/invoice_payments/{id}", invoice_payments.retrieve_invoice_payment),
     Route("POST", "/v1/payment_intents", payments.create_payment_intent),
     Route("GET", "/v1/payment_intents", payments.list_payment_intents),
     Route("GET", "/v1/payment_intents/{id}", payments.retrieve_payment_intent),
@@ -82,7 +90,7 @@ ROUTES: tuple[Route, ...] = (
 
 # Fields Stripe omits unless asked for with ``expand``.
 INCLUDABLES: dict[tuple[str, str], Includable] = {
-    ("invoice", "payments"): billing.payments_of,
+    ("invoice", "payments"): invoice_payments.payments_of,
 }
 
 _COMPILED = tuple((route, route.pattern) for route in ROUTES)

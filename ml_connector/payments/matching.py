@@ -129,3 +129,19 @@ def invoice_need(
     if fallback and customer_list_id is not None:
         return [], [], [customer_list_id]
     return [], [], []
+
+
+def still_open(choice: InvoiceChoice, customer_list_id: str | None) -> tuple[InvoiceChoice, str | None]:
+    """The choice as the payment can use it, and the QuickBooks customer to book the payment to.
+
+    An invoice paid in the meantime is no invoice to apply to: the payment becomes unmatched, and the audit
+    says why. The customer is the chosen invoice's own (a payment applied to an invoice must be booked to its
+    customer), else the payment's, else — for an invoice already paid — that invoice's customer.
+    """
+    invoice = choice.invoice
+    if invoice is None:
+        return choice, customer_list_id
+    if invoice.balance <= 0:
+        paid = InvoiceChoice(None, InvoiceSource.NONE, f"invoice #{invoice.ref_number} is already paid")
+        return paid, customer_list_id or invoice.customer_list_id
+    return choice, invoice.customer_list_id

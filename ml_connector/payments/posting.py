@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
+from ml_connector.payments.matching import InvoiceChoice
 from ml_connector.payments.model import InvoiceSnapshot, StripePayment
 from ml_connector.qbxml.invoices import Invoice
 from ml_connector.qbxml.payments import (
@@ -151,6 +152,17 @@ def receive_payment_add_for(
     )
 
 
+def describe(plan: Plan, choice: InvoiceChoice, currency: str) -> str:
+    """The plan in a bookkeeper's words, for the audit trail: what is applied where, and why that invoice."""
+    total = to_decimal(plan.total, currency)
+    if plan.invoice_txn_id is None:
+        return f"{total} left unapplied as a credit ({choice.reason})"
+    text = f"{to_decimal(plan.applied, currency)} of {total} applied to invoice {plan.invoice_txn_id} ({choice.reason})"
+    if plan.credit:
+        text += f"; {to_decimal(plan.credit, currency)} left as credit"
+    return text
+
+
 @dataclass(frozen=True)
 class Posted:
     """A ReceivePayment as QuickBooks reports it, amounts in minor units."""
@@ -235,4 +247,17 @@ def snapshot(invoice: Invoice, currency: str) -> InvoiceSnapshot:
         balance=to_minor(invoice.balance_remaining or Decimal(0), currency),
         edit_sequence=invoice.edit_sequence,
         is_paid=bool(invoice.is_paid) or (invoice.balance_remaining or Decimal(0)) <= 0,
+    )
+
+
+def home_amount(total: int, payment: StripePayment, home_currency: str) -> Decimal:
+    """What the payment put into the deposit account in the home currency: a foreign payment at Stripe's
+    exchange rate, rounded to the home currency's minor unit as QuickBooks rounds it, half away from zero
+    (0.125 → 0.13; Python's default half-even would book 0.12 and the ledger would drift by a cent)."""
+    amount = to_decimal(total, payment.currency)
+    if not payment.exchange_rate:
+        return amount
+    home = to_decimal(0, home_currency)
+    return (amount * Decimal(payment.exchange_rate)).quantize(
+        home if home.as_tuple().exponent else Decimal(1), rounding=ROUND_HALF_UP
     )

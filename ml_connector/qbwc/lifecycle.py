@@ -1,6 +1,6 @@
 """The stored life of a queued qbXML request and of the documents that carry it: states and legal moves.
 
-This module owns the two state machines the queue (`ml_connector/queue.py`) stores, as h11 owns its
+This module owns the two state machines the queue (`ml_connector/qbwc_server/queue.py`) stores, as h11 owns its
 connection states: one enum each, one transition table each, and a `move` that refuses anything the table
 does not allow, so an impossible history (a finished request sent again, an answered document recovered)
 fails loudly at the line that would have written it instead of silently re-running a write. What each move

@@ -1,8 +1,8 @@
 """The Web Connector session state machine: every decision of a QBWC session, and nothing else.
 
 This module owns the rules of a session and is pure (plain values in, plain values out); the service in
-`ml_connector/qbwc/service.py` loads state from the database, calls these functions and carries out what they
-decide. The whole session, once:
+`ml_connector/qbwc_server/service.py` loads state from the database, calls these functions and carries out
+what they decide. The whole session, once:
 
     authenticate ──bad password / throttled──▶ "nvu"            (session over)
         │ ──no work and nothing due────────────▶ "none"+postpone (session over)

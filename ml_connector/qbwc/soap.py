@@ -11,18 +11,20 @@ written down once, in :data:`_OPERATIONS`, and both directions are driven from t
 
 Parsing is defensive because the endpoint is public: no DTDs (so no XXE and no entity bombs), no network,
 no huge-tree mode, and fault messages never echo parameter values, so a password cannot leak through them.
+The body's shape is bounded first, before any tree is built, by :mod:`ml_connector.qbwc.soap_scanner`;
+:class:`SoapFault` itself lives with the other protocol errors in :mod:`ml_connector.qbwc.errors`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal, TypeAlias
 
 from lxml import etree
 
-from ml_connector.qbwc.errors import FaultCode, LocalError, ProtocolError
+from ml_connector.qbwc.errors import LocalError, ProtocolError, SoapFault, client_fault
+from ml_connector.qbwc.soap_scanner import SoapScanner, refuse_unsafe_prolog, syntax_fault
 
 __all__ = [
     "QBWC_NS",
@@ -41,7 +43,6 @@ __all__ = [
     "SendRequestXML",
     "ServerVersion",
     "SoapFault",
-    "SoapScanner",
     "parse_call",
     "render_fault",
     "render_result",
@@ -59,58 +60,7 @@ AUTHENTICATE_RESULT_MAX_ITEMS = 4
 
 _INT32_MIN = -(2**31)
 _INT32_MAX = 2**31 - 1
-_MAX_FAULT_MESSAGE_CHARS = 500
 _XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
-
-# Encodings in which every markup character is its ASCII byte, so the prolog scan below sees what libxml2
-# sees. The Web Connector sends UTF-8; anything else is refused rather than trusted.
-_ASCII_COMPATIBLE_ENCODINGS = frozenset(
-    {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "windows-1252", "cp1252"}
-)
-_ENCODING_DECL = re.compile(rb"""\A<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_UNSAFE_MESSAGE_CHARS = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\x7f-\x9f]")
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Faults
-
-
-class SoapFault(ProtocolError):
-    """A SOAP 1.1 fault: ``code`` says whose fault it was (``Client`` = the Web Connector, ``Server`` = us).
-
-    The message travels to the Web Connector's log verbatim, so it is cleaned of characters XML cannot carry
-    and truncated; callers must still keep secrets out of it.
-    """
-
-    def __init__(self, code: FaultCode, message: str) -> None:
-        if code not in ("Client", "Server"):
-            raise ValueError(f"SOAP 1.1 fault code must be 'Client' or 'Server', not {code!r}")
-        super().__init__(_clean_message(message), fault_code=code)
-        self.code: FaultCode = code
-
-    def __repr__(self) -> str:
-        return f"SoapFault({self.code!r}, {self.message!r})"
-
-    @classmethod
-    def from_error(cls, error: BaseException) -> SoapFault:
-        """The fault to send for ``error``; anything that is not a :class:`ProtocolError` becomes a bland
-        ``Server`` fault, because an unexpected exception's text may hold internals or peer data."""
-        if isinstance(error, SoapFault):
-            return error
-        if isinstance(error, ProtocolError):
-            return cls(error.fault_code, error.message)
-        return cls("Server", "Internal error in the QuickBooks connector; see the server log.")
-
-
-def _clean_message(message: str) -> str:
-    cleaned = _UNSAFE_MESSAGE_CHARS.sub("?", message)
-    if len(cleaned) > _MAX_FAULT_MESSAGE_CHARS:
-        cleaned = cleaned[: _MAX_FAULT_MESSAGE_CHARS - 1] + "…"
-    return cleaned
-
-
-def _client_fault(message: str) -> SoapFault:
-    return SoapFault("Client", message)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -395,149 +345,11 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _refuse_unsafe_prolog(body: bytes) -> None:
-    """Refuse DTDs before libxml2 sees them.
 
-    A DOCTYPE can only occur in the prolog, so scanning the prolog (declaration, processing instructions,
-    comments) is exact: it rejects ``<!DOCTYPE`` without being fooled by qbXML text that merely mentions it.
-    The scan only reads what libxml2 reads if the bytes are ASCII-compatible, hence the encoding check first.
-    """
-    pos = 3 if body.startswith(b"\xef\xbb\xbf") else 0
-    if body.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in body[:64]:
-        raise _client_fault("The request must be UTF-8 encoded XML.")
-    declared = _ENCODING_DECL.match(body, pos)
-    if declared is not None and declared.group(1).decode("ascii").lower() not in _ASCII_COMPATIBLE_ENCODINGS:
-        raise _client_fault("The request must be UTF-8 encoded XML.")
-    end = len(body)
-    while pos < end:
-        if body[pos] in b" \t\r\n":
-            pos += 1
-        elif body.startswith(b"<?", pos):
-            close = body.find(b"?>", pos + 2)
-            if close < 0:
-                return
-            pos = close + 2
-        elif body.startswith(b"<!--", pos):
-            close = body.find(b"-->", pos + 4)
-            if close < 0:
-                return
-            pos = close + 3
-        elif body[pos : pos + 9].upper() == b"<!DOCTYPE":
-            raise _client_fault("Document type declarations (DTDs) are not allowed in a SOAP request.")
-        else:
-            return
-
-
-# A Web Connector call is an Envelope, an optional Header, the Body, one operation element and at most six
-# parameters: a body with more elements, or nested deeper, is not a Web Connector call and is refused before
-# any tree is built (16 MiB of "<a/>" would otherwise become a tree of four million nodes).
-MAX_ELEMENTS = 64
-MAX_DEPTH = 8
-_PROLOG_SCAN_BYTES = 64 * 1024
-# Our tickets are 43 characters (secrets.token_urlsafe(32)); anything much longer is not one of ours.
-_MAX_TICKET_CHARS = 256
-
-
-class SoapScanner:
-    """Incremental, tree-less check of a SOAP request's shape: feed it the body as it arrives.
-
-    It builds nothing (an lxml parser *target* that only counts), so its cost is bounded by the bytes fed,
-    and it refuses, with a :class:`SoapFault`, a DTD, malformed XML, more than ``max_elements`` elements or
-    nesting deeper than ``max_depth`` as soon as the offending bytes arrive. :attr:`operation` names the
-    operation element (``authenticate``, ``receiveResponseXML`` …) once it has been seen, and :attr:`ticket` the
-    call's ticket once its element has closed: what the HTTP layer needs to choose the body cap (and check the
-    ticket) before reading the rest. Not thread-safe; one per request.
-    """
-
-    def __init__(self, *, max_elements: int = MAX_ELEMENTS, max_depth: int = MAX_DEPTH) -> None:
-        self.max_elements = max_elements
-        self.max_depth = max_depth
-        self.elements = 0
-        self.operation: str | None = None
-        # The call's ticket, once its element has closed (None before, or when the call has none).
-        self.ticket: str | None = None
-        self._ticket_parts: list[str] | None = None
-        self._depth = 0
-        self._prolog: bytearray | None = bytearray()
-        self._parser = etree.XMLParser(
-            target=self,  # type: ignore[arg-type]  # lxml-stubs type attrib as a dict; nsmap is optional
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=False,
-        )
-
-    # -- the lxml target interface: called by the parser, never by users --------------------------------
-    def start(self, tag: str | bytes, attrib: object, nsmap: object = None) -> None:
-        if self._prolog is not None:
-            # Everything before the first element is the prolog, now complete: refuse a DOCTYPE before any
-            # entity it declares can be used.
-            prolog, self._prolog = bytes(self._prolog), None
-            _refuse_unsafe_prolog(prolog)
-        self.elements += 1
-        self._depth += 1
-        if self.elements > self.max_elements:
-            raise _client_fault(f"The request has more than {self.max_elements} XML elements.")
-        if self._depth > self.max_depth:
-            raise _client_fault(f"The request nests XML elements deeper than {self.max_depth} levels.")
-        if self._depth == 3 and self.operation is None and isinstance(tag, str):
-            self.operation = etree.QName(tag).localname
-        elif self._depth == 4 and self.ticket is None and isinstance(tag, str):
-            if etree.QName(tag).localname in ("ticket", "wcTicket"):
-                self._ticket_parts = []
-
-    def end(self, tag: str | bytes) -> None:
-        if self._depth == 4 and self._ticket_parts is not None:
-            self.ticket = "".join(self._ticket_parts)
-            self._ticket_parts = None
-        self._depth -= 1
-
-    def data(self, data: str | bytes) -> None:
-        if self._ticket_parts is not None and isinstance(data, str):
-            if sum(map(len, self._ticket_parts)) + len(data) > _MAX_TICKET_CHARS:
-                raise _client_fault("The ticket parameter is too long.")
-            self._ticket_parts.append(data)
-
-    def comment(self, text: str | bytes) -> None:
-        pass
-
-    def pi(self, target: str | bytes, data: str | bytes | None = None) -> None:
-        pass
-
-    def close(self) -> None:
-        return None
-
-    # -- feeding ----------------------------------------------------------------------------------------
-    def feed(self, chunk: bytes) -> None:
-        """Scan the next bytes of the body; raises :class:`SoapFault` as soon as it is clearly not a call."""
-        if self._prolog is not None:
-            if not self._prolog:
-                # The first bytes decide how libxml2 reads the rest: refuse UTF-16 and friends at once.
-                _refuse_unsafe_prolog(chunk[:_PROLOG_SCAN_BYTES])
-            self._prolog += chunk[: max(0, _PROLOG_SCAN_BYTES - len(self._prolog))]
-        try:
-            self._parser.feed(chunk)
-        except etree.XMLSyntaxError as exc:
-            raise _syntax_fault(exc) from None
-
-    def finish(self) -> None:
-        """The body is complete: it must be a whole document."""
-        try:
-            self._parser.close()
-        except etree.XMLSyntaxError as exc:
-            raise _syntax_fault(exc) from None
-
-
-def _syntax_fault(exc: etree.XMLSyntaxError) -> SoapFault:
-    # libxml2's own text can quote entity names taken from the request (a password, say), so only the
-    # position is reported.
-    line, column = exc.position
-    return _client_fault(f"The request body is not well-formed XML (line {line}, column {column}).")
 
 
 def _parse_xml(body: bytes) -> etree._Element:
-    _refuse_unsafe_prolog(body)
+    refuse_unsafe_prolog(body)
     # Bound the shape before a tree is built: the scan holds nothing, the tree below holds every node.
     scanner = SoapScanner()
     scanner.feed(body)
@@ -545,27 +357,27 @@ def _parse_xml(body: bytes) -> etree._Element:
     try:
         root = etree.fromstring(body, _parser())
     except etree.XMLSyntaxError as exc:
-        raise _syntax_fault(exc) from None
+        raise syntax_fault(exc) from None
     # Second line of defence behind the prolog scan: libxml2 records any DOCTYPE it met as an internal DTD.
     if root.getroottree().docinfo.internalDTD is not None:
-        raise _client_fault("Document type declarations (DTDs) are not allowed in a SOAP request.")
+        raise client_fault("Document type declarations (DTDs) are not allowed in a SOAP request.")
     return root
 
 
 def _body_element(root: etree._Element) -> etree._Element:
     qname = etree.QName(root)
     if qname.localname == "Envelope" and qname.namespace == SOAP12_ENV_NS:
-        raise _client_fault(
+        raise client_fault(
             "SOAP 1.2 is not supported: the Web Connector service speaks SOAP 1.1 "
             f"(envelope namespace {SOAP_ENV_NS})."
         )
     if qname.localname != "Envelope" or qname.namespace != SOAP_ENV_NS:
-        raise _client_fault(f"The request is not a SOAP 1.1 envelope (expected {{{SOAP_ENV_NS}}}Envelope).")
+        raise client_fault(f"The request is not a SOAP 1.1 envelope (expected {{{SOAP_ENV_NS}}}Envelope).")
     bodies = [child for child in root if child.tag == f"{{{SOAP_ENV_NS}}}Body"]
     if not bodies:
-        raise _client_fault("The SOAP envelope has no Body.")
+        raise client_fault("The SOAP envelope has no Body.")
     if len(bodies) > 1:
-        raise _client_fault("The SOAP envelope has more than one Body.")
+        raise client_fault("The SOAP envelope has more than one Body.")
     return bodies[0]
 
 
@@ -593,14 +405,14 @@ def _parameter_elements(op: _Operation, op_element: etree._Element) -> dict[str,
         if qname.namespace not in (QBWC_NS, None):
             continue
         if qname.localname in found:
-            raise _client_fault(f"Parameter {qname.localname!r} of {op.name} is given more than once.")
+            raise client_fault(f"Parameter {qname.localname!r} of {op.name} is given more than once.")
         found[qname.localname] = child
     return found
 
 
 def _parameter_text(op: _Operation, param: _Param, element: etree._Element) -> str:
     if any(isinstance(child.tag, str) for child in element):
-        raise _client_fault(
+        raise client_fault(
             f"Parameter {param.element!r} of {op.name} must be text (escaped or CDATA), not XML elements."
         )
     text = "".join(piece for piece in element.itertext() if isinstance(piece, str))
@@ -634,23 +446,23 @@ def parse_call(body: bytes, soap_action: str | None = None, *, max_bytes: int | 
         raise TypeError(f"parse_call expects the raw request bytes, not {type(body).__name__}")
     data = bytes(body)
     if max_bytes is not None and len(data) > max_bytes:
-        raise _client_fault(f"The request body is larger than the {max_bytes}-byte limit.")
+        raise client_fault(f"The request body is larger than the {max_bytes}-byte limit.")
     envelope_body = _body_element(_parse_xml(data))
     op_element = next((child for child in envelope_body if isinstance(child.tag, str)), None)
     if op_element is None:
-        raise _client_fault("The SOAP Body is empty: no operation was called.")
+        raise client_fault("The SOAP Body is empty: no operation was called.")
     qname = etree.QName(op_element)
     if qname.namespace != QBWC_NS:
         namespace = qname.namespace or "no namespace"
-        raise _client_fault(
+        raise client_fault(
             f"Operation element {qname.localname!r} must be in namespace {QBWC_NS} (it is in {namespace})."
         )
     op = _BY_NAME.get(qname.localname)
     if op is None:
-        raise _client_fault(f"Unknown Web Connector operation {qname.localname!r}.")
+        raise client_fault(f"Unknown Web Connector operation {qname.localname!r}.")
     action = _normalise_soap_action(soap_action)
     if action is not None and action != soap_action_for(op.name):
-        raise _client_fault(
+        raise client_fault(
             f"SOAPAction {action!r} does not match the operation in the Body ({soap_action_for(op.name)})."
         )
     return _build_call(op, op_element)

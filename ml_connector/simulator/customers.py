@@ -12,7 +12,7 @@ from ml_connector.simulator.company import (
     UNCHANGED,
     Customer,
     DataExtDef,
-    StatusError,
+    bad_parent,
     not_found,
 )
 from ml_connector.simulator.queries import (
@@ -189,11 +189,7 @@ class CustomerRequests(Requests):
                 list_id, full_name = _ref(element, "ParentRef")
                 parent = self.company.find_customer(list_id, full_name)
                 if parent is None:
-                    raise StatusError(
-                        3130,
-                        f'There is an invalid reference to a parent "{list_id or full_name}" in the Customers list.  '
-                        "QuickBooks error message: Invalid argument.  The specified record does not exist in the list.",
-                    )
+                    raise bad_parent(str(list_id or full_name))
                 parent_id = parent.list_id
             elif tag in _CUSTOMER_TEXT_FIELDS:
                 fields[tag] = _normalise_field(tag, value)

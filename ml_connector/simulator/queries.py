@@ -22,13 +22,13 @@ from ml_connector.simulator.company import (
     Item,
     PaymentMethod,
     StatusError,
+    bad_reference,
     not_found,
 )
 from ml_connector.simulator.wire import (
     Render,
     _date,
     _int,
-    _invalid_reference,
     _lookup_id,
     _name_matcher,
     _page,
@@ -368,7 +368,7 @@ class Requests:
         list_id, full_name = _ref(parent, tag)
         found = find(list_id, full_name)
         if found is None:
-            raise StatusError(3140, _invalid_reference(list_name, list_id or full_name or "", txn_name))
+            raise bad_reference(list_name, list_id or full_name or "", txn_name)
         return found
 
     def _customer_ref(self, parent: etree._Element, tag: str, txn_name: str) -> Customer:
@@ -383,7 +383,7 @@ class Requests:
         """ARAccountRef must name an Accounts Receivable account, not just any account."""
         account = self._account_ref(parent, "ARAccountRef", txn_name)
         if account is not None and account.account_type != "AccountsReceivable":
-            raise StatusError(3140, _invalid_reference("Account", account.name, txn_name))
+            raise bad_reference("Account", account.name, txn_name)
         return account
 
     def _payment_method_ref(self, parent: etree._Element, tag: str, txn_name: str) -> PaymentMethod | None:

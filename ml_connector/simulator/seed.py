@@ -211,6 +211,15 @@ class SeedResult:
     vendor_id: str
 
 
+_ITEMS = (
+    ("ItemService", "Consulting", "Consulting (hourly)", "150.00"),
+    ("ItemService", "Implementation", "Implementation package", "1200.00"),
+    ("ItemService", "Support Plan", "Monthly support plan", "99.00"),
+    ("ItemNonInventory", "Hardware Kit", "Starter hardware kit", "249.95"),
+)
+"""The seeded items (kind, name, description, price), all posting to Services Income."""
+
+
 def seed_chart_of_accounts(company: CompanyFile) -> ChartIds:
     """Accounts, payment methods and items; enough for invoices and Stripe payments. Run once per file."""
     receivable = company.add_account(
@@ -226,35 +235,9 @@ def seed_chart_of_accounts(company: CompanyFile) -> ChartIds:
     stripe = company.add_payment_method("Stripe", "OtherCreditCard")
     company.add_payment_method("Check", "Check")
     company.add_payment_method("Cash", "Cash")
-    items = (
-        company.add_item(
-            "ItemService",
-            "Consulting",
-            desc="Consulting (hourly)",
-            price=Decimal("150.00"),
-            account_id=income.list_id,
-        ),
-        company.add_item(
-            "ItemService",
-            "Implementation",
-            desc="Implementation package",
-            price=Decimal("1200.00"),
-            account_id=income.list_id,
-        ),
-        company.add_item(
-            "ItemService",
-            "Support Plan",
-            desc="Monthly support plan",
-            price=Decimal("99.00"),
-            account_id=income.list_id,
-        ),
-        company.add_item(
-            "ItemNonInventory",
-            "Hardware Kit",
-            desc="Starter hardware kit",
-            price=Decimal("249.95"),
-            account_id=income.list_id,
-        ),
+    items = tuple(
+        company.add_item(kind, name, desc=desc, price=Decimal(price), account_id=income.list_id)
+        for kind, name, desc, price in _ITEMS
     )
     return ChartIds(
         accounts_receivable=receivable.list_id,

@@ -14,7 +14,7 @@ from ml_connector.simulator.company import (
     NewApplication,
     NewInvoiceLine,
     ReceivePayment,
-    StatusError,
+    missing_element,
     not_found,
 )
 from ml_connector.simulator.queries import (
@@ -225,7 +225,7 @@ class TransactionRequests(Requests):
             discount = _amount(applied, "DiscountAmount") or ZERO
             discount_account = self._account_ref(applied, "DiscountAccountRef", "ReceivePayment")
             if discount and discount_account is None:
-                raise StatusError(3150, 'There is a missing element: "DiscountAccountRef".')
+                raise missing_element("DiscountAccountRef")
             applications.append(
                 NewApplication(
                     txn_id,

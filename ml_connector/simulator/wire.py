@@ -17,6 +17,7 @@ from lxml import etree
 from ml_connector.simulator.company import (
     ZERO,
     StatusError,
+    missing_element,
     money,
 )
 
@@ -56,14 +57,14 @@ def _texts(parent: etree._Element, tag: str) -> list[str]:
 def _required(parent: etree._Element, tag: str) -> etree._Element:
     found = parent.find(tag)
     if found is None:
-        raise StatusError(3150, f'There is a missing element: "{tag}".')
+        raise missing_element(tag)
     return found
 
 
 def _required_text(parent: etree._Element, tag: str) -> str:
     value = _text(parent, tag)
     if not value:
-        raise StatusError(3150, f'There is a missing element: "{tag}".')
+        raise missing_element(tag)
     return value
 
 
@@ -305,13 +306,6 @@ def _unsupported(what: str) -> StatusError:
         3250,
         "This feature is not enabled or not available in this version of QuickBooks. "
         f"(The ml-connector QuickBooks simulator does not implement {what}.)",
-    )
-
-
-def _invalid_reference(list_name: str, ref: str, txn_name: str) -> str:
-    return (
-        f'There is an invalid reference to QuickBooks {list_name} "{ref}" in the {txn_name}.  '
-        "QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
     )
 
 

@@ -26,8 +26,10 @@ from enum import StrEnum
 from typing import Any
 
 from ml_connector.qbxml.customers import Address, Customer
+from ml_connector.stripe.idempotency import key as idempotency_key
 from ml_connector.stripe.idempotency import params_fingerprint
 from ml_connector.sync.link_field import LinkField, stripe_id_on
+from ml_connector.sync.stripe_customers import StripeCustomer
 
 STRIPE_NAME_MAX = 256
 STRIPE_PHONE_MAX = 20
@@ -191,3 +193,66 @@ def stripe_state(obj: Mapping[str, Any]) -> dict[str, Any]:
             for key in ("qb_list_id", "qb_company", "qb_active", "qb_company_name", "qb_phone")
         },
     }
+
+
+# ---- what a page of decisions costs in Stripe ----------------------------------------------------------------
+
+PUSHED = frozenset({CustomerAction.CREATE, CustomerAction.UPDATE, CustomerAction.ADOPT})
+
+
+def create_key(company_id: str, list_id: str) -> str:
+    """The idempotency key of a customer's create, which also names its stored write intent."""
+    return idempotency_key("customer.create", company_id, list_id)
+
+
+def create_intents(company_id: str, decisions: Mapping[str, CustomerDecision]) -> dict[str, dict[str, Any]]:
+    """The create parameters of every CREATE of a page, by idempotency key (to be fixed as write intents)."""
+    return {
+        create_key(company_id, list_id): create_params(d.state or {})
+        for list_id, d in decisions.items()
+        if d.action is CustomerAction.CREATE
+    }
+
+
+def adoption_verdict(
+    customer: Customer,
+    decision: CustomerDecision,
+    found: Mapping[str, Any] | None,
+    company_id: str,
+    *,
+    taken: bool,
+) -> CustomerDecision | None:
+    """An ADOPT checked against Stripe: None when the adoption stands, else what to do instead.
+
+    It stands when Stripe has the customer (not deleted), its metadata names no other QuickBooks customer or
+    company, and no other link already holds it (``taken``); otherwise the Stripe id in QuickBooks is stale
+    or copied, and the customer is created like a new one (if active).
+    """
+    ok = found is not None and not found.get("deleted")
+    if ok and found is not None:
+        snapshot = StripeCustomer.from_api(found)
+        ok = snapshot.qb_list_id in (None, customer.list_id) and snapshot.qb_company in (None, company_id)
+    if ok and not taken:
+        return None
+    return CustomerDecision(
+        CustomerAction.CREATE if customer.is_active else CustomerAction.SKIP,
+        "the Stripe id in QuickBooks does not name this customer in Stripe",
+        decision.state,
+        decision.fingerprint,
+    )
+
+
+class LinkCheck(StrEnum):
+    """Where the Stripe id stands in QuickBooks once a customer is linked."""
+
+    WRITTEN = "written"  # QuickBooks holds the linked id
+    WRITE_BACK = "write_back"  # QuickBooks holds nothing: write the id back
+    CONFLICT = "conflict"  # QuickBooks holds another Stripe id: never overwritten, left for review
+
+
+def link_check(held: str | None, linked: str) -> LinkCheck:
+    if held == linked:
+        return LinkCheck.WRITTEN
+    if held is None:
+        return LinkCheck.WRITE_BACK
+    return LinkCheck.CONFLICT

@@ -1,6 +1,6 @@
 """The `ml-connector` command fails in one line with the fix and a documented exit code, never a traceback.
 
-0 ok, 1 found a problem, 2 bad input or configuration, 3 a system unreachable (ml_connector/cli_errors.py).
+0 ok, 1 found a problem, 2 bad input or configuration, 3 a system unreachable (ml_connector/cli/errors.py).
 Each case runs the real console script in a subprocess with a clean environment.
 """
 
@@ -113,7 +113,7 @@ def test_bad_input_is_exit_2_with_usage(tmp_path: Path, args: list[str]):
 
 
 def test_every_command_help_names_environment_defaults_and_exit_codes():
-    from ml_connector.cli import build_parser
+    from ml_connector.cli.main import build_parser
 
     parser = build_parser()
     seen = 0

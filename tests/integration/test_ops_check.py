@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 import stripe
 
-from ml_connector.check import REQUIRED_EVENTS, Status, check_from_env
-from ml_connector.cli_ops import SECRET_FILE, ensure_webhook_endpoint
+from ml_connector.cli.check import Status, check_from_env
+from ml_connector.cli.ops import SECRET_FILE
 from ml_connector.fakestripe import FakeStripeServer
+from ml_connector.stripe.endpoints import REQUIRED_EVENTS, ensure_webhook_endpoint
 from tests.harness import PASSWORD, USERNAME, live_system
 from tests.integration.test_ops_metrics import _wait_for_pending
 from tests.qb_workflows import AddCustomersInput, AddCustomersWorkflow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
-from ml_connector.demo import DemoOptions, DemoSummary, Sandbox, demo_main
+from ml_connector.cli.demo import DemoOptions, DemoSummary, Sandbox, demo_main
 from ml_connector.qbxml.payments import external_guid_for
 
 

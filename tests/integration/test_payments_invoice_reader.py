@@ -25,8 +25,8 @@ from ml_connector.payments.model import (
     InvoiceSnapshot,
     ReaderInput,
 )
+from ml_connector.qbwc_server.requests import QbRunInput, QbRunResult
 from ml_connector.qbxml.invoices import invoice_query
-from ml_connector.queue import QbRunInput, QbRunResult
 from workflows.invoice_reader import InvoiceReaderWorkflow
 
 

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 from ml_connector.companies import sync_companies
 from ml_connector.config import load_settings
-from ml_connector.qbwc.service import QbwcService, SessionEvents
 from ml_connector.qbwc.soap import Authenticate, GetLastError, ReceiveResponseXML, SendRequestXML
+from ml_connector.qbwc_server.queue import RequestQueue
+from ml_connector.qbwc_server.requests import QbRunInput
+from ml_connector.qbwc_server.service import QbwcService, SessionEvents
 from ml_connector.qbxml.customers import CustomerFields, customer_add
-from ml_connector.queue import QbRunInput, RequestQueue
 from ml_connector.storage.engine import make_engine, migrate
 
 

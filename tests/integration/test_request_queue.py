@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+from ml_connector.qbwc_server.queue import RequestQueue
+from ml_connector.qbwc_server.requests import UNCERTAIN_KIND, QbRunInput
 from ml_connector.qbxml.customers import CustomerFields, customer_add, customer_query, parse_customers
 from ml_connector.qbxml.envelope import parse_response
-from ml_connector.queue import UNCERTAIN_KIND, QbRunInput, RequestQueue
 from ml_connector.simulator.company import CompanyFile
 from ml_connector.simulator.processor import QuickBooksProcessor, RecoveryAnswer, RequestProcessorError
 from ml_connector.storage.engine import make_engine, migrate
@@ -268,10 +269,11 @@ def test_right_after_answers_were_handed_out_stragglers_wait_for_the_follow_ups_
 
 def test_requests_that_ended_without_an_answer_are_shown_by_check_and_the_status_page(database_url):
     """A tripped bound is designed for a person: `ml-connector check` warns with QuickBooks' words and advice,
-    and the status page's company row says the same (both read ml_connector.check.company_rows)."""
-    from ml_connector.check import Status, check_companies, company_rows
+    and the status page's company row says the same (both read ml_connector.health.company_rows)."""
+    from ml_connector.cli.check import Status, check_companies
     from ml_connector.companies import sync_companies
     from ml_connector.config import load_settings
+    from ml_connector.health import company_rows
     from ml_connector.storage.models import Company
 
     queue = _queue(database_url)

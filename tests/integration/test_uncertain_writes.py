@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
+    from ml_connector.qbwc_server.requests import UNCERTAIN_KIND, QbRunInput, QbRunResult
     from ml_connector.qbxml.customers import (
         CustomerFields,
         customer_external_guid,
@@ -23,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
         customer_query,
         parse_customers,
     )
-    from ml_connector.queue import UNCERTAIN_KIND, QbRunInput, QbRunResult
     from workflows import qb
     from workflows.qb_customers import add_customer
 

@@ -18,9 +18,9 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from ml_connector.qbwc import service as service_module
+from ml_connector.qbwc_server import service as service_module
+from ml_connector.qbwc_server.requests import QbRunInput
 from ml_connector.qbxml.customers import CustomerFields, customer_add
-from ml_connector.queue import QbRunInput
 from ml_connector.simulator.soap_client import QbwcSoapClient, build_receive_response_xml
 from ml_connector.storage.models import AuthFailure, StripeEvent
 from tests.harness import PASSWORD, USERNAME, live_system

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ml_connector.check import missing_events, required_events
+from ml_connector.cli.check import required_events
 from ml_connector.config import ConfigError, load_settings
+from ml_connector.stripe.endpoints import missing_events
 
 BASE = {"MLC_QBWC_USERNAME": "acme-qbwc", "MLC_QBWC_PASSWORD": "long enough password"}
 

@@ -9,9 +9,9 @@ import pytest
 
 from ml_connector.companies import sync_companies
 from ml_connector.config import ConfigError, load_settings
-from ml_connector.qbwc.service import QbwcService, SessionEvents
 from ml_connector.qbwc.soap import Authenticate
-from ml_connector.queue import RequestQueue
+from ml_connector.qbwc_server.queue import RequestQueue
+from ml_connector.qbwc_server.service import QbwcService, SessionEvents
 from ml_connector.runwindows import RunWindowError, RunWindowSchedule, parse_window, seconds_until_open
 from ml_connector.storage.engine import make_engine, migrate
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ml_connector.payments.matching import InvoiceSource, choose_invoice, invoice_hint, invoice_need
+from ml_connector.payments.matching import (
+    InvoiceChoice,
+    InvoiceSource,
+    choose_invoice,
+    invoice_hint,
+    invoice_need,
+    still_open,
+)
 from ml_connector.payments.model import InvoiceSnapshot, StripePayment
 
 
@@ -94,3 +101,24 @@ def test_what_is_read_from_quickbooks_follows_the_hint():
     )
     assert invoice_need(None, "C1", fallback=True) == ([], [], ["C1"])
     assert invoice_need(None, None, fallback=True) == ([], [], [])
+
+
+def test_an_invoice_paid_in_the_meantime_is_no_invoice_and_its_customer_is_kept():
+    paid = _invoice("T-1", 0, customer="C9", ref="1009")
+    choice, customer = still_open(
+        InvoiceChoice(paid, InvoiceSource.INVOICE_LINK, "stored invoice link T-1"), None
+    )
+    assert (choice.invoice, choice.source, choice.reason) == (
+        None,
+        InvoiceSource.NONE,
+        "invoice #1009 is already paid",
+    )
+    assert customer == "C9"
+    assert still_open(InvoiceChoice(paid, InvoiceSource.INVOICE_LINK, ""), "C1")[1] == "C1"
+
+
+def test_a_payment_applied_to_an_open_invoice_is_booked_to_the_invoices_customer():
+    chosen = InvoiceChoice(_invoice("T-2", 5000, customer="C7"), InvoiceSource.PAYMENT_TXN_ID, "")
+    assert still_open(chosen, "C1") == (chosen, "C7")
+    unmatched = InvoiceChoice(None, InvoiceSource.NONE, "no invoice")
+    assert still_open(unmatched, "C1") == (unmatched, "C1")

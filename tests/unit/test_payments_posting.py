@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from ml_connector.payments.companies import UNRESOLVED, company_for
 from ml_connector.payments.ids import IdKind, id_kind
+from ml_connector.payments.matching import InvoiceChoice, InvoiceSource
 from ml_connector.payments.model import InvoiceSnapshot, StripePayment
 from ml_connector.payments.posting import (
     Posted,
     check_posted,
     currency_refusal,
+    describe,
     duplicate_search,
     find_existing,
+    home_amount,
     plan_payment,
     receive_payment_add_for,
 )
@@ -145,3 +150,28 @@ def test_a_payment_stripe_settled_in_a_third_currency_is_refused_since_no_rate_r
     payment = _payment(5000, currency="eur", settlement_currency="gbp", exchange_rate="0.8541")
     reason = currency_refusal(payment, "usd", multicurrency=True)
     assert "settled" in reason and "GBP" in reason and "by hand" in reason
+
+
+def test_a_foreign_amount_is_rounded_into_the_home_currency_half_up_as_quickbooks_does():
+    """EUR 0.25 at 0.5 is USD 0.125: QuickBooks books 0.13; half-even rounding (Python's default) gave 0.12."""
+    payment = _payment(25, currency="eur", settlement_currency="usd", exchange_rate="0.5")
+    assert home_amount(25, payment, "usd") == Decimal("0.13")
+    assert home_amount(75, payment, "usd") == Decimal("0.38")  # 0.375: half-even would agree here
+    # A zero-decimal home currency rounds to whole units: EUR 1.00 at 150.5 is JPY 151 (half-even: 150).
+    assert str(home_amount(100, _payment(100, currency="eur", exchange_rate="150.5"), "jpy")) == "151"
+
+
+def test_a_home_currency_amount_is_taken_as_it_is():
+    assert home_amount(4000, _payment(4000), "usd") == Decimal("40.00")
+
+
+def test_the_plan_is_described_in_a_bookkeepers_words():
+    choice = InvoiceChoice(INVOICE, InvoiceSource.INVOICE_LINK, "stored invoice link 80-1")
+    over = plan_payment(_payment(12000), "C1", INVOICE)
+    assert describe(over, choice, "usd") == (
+        "100.00 of 120.00 applied to invoice 80-1 (stored invoice link 80-1); 20.00 left as credit"
+    )
+    none = InvoiceChoice(None, InvoiceSource.NONE, "Stripe names no invoice and the fallback is off")
+    assert describe(plan_payment(_payment(4000), "C1", None), none, "usd") == (
+        "40.00 left unapplied as a credit (Stripe names no invoice and the fallback is off)"
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ml_connector.qbwc.soap import MAX_ELEMENTS, Authenticate, SoapFault, SoapScanner, parse_call
+from ml_connector.qbwc.soap import Authenticate, SoapFault, parse_call
+from ml_connector.qbwc.soap_scanner import MAX_ELEMENTS, SoapScanner
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 QBWC = "http://developer.intuit.com/"

@@ -109,7 +109,7 @@ def test_missing_severities_follow_intuits_ranges() -> None:
 def test_info_and_warnings_are_success_for_every_caller(code: int) -> None:
     """One definition of success (Intuit's ranges: 0-499 Info, 500-999 Warn were carried out), shared by
     QbRunResult.ok and classify(): a 530 "field not supported" on a ReceivePaymentAdd still posted it."""
-    from ml_connector.queue import QbRunResult
+    from ml_connector.qbwc_server.requests import QbRunResult
 
     assert succeeded(code) and not classify(code).is_error
     assert QbRunResult(1, "ReceivePaymentAddRq", code, "Warn", "").ok
@@ -117,7 +117,7 @@ def test_info_and_warnings_are_success_for_every_caller(code: int) -> None:
 
 @pytest.mark.parametrize("code", [1000, 2000, 3100, 3250, 9150, -1])
 def test_errors_are_failure_for_every_caller(code: int) -> None:
-    from ml_connector.queue import QbRunResult
+    from ml_connector.qbwc_server.requests import QbRunResult
 
     assert not succeeded(code) and classify(code).is_error
     assert not QbRunResult(1, "ReceivePaymentAddRq", code, "Error", "").ok

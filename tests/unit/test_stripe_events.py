@@ -345,7 +345,7 @@ def test_workflow_ids_are_deterministic_and_unambiguous() -> None:
 def test_the_subscribed_events_are_exactly_what_the_router_handles():
     """`ml-connector check` and `webhook setup` take the subscription from the router table, so an event the
     router handles (charge.captured, charge.refund.updated) can never go unsubscribed."""
-    from ml_connector.check import LEDGER_EVENTS, REQUIRED_EVENTS
+    from ml_connector.stripe.endpoints import LEDGER_EVENTS, REQUIRED_EVENTS
     from ml_connector.stripe.events import ROUTED_EVENT_TYPES, is_routed
 
     assert REQUIRED_EVENTS == ROUTED_EVENT_TYPES

@@ -14,7 +14,7 @@ from ml_connector.config import load_settings
 ROOT = Path(__file__).parents[2]
 PROBE = (
     "import os, sys\n"
-    "from ml_connector.cli import yield_cpu_to_the_gateway\n"
+    "from ml_connector.cli.main import yield_cpu_to_the_gateway\n"
     "before = os.nice(0)\n"
     "yield_cpu_to_the_gateway(int(sys.argv[1]))\n"
     "print(os.nice(0) - before)\n"

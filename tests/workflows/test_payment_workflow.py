@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from ml_connector.config import PostingConfig
     from ml_connector.ledger.setup import ListNeed
+    from ml_connector.payments.companies import UNRESOLVED
     from ml_connector.payments.model import (
         ANSWER_SIGNAL,
         RETRY_SIGNAL,
@@ -45,8 +46,9 @@ with workflow.unsafe.imports_passed_through():
         PaymentInput,
         StripePayment,
     )
+    from ml_connector.qbwc_server.requests import UNCERTAIN_KIND, QbRunInput, QbRunResult
     from ml_connector.qbxml.payments import external_guid_for
-    from ml_connector.queue import UNCERTAIN_KIND, QbRunInput, QbRunResult
+    from ml_connector.temporal import PAYMENT_STATUS
     from workflows.payment import PaymentWorkflow
 
 pytestmark = pytest.mark.fast
@@ -132,6 +134,10 @@ class StandIns:
     invoice_links: dict[str, str] = field(default_factory=dict)
     invoices: list[InvoiceSnapshot] = field(default_factory=list)
     quickbooks: dict[str, list[Answer]] = field(default_factory=dict)
+    stripe_error: str = ""  # non-empty: Stripe cannot be read, with these words
+    reader_error: str = ""  # non-empty: the invoice reader answers with this error
+    owning_company: str | None = COMPANY  # the company whose customer link names the Stripe customer
+    hands_over: bool = False  # the run is a routing run (invoice-keyed, or its company unresolved)
     # What was asked
     qb_requests: list[str] = field(default_factory=list)
     qb_idem_keys: list[str | None] = field(default_factory=list)
@@ -139,6 +145,7 @@ class StandIns:
     fetches: int = 0
     invoice_requests: list[NeedInvoices] = field(default_factory=list)
     marked_posted: list[str] = field(default_factory=list)
+    routed: list[RoutePayments] = field(default_factory=list)
     forgotten: list[tuple[str, str]] = field(default_factory=list)
     remembered: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -175,19 +182,24 @@ class StandIns:
 
     @activity.defn(name="link_company_of_customer")
     async def company_of_customer(self, stripe_customer_id: str) -> str | None:
-        return COMPANY
+        return self.owning_company
 
     @activity.defn(name="invoices_request")
     async def request_invoices(self, inp: NeedInvoices) -> None:
         """The company's invoice reader, answering at once with the invoices it was given."""
         self.invoice_requests.append(inp)
         wanted = set(inp.need.txn_ids)
-        answer = InvoiceAnswer(inp.need.token, [i for i in self.invoices if i.txn_id in wanted])
+        answer = InvoiceAnswer(
+            inp.need.token, [i for i in self.invoices if i.txn_id in wanted], error=self.reader_error
+        )
         await self.client.get_workflow_handle(inp.need.requester).signal(ANSWER_SIGNAL, answer)
 
     @activity.defn(name="payments_route")
     async def route_payments(self, inp: RoutePayments) -> list[str]:
-        raise AssertionError("a payment-keyed run never hands over")
+        if not self.hands_over:
+            raise AssertionError("a payment-keyed run never hands over")
+        self.routed.append(inp)
+        return [f"payment/{p.company_id}/{p.key}" for p in inp.payments]
 
     @activity.defn(name="ledger_record_charge")
     async def record_charge(self, inp: ChargeBooked) -> None:
@@ -198,6 +210,8 @@ class StandIns:
     @activity.defn(name="stripe_fetch_payment")
     async def fetch_payment(self, inp: FetchPayment) -> StripePayment | None:
         self.fetches += 1
+        if self.stripe_error:
+            raise ApplicationError(self.stripe_error, non_retryable=True)
         return self.payment
 
     @activity.defn(name="stripe_invoice_payments")
@@ -271,6 +285,7 @@ async def _book(
     key: str,
     *,
     while_waiting: Callable[[WorkflowHandle[Any, Any]], Awaitable[None]] | None = None,
+    company: str = COMPANY,
 ) -> str:
     """Run one payment's workflow on a fresh task queue against the stand-ins; its result."""
     queue = f"payment-wf-{uuid.uuid4().hex[:8]}"
@@ -280,8 +295,8 @@ async def _book(
     ):
         handle = await client.start_workflow(
             PaymentWorkflow.run,
-            PaymentInput(COMPANY, key, "payment_intent"),
-            id=f"payment/{COMPANY}/{key}/{queue}",
+            PaymentInput(company, key, "payment_intent"),
+            id=f"payment/{company}/{key}/{queue}",
             task_queue=queue,
         )
         if while_waiting is not None:
@@ -295,6 +310,20 @@ async def _status_becomes(handle: WorkflowHandle[Any, Any], status: str) -> None
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the workflow never reached status {status!r}")
+
+
+async def _held(stand_ins: StandIns, key: str, status: str) -> str:
+    """Run the payment until it waits for a person with ``status``; end it there. Its PaymentStatus attribute."""
+    shown: list[str] = []
+
+    async def look_then_end(handle: WorkflowHandle[Any, Any]) -> None:
+        await _status_becomes(handle, status)
+        shown.append((await handle.describe()).typed_search_attributes.get(PAYMENT_STATUS) or "")
+        await handle.terminate("the test has seen the payment wait")
+
+    with pytest.raises(WorkflowFailureError):
+        await _book(stand_ins, key, while_waiting=look_then_end)
+    return shown[0]
 
 
 def _key() -> str:
@@ -485,3 +514,158 @@ async def test_a_3140_refusal_ensures_the_payment_method_and_posts_again(tempora
         "payment.unapplied",
     ]
     assert "3140" in stand_ins.audit[1].error
+
+
+# ---- waiting for a person: every hold is audited once, where the run waits ----------------------------------------
+
+
+async def test_stripe_unreachable_fails_the_payment_with_stripes_words_and_nothing_else(temporal_client):
+    """Rule 2: a Stripe read that keeps failing is audited ``payment.stripe_unreachable`` with the cause, and
+    the payment waits as ``failed``: no amount is invented, nothing reaches QuickBooks."""
+    key = _key()
+    stand_ins = StandIns(temporal_client, _payment(key), stripe_error="Stripe answered 500 five times")
+    assert await _held(stand_ins, key, "failed") == "failed"
+    assert stand_ins.actions == ["payment.stripe_unreachable"]
+    (row,) = stand_ins.audit
+    assert (row.outcome, row.error, row.amount, row.stripe_object_id) == (
+        "failed",
+        "Stripe answered 500 five times",
+        "",
+        key,
+    )
+    assert stand_ins.qb_requests == []
+
+
+async def test_no_invoice_under_the_hold_policy_holds_the_payment_for_a_person(temporal_client):
+    """Rule 3: with ``unmatched_policy = hold`` a payment no invoice is found for is not left as a credit: it
+    is audited ``payment.held`` (with the customer it would go to and why), shown ``held`` in the Web UI and
+    nothing is posted."""
+    key = _key()
+    config = PostingConfig(invoice_fallback=False, create_missing_customers=False, unmatched_policy="hold")
+    stand_ins = StandIns(temporal_client, _payment(key), config=config)
+    assert await _held(stand_ins, key, "held") == "held"
+    assert stand_ins.actions == ["payment.held"]
+    (row,) = stand_ins.audit
+    assert row.outcome == "held"
+    assert row.qb_list_id == CUSTOMER_LIST_ID
+    assert row.amount == "40.00"
+    assert row.error == (
+        "no invoice to apply it to: Stripe names no invoice and the fallback is off; held for a person "
+        "(policy hold)"
+    )
+    assert stand_ins.qb_requests == []
+
+
+async def test_an_invoice_read_that_fails_holds_the_payment_with_the_readers_words(temporal_client):
+    """Rule 3: the company's invoice reader answering with an error is audited
+    ``payment.invoice_read_failed`` and the payment waits as ``failed``, nothing posted."""
+    key = _key()
+    stand_ins = StandIns(
+        temporal_client,
+        _payment(key, invoice_id="in_8"),
+        invoice_links={"in_8": "TXN-INV-8"},
+        reader_error="QuickBooks is not running",
+    )
+    assert await _held(stand_ins, key, "failed") == "failed"
+    assert stand_ins.actions == ["payment.invoice_read_failed"]
+    assert stand_ins.audit[0].error == "QuickBooks is not running"
+    assert stand_ins.audit[0].detail == " [in_8]", "the audit names the Stripe invoice"
+    assert stand_ins.qb_requests == []
+
+
+async def test_a_duplicate_check_quickbooks_refuses_fails_the_payment_without_posting(temporal_client):
+    """Rule 4: an uncertain payment is never posted blind; when the ReceivePaymentQuery itself is refused the
+    run audits ``payment.duplicate_check_failed`` and waits, sending no ReceivePaymentAdd."""
+    key = _key()
+    stand_ins = StandIns(
+        temporal_client,
+        _payment(key),
+        history=PaymentHistory(attempts=1, uncertain=True),
+        quickbooks={QUERY: [_answer(QUERY, code=3260, message="Insufficient permission")]},
+    )
+    assert await _held(stand_ins, key, "failed") == "failed"
+    assert stand_ins.qb_requests == [QUERY]
+    assert stand_ins.actions == ["payment.duplicate_check_failed"]
+    assert stand_ins.audit[0].error == "ReceivePaymentQuery failed: 3260 Insufficient permission"
+
+
+async def test_a_refused_add_waits_audited_once_and_a_retry_posts_it_under_the_next_attempt(temporal_client):
+    """Rules 5 and 6: a refusal re-planning cannot cure (here 3260) is audited ``payment.post_failed`` once —
+    the wait adds no second row — and the payment waits as ``failed``; a ``retry`` signal posts it under the
+    next attempt's idempotency key."""
+    key = _key()
+    stand_ins = StandIns(
+        temporal_client,
+        _payment(key),
+        quickbooks={ADD: [_answer(ADD, code=3260, message="Insufficient permission"), _added(key, "TXN-9")]},
+    )
+
+    async def retry_once_failed(handle: WorkflowHandle[Any, Any]) -> None:
+        await _status_becomes(handle, "failed")
+        assert stand_ins.actions == ["payment.posting", "payment.post_failed"]
+        await handle.signal(RETRY_SIGNAL)
+
+    assert await _book(stand_ins, key, while_waiting=retry_once_failed) == "posted"
+    assert stand_ins.qb_idem_keys == [f"receive-payment/{COMPANY}/{key}/1", f"receive-payment/{COMPANY}/{key}/2"]
+    assert stand_ins.actions == ["payment.posting", "payment.post_failed", "payment.posting", "payment.unapplied"]
+    assert stand_ins.audit[1].error == "ReceivePaymentAdd refused: 3260 Insufficient permission"
+
+
+async def test_an_invoice_that_keeps_changing_is_planned_three_times_then_the_payment_waits(temporal_client):
+    """Rule 5: QuickBooks refusing the amounts (3120: the invoice changed) makes the run read and plan again,
+    at most twice more; the third refusal leaves the payment ``failed``, each attempt audited once."""
+    key = _key()
+    changed = _answer(ADD, code=3120, message="Object specified in the request cannot be found")
+    stand_ins = StandIns(temporal_client, _payment(key), quickbooks={ADD: [changed, changed, changed]})
+    assert await _held(stand_ins, key, "failed") == "failed"
+    assert stand_ins.qb_requests == [ADD, ADD, ADD]
+    assert stand_ins.actions == ["payment.posting", "payment.post_failed"] * 3
+
+
+async def test_an_add_answered_without_a_payment_fails_and_is_verified_before_posting_again(temporal_client):
+    """Rule 6: a ReceivePaymentAdd answered OK but without the payment is audited ``payment.failed``; on retry
+    the run does not trust it never landed: it searches QuickBooks first and finds it."""
+    key = _key()
+    empty = '<ReceivePaymentAddRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK"/>'
+    stand_ins = StandIns(
+        temporal_client,
+        _payment(key),
+        quickbooks={ADD: [_answer(ADD, empty)], QUERY: [_found(key, "TXN-10")]},
+    )
+
+    async def retry_once_failed(handle: WorkflowHandle[Any, Any]) -> None:
+        await _status_becomes(handle, "failed")
+        assert stand_ins.actions == ["payment.posting", "payment.failed"]
+        assert stand_ins.audit[1].error == "QuickBooks returned no payment"
+        await handle.signal(RETRY_SIGNAL)
+
+    assert await _book(stand_ins, key, while_waiting=retry_once_failed) == "posted"
+    assert stand_ins.qb_requests == [ADD, QUERY]
+    assert stand_ins.actions[-1] == "payment.found_in_quickbooks"
+
+
+# ---- routing: runs that only hand over ------------------------------------------------------------------------------
+
+
+async def test_an_unresolved_company_run_waits_for_the_customer_link_then_hands_over(temporal_client):
+    """With several companies and no ``qb_company`` metadata the run only finds the owning company: while no
+    customer link names the Stripe customer it is held (audited once, with the customer), and after a person
+    links it a ``retry`` hands the payment over to ``payment/{company}/{pi}``; nothing is booked here."""
+    key = _key()
+    stand_ins = StandIns(temporal_client, _payment(key), owning_company=None, hands_over=True)
+
+    async def link_then_retry(handle: WorkflowHandle[Any, Any]) -> None:
+        await _status_becomes(handle, "held")
+        assert stand_ins.actions == ["payment.held"]
+        held = stand_ins.audit[0]
+        assert (held.company_id, held.outcome, held.stripe_customer_id) == (UNRESOLVED, "held", CUSTOMER)
+        assert held.error.startswith("several companies are configured")
+        stand_ins.owning_company = COMPANY
+        await handle.signal(RETRY_SIGNAL)
+
+    assert await _book(stand_ins, key, company=UNRESOLVED, while_waiting=link_then_retry) == "handed_over"
+    (route,) = stand_ins.routed
+    assert [(p.company_id, p.key, p.key_kind) for p in route.payments] == [(COMPANY, key, "payment_intent")]
+    assert route.signal.source == "handover"
+    assert stand_ins.qb_requests == []
+    assert stand_ins.actions == ["payment.held"]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 import stripe
 from sqlalchemy import Engine
 
-from ml_connector.config import CompanyConfig, Settings
 from ml_connector.ledger.io import store
 from ml_connector.ledger.io.inputs import gather, merge
 from ml_connector.ledger.io.stripe_reader import StripeLedgerReader
@@ -25,6 +25,9 @@ from ml_connector.ledger.reconcile import ReconReport, for_dates, for_payout, re
 from ml_connector.ledger.settings import LedgerSettings
 from ml_connector.stripe.client import StripeGateway, StripeSettings
 from ml_connector.stripe.shared_limit import limiter_for
+
+if TYPE_CHECKING:  # only names its callers' types: the ledger imports no configuration at run time
+    from ml_connector.config import CompanyConfig, Settings
 
 
 class ReconcileError(ValueError):

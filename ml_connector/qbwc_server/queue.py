@@ -5,20 +5,19 @@ receiveResponseXML stores the answer and marks the row for delivery to the activ
 state lives in the database so that any gateway or worker process may die at any moment: a re-run activity
 finds its row by `idem_key`, a lost response is recovered before anything else is sent, and an undelivered
 answer is delivered again by the gateway's delivery loop.
+
+The queue's contract types live in `requests.py`, what a verdict does to a row in `recovery.py`.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from ml_connector import metrics
 from ml_connector.qbwc import session as rules
 from ml_connector.qbwc.lifecycle import (
     FINAL,
@@ -29,6 +28,25 @@ from ml_connector.qbwc.lifecycle import (
     move_batch,
     move_request,
 )
+from ml_connector.qbwc_server.recovery import (
+    apply_verdict,
+    finish_failed,
+    outstanding,
+    recover_lost,
+    restart_iterator,
+    restart_stale_iterators,
+)
+from ml_connector.qbwc_server.requests import (
+    Delivery,
+    Document,
+    QbRunInput,
+    QbRunResult,
+    QueuedRequestFailed,
+    ReceiveOutcome,
+    delivery_of,
+    new_message_set_id,
+    result_of,
+)
 from ml_connector.qbxml.envelope import (
     MessageSetResponse,
     RequestItem,
@@ -38,96 +56,7 @@ from ml_connector.qbxml.envelope import (
     iterator_continue,
     request_name,
 )
-from ml_connector.qbxml.errors import succeeded
 from ml_connector.storage.models import QbBatch, QbRequest, QbResponsePage, utcnow
-
-# Responses up to this size travel back to the workflow inside the activity result; larger ones (and all
-# iterator pages) stay in the database and are read by activities page by page.
-INLINE_RESPONSE_LIMIT = 256 * 1024
-
-# The error type a waiting activity fails with when its write's fate is unknown (see Outcome.UNCERTAIN):
-# never retried by Temporal; the workflow verifies with a read before it writes again.
-UNCERTAIN_KIND = "QuickBooksUncertain"
-# QuickBooks refused every document carrying the request (messageSetStatusCode), MAX_REFUSALS_PER_REQUEST times.
-REFUSED_KIND = "QuickBooksRefused"
-# The request was handed out MAX_SENDS_PER_REQUEST times without a final answer.
-UNANSWERED_KIND = "QuickBooksNoAnswer"
-
-
-def new_message_set_id() -> str:
-    """A fresh message-set id: 23 characters (Intuit's limit), 92 random bits, so unique over the life of a
-    company file even if our database is replaced (a reused id would make QuickBooks answer a new document
-    with the stored outcome of an old one, or refuse it with 9001)."""
-    value = secrets.token_hex(12)[: rules.MESSAGE_SET_ID_MAX_LEN]
-    assert rules.valid_message_set_id(value)
-    return value
-
-
-@dataclass(frozen=True)
-class QbRunInput:
-    """Run one qbXML request in one company file.
-
-    `body` is one `<XxxRq>` fragment built by `ml_connector.qbxml`. `idem_key` names the request so that a
-    re-run of the same activity finds the row it wrote before; by default the activity derives it from the
-    workflow id, run id and activity id.
-    """
-
-    company_id: str
-    body: str
-    idem_key: str | None = None
-
-
-@dataclass(frozen=True)
-class QbRunResult:
-    """What QuickBooks answered. Business errors (statusCode ≥ 1000) are results, not exceptions."""
-
-    request_id: int
-    name: str
-    status_code: int
-    status_severity: str
-    status_message: str
-    response: str | None = None
-    pages: int = 0
-    ret_count: int = 0
-    note: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """QuickBooks carried the request out (``qbxml.errors.succeeded``: 0-999, warnings included)."""
-        return succeeded(self.status_code)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """How to tell the waiting activity: a final result, a final error, or a retryable error."""
-
-    request_id: int
-    task_token: bytes | None
-    result: QbRunResult | None = None
-    error_kind: str = ""
-    error_message: str = ""
-    retryable: bool = False
-
-
-@dataclass
-class Document:
-    """A qbXML document leased to a session, or the reason there is none."""
-
-    xml: str | None
-    batch_id: str | None = None
-    request_count: int = 0
-    recovery: bool = False
-    # Requests settled while preparing the document (a lost document given up on): deliver them.
-    delivered: list[int] = field(default_factory=list)
-
-
-@dataclass
-class ReceiveOutcome:
-    answered: int = 0
-    delivered: list[int] = field(default_factory=list)
-    error: str = ""
-    fatal: bool = False
-    refused: bool = False  # QuickBooks refused the document as a whole (messageSetStatusCode)
 
 
 class RequestQueue:
@@ -260,12 +189,12 @@ class RequestQueue:
         """
         settled: list[int] = []
         with Session(self.engine) as db:
-            recovery = self._recover_lost(db, company_id, ticket, settled)
+            recovery = recover_lost(db, company_id, ticket, settled)
             if recovery is not None:
                 db.commit()
                 recovery.delivered = settled
                 return recovery
-            self._restart_stale_iterators(db, company_id, ticket)
+            restart_stale_iterators(db, company_id, ticket)
 
             continuing = db.exec(
                 select(QbRequest)
@@ -343,7 +272,7 @@ class RequestQueue:
     def receive(self, company_id: str, ticket: str, response: MessageSetResponse) -> ReceiveOutcome:
         """Store QuickBooks' answer to the session's outstanding document and decide each request's fate."""
         with Session(self.engine) as db:
-            batch = self._outstanding(db, ticket)
+            batch = outstanding(db, ticket)
             if batch is None:
                 return ReceiveOutcome(error="a response arrived but no request document was outstanding")
             target = db.get(QbBatch, batch.recovers) if batch.recovers else batch
@@ -365,7 +294,7 @@ class RequestQueue:
             outcome = ReceiveOutcome(answered=sum(1 for v in verdicts if v.item is not None))
             for verdict in verdicts:
                 row = by_id[verdict.request]
-                if self._apply(db, row, verdict, ticket):
+                if apply_verdict(db, row, verdict, ticket):
                     outcome.delivered.append(row.id or 0)
                 if verdict.outcome is rules.Outcome.REFUSED:
                     outcome.refused = True
@@ -386,7 +315,7 @@ class RequestQueue:
     def receive_hresult(self, company_id: str, ticket: str, hresult: str, message: str) -> ReceiveOutcome:
         """The request processor failed on the whole document: split it, fail it, or recover it."""
         with Session(self.engine) as db:
-            batch = self._outstanding(db, ticket)
+            batch = outstanding(db, ticket)
             if batch is None:
                 return ReceiveOutcome(error=f"QuickBooks reported {hresult}: {message}")
             target_id = batch.recovers or batch.id
@@ -406,12 +335,12 @@ class RequestQueue:
                         rules.Outcome.NOT_RUN,
                         note=text + "; sending each request alone to find the bad one",
                     )
-                    if self._apply(db, row, verdict, ticket, solo=True):
+                    if apply_verdict(db, row, verdict, ticket, solo=True):
                         outcome.delivered.append(row.id or 0)
                 batch.status = move_batch(batch.status, BatchState.ANSWERED)
             elif action is rules.HresultAction.FAIL_REQUEST:
                 for row in rows:
-                    self._finish_failed(row, "RequestRejected", text)
+                    finish_failed(row, "RequestRejected", text)
                     db.add(row)
                     outcome.delivered.append(row.id or 0)
                 batch.status = move_batch(batch.status, BatchState.ANSWERED)
@@ -449,7 +378,7 @@ class RequestQueue:
                 select(QbRequest).where(QbRequest.ticket == ticket, QbRequest.status == RequestState.ITERATING)
             ).all()
             for row in rows:
-                self._restart_iterator(db, row, "the session ended before the last page")
+                restart_iterator(db, row, "the session ended before the last page")
             db.commit()
 
     def should_hold(
@@ -570,281 +499,7 @@ class RequestQueue:
                 db.add(row)
                 db.commit()
 
-    # ---- internals -------------------------------------------------------------------------------------
-
-    def _outstanding(self, db: Session, ticket: str) -> QbBatch | None:
-        return db.exec(
-            select(QbBatch)
-            .where(QbBatch.ticket == ticket, QbBatch.status == BatchState.SENT)
-            .order_by(col(QbBatch.created_at).desc())
-        ).first()
-
-    def _recover_lost(self, db: Session, company_id: str, ticket: str, settled: list[int]) -> Document | None:
-        """Deal with documents whose response never arrived, before anything new is sent.
-
-        A document of reads is simply sent again. A document with writes is asked about with its
-        ``oldMessageSetID`` (what QuickBooks answers is read by ``rules.interpret_response`` under every
-        documented reading); after MAX_RECOVERY_QUERIES unanswered asks its writes go to their workflows as
-        *uncertain*, never back into the queue. Requests settled here are appended to ``settled``.
-        """
-        uncertain = db.exec(
-            select(QbBatch)
-            .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(UNSETTLED_BATCHES))
-            .order_by(col(QbBatch.created_at))
-        ).all()
-        for batch in uncertain:
-            if batch.recovers:
-                # a status check that got no answer; the lost document is asked about again below
-                batch.status = move_batch(batch.status, BatchState.ABANDONED)
-                db.add(batch)
-        for batch in uncertain:
-            if batch.recovers:
-                continue
-            rows = db.exec(
-                select(QbRequest)
-                .where(QbRequest.batch_id == batch.id, QbRequest.status == RequestState.SENT)
-                .order_by(col(QbRequest.id))
-            ).all()
-            asked = db.exec(
-                select(func.count()).select_from(QbBatch).where(QbBatch.recovers == batch.id)
-            ).one()
-            if not (batch.has_writes and batch.message_set_id) or asked >= rules.MAX_RECOVERY_QUERIES:
-                why = (
-                    "response lost; sending the query again"
-                    if not batch.has_writes
-                    else f"the answer to its document was lost and {asked} status checks (oldMessageSetID) "
-                    "went unanswered; whether it ran is unknown"
-                )
-                sent = [rules.SentRequest(r.id or 0, str(r.id), r.iterate, r.attempts, r.is_write) for r in rows]
-                by_id = {r.id: r for r in rows}
-                for verdict in rules.lost_document(sent, why):
-                    if self._apply(db, by_id[verdict.request], verdict, ticket):
-                        settled.append(verdict.request)
-                batch.status = move_batch(batch.status, BatchState.RECOVERED)
-                db.add(batch)
-                continue
-            batch.status = move_batch(batch.status, BatchState.RECOVERING)
-            db.add(batch)
-            recovery = QbBatch(
-                id=new_message_set_id(),
-                company_id=company_id,
-                ticket=ticket,
-                recovers=batch.id,
-                on_error="stopOnError",
-                request_count=0,
-            )
-            db.add(recovery)
-            xml = build_message_set([], on_error="stopOnError", old_message_set_id=batch.message_set_id)
-            return Document(xml, recovery.id, 0, recovery=True)
-        return None
-
-    def _restart_stale_iterators(self, db: Session, company_id: str, ticket: str) -> None:
-        stale = db.exec(
-            select(QbRequest).where(
-                QbRequest.company_id == company_id,
-                QbRequest.status == RequestState.ITERATING,
-                QbRequest.ticket != ticket,
-            )
-        ).all()
-        for row in stale:
-            self._restart_iterator(db, row, "the session ended before the last page")
-
-    def _restart_iterator(self, db: Session, row: QbRequest, note: str) -> None:
-        db.exec(delete(QbResponsePage).where(col(QbResponsePage.request_id) == row.id))  # type: ignore[call-overload]
-        row.pages = 0
-        row.ret_count = 0
-        row.iterator_id = None
-        self._requeue(row, note=note)
-        db.add(row)
-
-    @staticmethod
-    def _requeue(row: QbRequest, *, note: str, solo: bool | None = None, defer: str | None = None) -> None:
-        row.status = move_request(row.status, RequestState.PENDING)
-        row.batch_id = None
-        row.ticket = None
-        row.last_note = note
-        row.defer_ticket = defer
-        if solo is not None:
-            row.solo = solo
-
-    @staticmethod
-    def _finish_failed(row: QbRequest, kind: str, message: str) -> None:
-        if kind in (REFUSED_KIND, UNANSWERED_KIND):
-            metrics.QBWC_UNSETTLED.labels(row.company_id, kind).inc()
-        row.status = move_request(row.status, RequestState.FAILED)
-        row.error_kind = kind
-        row.error_message = message
-        row.completed_at = utcnow()
-        row.delivered = False
-
-    def _apply(
-        self, db: Session, row: QbRequest, verdict: rules.Verdict, ticket: str, *, solo: bool | None = None
-    ) -> bool:
-        """Carry out one verdict; True when the waiting activity must be told something now."""
-        item = verdict.item
-        outcome = verdict.outcome
-        if outcome is rules.Outcome.NOT_RUN:
-            if not rules.may_send_again(row.attempts):
-                self._finish_failed(
-                    row,
-                    UNANSWERED_KIND,
-                    f"QuickBooks gave no final answer after {row.attempts} sends; last: {verdict.note}",
-                )
-                db.add(row)
-                return True
-            self._requeue(row, note=verdict.note, solo=solo)
-            db.add(row)
-            return False
-        if outcome is rules.Outcome.UNCERTAIN:
-            metrics.QBWC_UNSETTLED.labels(row.company_id, UNCERTAIN_KIND).inc()
-            row.status = move_request(row.status, RequestState.UNCERTAIN)
-            row.error_kind = UNCERTAIN_KIND
-            row.error_message = (
-                f"{row.name}: {verdict.note}. Not sent again; the workflow checks QuickBooks before writing."
-            )
-            row.last_note = verdict.note
-            row.completed_at = utcnow()
-            row.delivered = False
-            db.add(row)
-            return True
-        if outcome is rules.Outcome.REFUSED:
-            row.refusals += 1
-            wait = rules.refusal_backoff_seconds(row.refusals)
-            if wait is None:
-                self._finish_failed(
-                    row, REFUSED_KIND, f"{verdict.note}; refused {row.refusals} times, giving up on {row.name}"
-                )
-                db.add(row)
-                return True
-            self._requeue(
-                row, note=f"{verdict.note}; sending it again in {wait} s (refusal {row.refusals})", defer=ticket
-            )
-            row.not_before = utcnow() + timedelta(seconds=wait)
-            notify = row.task_token is not None  # tell the waiting activity why it waits (retryable)
-            if notify:
-                row.delivered = False
-            db.add(row)
-            return notify
-        assert item is not None
-        if outcome is rules.Outcome.RETRY_LATER:
-            self._requeue(row, note=verdict.note, defer=ticket)
-            notify = row.task_token is not None  # tell the waiting activity why it waits (retryable)
-            if notify:
-                row.delivered = False
-            db.add(row)
-            return notify
-        if outcome is rules.Outcome.RESTART_ITERATOR:
-            self._restart_iterator(db, row, verdict.note)
-            return False
-        if outcome in (rules.Outcome.PAGE, rules.Outcome.LAST_PAGE):
-            db.add(
-                QbResponsePage(
-                    request_id=row.id or 0, page_no=row.pages, ret_count=item.ret_count or 0, xml=item.xml
-                )
-            )
-            row.pages += 1
-            row.ret_count += item.ret_count or 0
-            if outcome is rules.Outcome.PAGE:
-                row.status = move_request(row.status, RequestState.ITERATING)
-                row.iterator_id = item.iterator_id
-                db.add(row)
-                return False
-        else:
-            row.pages = 0
-            if len(item.xml) <= INLINE_RESPONSE_LIMIT:
-                row.response = item.xml
-            else:
-                db.add(
-                    QbResponsePage(
-                        request_id=row.id or 0, page_no=0, ret_count=item.ret_count or 0, xml=item.xml
-                    )
-                )
-                row.pages = 1
-            row.ret_count = item.ret_count or 0
-        row.status = move_request(row.status, RequestState.DONE)
-        row.iterator_id = None
-        row.status_code = item.status_code
-        row.status_severity = item.status_severity
-        row.status_message = item.status_message
-        row.last_note = verdict.note
-        row.completed_at = utcnow()
-        row.delivered = False
-        db.add(row)
-        return True
-
-
-@dataclass(frozen=True)
-class Unsettled:
-    """Requests of one company that ended without an answer recently, for `ml-connector check` and the
-    status page: refused too often, never answered, or uncertain (handed to their workflow to verify)."""
-
-    company_id: str
-    count: int
-    last_kind: str
-    last_message: str
-
-
-def unsettled_requests(engine: Engine, since: datetime) -> dict[str, Unsettled]:
-    """Per company, the requests that ended failed or uncertain since ``since`` (the newest one's words)."""
-    with Session(engine) as db:
-        rows = db.exec(
-            select(QbRequest.company_id, func.count(), func.max(QbRequest.id))
-            .where(
-                col(QbRequest.status).in_((RequestState.FAILED, RequestState.UNCERTAIN)),
-                col(QbRequest.completed_at) >= since,
-            )
-            .group_by(QbRequest.company_id)
-        ).all()
-        out: dict[str, Unsettled] = {}
-        for company_id, count, newest in rows:
-            last = db.get(QbRequest, newest)
-            kind = last.error_kind if last is not None else ""
-            message = last.error_message if last is not None else ""
-            out[company_id] = Unsettled(company_id, int(count), kind, message[:300])
-    return out
-
 
 def _utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes even for timezone-aware columns; they were written in UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-class QueuedRequestFailed(Exception):
-    """The request ended without an answer to return: QuickBooks refused it (it could not be parsed, or the
-    documents carrying it were refused too often), or its fate is uncertain (UNCERTAIN_KIND). Retrying the
-    same request cannot help; an uncertain write is verified by its workflow with a read."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-
-def result_of(row: QbRequest) -> QbRunResult:
-    return QbRunResult(
-        request_id=row.id or 0,
-        name=row.name,
-        status_code=row.status_code if row.status_code is not None else -1,
-        status_severity=row.status_severity,
-        status_message=row.status_message,
-        response=row.response,
-        pages=row.pages,
-        ret_count=row.ret_count,
-        note=row.last_note,
-    )
-
-
-def delivery_of(row: QbRequest) -> Delivery:
-    if row.status == RequestState.DONE:
-        return Delivery(row.id or 0, row.task_token, result=result_of(row))
-    if row.status in (RequestState.FAILED, RequestState.UNCERTAIN):
-        return Delivery(
-            row.id or 0, row.task_token, error_kind=row.error_kind, error_message=row.error_message
-        )
-    return Delivery(
-        row.id or 0,
-        row.task_token,
-        error_kind="QuickBooksWaiting",
-        error_message=row.last_note,
-        retryable=True,
-    )

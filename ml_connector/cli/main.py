@@ -15,15 +15,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from ml_connector import __version__, cli_help, cli_links, cli_ops, cli_payments, cli_reconcile, logs
-from ml_connector.cli_errors import explain
+from ml_connector import __version__, logs
+from ml_connector.cli import help as cli_help
+from ml_connector.cli import links as cli_links
+from ml_connector.cli import ops as cli_ops
+from ml_connector.cli import options
+from ml_connector.cli import payments as cli_payments
+from ml_connector.cli import reconcile as cli_reconcile
+from ml_connector.cli.errors import explain
 from ml_connector.config import CompanyConfig, ConfigError, Settings, load_settings
 
 log = logging.getLogger("ml_connector")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; every failure ends as one line on stderr and an exit code (cli_errors.py)."""
+    """Run one command; every failure ends as one line on stderr and an exit code (cli/errors.py)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # bad options: argparse prints usage and exits 2
     settings: Settings | None = None
@@ -131,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
             "MLC_POLL_MINUTES (default: 5)",
         ),
     )
-    qwc.add_argument("--company", metavar="ID", help="company id (needed when several are configured)")
+    options.add_company(qwc, "company id (needed when several are configured)")
     qwc.set_defaults(handler=cmd_qwc)
     cli_ops.register(sub)
     cli_payments.register(sub)
@@ -208,7 +214,7 @@ def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    from ml_connector.devserver import DevServerError, TemporalDevServer
+    from ml_connector.cli.devserver import DevServerError, TemporalDevServer
 
     if not settings.companies:
         settings = _with_dev_company(settings)

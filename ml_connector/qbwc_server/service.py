@@ -46,10 +46,10 @@ from ml_connector.qbwc.soap import (
     render_result,
 )
 from ml_connector.qbwc.troubleshooting import explain_hresult
+from ml_connector.qbwc_server.queue import RequestQueue
 from ml_connector.qbxml.envelope import parse_response
 from ml_connector.qbxml.errors import QbxmlParseError
 from ml_connector.qbxml.host import parse_hcp
-from ml_connector.queue import RequestQueue
 from ml_connector.runwindows import RunWindowSchedule
 from ml_connector.storage.models import AuthFailure, Company, QbwcSession, utcnow
 

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from ml_connector.cli_errors import EXIT_PROBLEM, EXIT_UNREACHABLE, CliFailure, short
+from ml_connector.cli.errors import EXIT_PROBLEM, EXIT_UNREACHABLE, CliFailure, short
 from ml_connector.config import Settings
 
 CONNECT_TIMEOUT_S = 15.0
@@ -34,7 +34,7 @@ _ACTIVITY_WORDS = {
 
 
 async def connect(settings: Settings) -> Client:
-    """Connect, or fail within CONNECT_TIMEOUT_S (exit 3 through cli_errors)."""
+    """Connect, or fail within CONNECT_TIMEOUT_S (exit 3 through cli/errors.py)."""
     from ml_connector.temporal import connect as temporal_connect
 
     try:

@@ -38,9 +38,8 @@ from temporalio.client import Client
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
 from ml_connector import logs
-from ml_connector.cli_ops import ensure_webhook_endpoint
+from ml_connector.cli.devserver import TemporalDevServer
 from ml_connector.config import Settings, load_settings
-from ml_connector.devserver import TemporalDevServer
 from ml_connector.fakestripe import FakeStripeServer
 from ml_connector.qbxml.payments import external_guid_for
 from ml_connector.simulator.company import CompanyFile
@@ -49,6 +48,7 @@ from ml_connector.simulator.seed import seed_company
 from ml_connector.simulator.webconnector import WebConnector
 from ml_connector.storage.engine import make_engine, migrate
 from ml_connector.storage.models import AuditEntry, CustomerLink, InvoiceLink, QbBatch, QbRequest
+from ml_connector.stripe.endpoints import ensure_webhook_endpoint
 from ml_connector.stripe.money import to_minor
 from ml_connector.temporal import ensure_search_attributes
 

@@ -13,16 +13,16 @@ import asyncio
 import time
 from typing import Any
 
-from ml_connector import cli_help
+from ml_connector.cli import help as cli_help
+from ml_connector.cli import options
 from ml_connector.config import ConfigError, Settings
 
 
 def register(sub: Any) -> None:
     """Add the link and sync commands to the `ml-connector` parser (``sub`` is its subparsers object)."""
-    links = cli_help.add_command(
+    what = cli_help.add_group(
         sub, "links", help="the QuickBooks ⇄ Stripe customer and invoice links", env=cli_help.TEMPORAL
     )
-    what = links.add_subparsers(dest="what", required=True, metavar="WHAT")
     rebuild = cli_help.add_command(
         what,
         "rebuild",
@@ -34,20 +34,17 @@ def register(sub: Any) -> None:
         ),
         env=(*cli_help.TEMPORAL, *cli_help.STRIPE, *cli_help.COMPANIES),
     )
-    rebuild.add_argument("--company", metavar="ID", help="company id (default: every configured company)")
+    options.add_company(rebuild, "company id (default: every configured company)")
     rebuild.add_argument("--no-wait", action="store_true", help="start the rebuild and return at once")
-    rebuild.add_argument(
-        "--timeout",
-        type=_minutes,
+    options.add_timeout(
+        rebuild,
         default=30,
-        metavar="MINUTES",
         help="give up waiting after this long (the rebuild goes on); exit 3 if QuickBooks' answer is what "
         "is missing (default: 30; the Web Connector comes every MLC_POLL_MINUTES)",
     )
     rebuild.set_defaults(handler=cmd_links_rebuild)
 
-    sync = cli_help.add_command(sub, "sync", help="the customer and invoice sync", env=cli_help.TEMPORAL)
-    sync_what = sync.add_subparsers(dest="what", required=True, metavar="WHAT")
+    sync_what = cli_help.add_group(sub, "sync", help="the customer and invoice sync", env=cli_help.TEMPORAL)
     now = cli_help.add_command(
         sync_what,
         "now",
@@ -55,18 +52,8 @@ def register(sub: Any) -> None:
         description="Signal customer-sync/{company} to poll; the poll runs with the next Web Connector session.",
         env=(*cli_help.TEMPORAL, *cli_help.COMPANIES),
     )
-    now.add_argument("--company", metavar="ID", help="company id (default: every configured company)")
+    options.add_company(now, "company id (default: every configured company)")
     now.set_defaults(handler=cmd_sync_now)
-
-
-def _minutes(value: str) -> float:
-    try:
-        minutes = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of minutes") from None
-    if minutes <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be more than 0 minutes")
-    return minutes
 
 
 def _companies(settings: Settings, company_id: str | None) -> list[str]:
@@ -91,7 +78,7 @@ async def _rebuild(settings: Settings, companies: list[str], *, wait: bool, time
     from temporalio.client import WorkflowHandle
     from temporalio.common import WorkflowIDConflictPolicy
 
-    from ml_connector.cli_temporal import connect, follow, where_to_look
+    from ml_connector.cli.temporal import connect, follow, where_to_look
     from workflows.links_rebuild import (
         LinksRebuildInput,
         LinksRebuildResult,
@@ -128,7 +115,7 @@ def cmd_sync_now(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _sync_now(settings: Settings, companies: list[str]) -> int:
-    from ml_connector.cli_temporal import connect
+    from ml_connector.cli.temporal import connect
     from workflows.customer_sync import TASK_TIMEOUT, CustomerSyncInput, CustomerSyncWorkflow, workflow_id
 
     client = await connect(settings)

@@ -8,8 +8,9 @@ import sys
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from ml_connector import cli_help
-from ml_connector.cli_errors import EXIT_OK, CliFailure
+from ml_connector.cli import help as cli_help
+from ml_connector.cli import options
+from ml_connector.cli.errors import EXIT_OK, CliFailure
 from ml_connector.config import ConfigError, Settings
 
 
@@ -23,13 +24,15 @@ def register(sub: Any) -> None:
     )
     audit.add_argument("--failed", action="store_true", help="only entries that need a person (failed, held, refused)")
     audit.add_argument("--customer", metavar="ID", help="a Stripe customer id (cus_…) or a QuickBooks ListID")
-    audit.add_argument(
-        "--since", type=_date, metavar="YYYY-MM-DD", help="entries on or after this UTC day (default: all)"
-    )
-    audit.add_argument("--company", metavar="ID", help="only this company id (default: every company)")
+    options.add_day(audit, "--since", help="entries on or after this UTC day (default: all)")
+    options.add_company(audit, "only this company id (default: every company)")
     audit.add_argument("--payment", metavar="ID", help="only this Stripe payment (pi_…/ch_…) or event (evt_…)")
     audit.add_argument(
-        "--limit", type=_positive, default=500, metavar="N", help="at most N entries, newest first (default: 500)"
+        "--limit",
+        type=options.positive,
+        default=500,
+        metavar="N",
+        help="at most N entries, newest first (default: 500)",
     )
     audit.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     audit.set_defaults(handler=cmd_audit)
@@ -44,13 +47,12 @@ def register(sub: Any) -> None:
     replay.add_argument("id", help="evt_…, pi_… or ch_…")
     replay.set_defaults(handler=cmd_replay)
 
-    backfill = cli_help.add_command(
+    what = cli_help.add_group(
         sub,
         "backfill",
         help="post Stripe payments of a past period that QuickBooks lacks",
         env=(*cli_help.TEMPORAL, *cli_help.STRIPE),
     )
-    what = backfill.add_subparsers(dest="what", required=True, metavar="WHAT")
     payments = cli_help.add_command(
         what,
         "payments",
@@ -62,49 +64,16 @@ def register(sub: Any) -> None:
         ),
         env=(*cli_help.TEMPORAL, *cli_help.STRIPE),
     )
-    payments.add_argument("--since", type=_date, required=True, metavar="YYYY-MM-DD", help="first UTC day (required)")
-    payments.add_argument(
-        "--until", type=_date, metavar="YYYY-MM-DD", help="UTC day the period ends before (default: now)"
-    )
-    payments.add_argument("--company", metavar="ID", help="only payments of this company id (default: every company)")
+    options.add_day(payments, "--since", required=True, help="first UTC day (required)")
+    options.add_day(payments, "--until", help="UTC day the period ends before (default: now)")
+    options.add_company(payments, "only payments of this company id (default: every company)")
     payments.add_argument(
         "--wait", action="store_true", help="wait for the backfill to finish, printing progress (default: return)"
     )
-    payments.add_argument(
-        "--timeout",
-        type=_minutes,
-        default=60,
-        metavar="MINUTES",
-        help="with --wait: give up waiting after this long; the backfill goes on (default: 60)",
+    options.add_timeout(
+        payments, default=60, help="with --wait: give up waiting after this long; the backfill goes on (default: 60)"
     )
     payments.set_defaults(handler=cmd_backfill_payments)
-
-
-def _minutes(value: str) -> float:
-    try:
-        minutes = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of minutes") from None
-    if minutes <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be more than 0 minutes")
-    return minutes
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
-
-
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-01-31") from exc
 
 
 def _epoch(day: date) -> int:
@@ -162,7 +131,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 async def _replay(settings: Settings, stripe_id: str) -> list[str]:
     from activities.payment_routing import signal_payment
     from ml_connector.audit import replay_targets
-    from ml_connector.cli_temporal import connect
+    from ml_connector.cli.temporal import connect
     from ml_connector.payments.model import PaymentInput, PaymentSignal
     from ml_connector.storage.engine import make_engine, migrate
 
@@ -193,7 +162,7 @@ async def _backfill(settings: Settings, args: argparse.Namespace) -> int:
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    from ml_connector.cli_temporal import connect, follow, where_to_look
+    from ml_connector.cli.temporal import connect, follow, where_to_look
     from ml_connector.payments.model import BACKFILL_WORKFLOW
     from workflows.backfill import BackfillInput
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import stripe
 
 from ml_connector import logs
+from ml_connector.cli import options
 from ml_connector.config import ConfigError, Settings
 
 FORMATS = ("table", "csv", "json")
@@ -56,18 +56,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--company", help="company id (default: the company in clearing-account mode)")
     parser.add_argument("--payout", help="a Stripe payout id (po_…): what it swept and the payout itself")
-    parser.add_argument("--from", dest="start", type=_date, metavar="YYYY-MM-DD", help="first day (UTC)")
-    parser.add_argument("--to", dest="end", type=_date, metavar="YYYY-MM-DD", help="last day, included (UTC)")
+    options.add_day(parser, "--from", dest="start", help="first day (UTC)")
+    options.add_day(parser, "--to", dest="end", help="last day, included (UTC)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (default), csv or json")
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE instead of printing it")
     parser.set_defaults(handler=cmd_reconcile)
-
-
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-01-31") from exc
 
 
 def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
@@ -101,7 +94,7 @@ def cmd_reconcile(settings: Settings, args: argparse.Namespace) -> int:
     except ReconcileError as exc:
         return _fail(str(exc))
     except stripe.APIConnectionError:
-        raise  # exit 3 through cli_errors: Stripe unreachable
+        raise  # exit 3 through cli/errors.py: Stripe unreachable
     except stripe.StripeError as exc:
         return _fail(f"Stripe: {exc.user_message or type(exc).__name__}")
     finally:

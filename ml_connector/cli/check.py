@@ -5,7 +5,9 @@ wrong with the others, and every failure carries an `advice` a person can act on
 things: the database (and whether its schema is at the migration head), Temporal, the Stripe API with the
 configured key, the served WSDL at the public URL, and the company rows the Web Connector updates.
 
-The same probes back `GET /readyz` (`schema_status`) and the status page (`company_rows`).
+What it reads of the database (the schema revision, each company file's row) comes from
+`ml_connector/health.py`, which also backs `GET /readyz` and the status page; what the webhook endpoint must
+send comes from `ml_connector/stripe/endpoints.py`.
 """
 
 from __future__ import annotations
@@ -13,45 +15,29 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import httpx
 import stripe
-from alembic.script import ScriptDirectory
 from lxml import etree
 from sqlalchemy import Engine
-from sqlmodel import Session, select
 from temporalio.client import Client
 
 from ml_connector.config import ConfigError, Settings, load_settings
-from ml_connector.metrics import QueueDepth, queue_depths
-from ml_connector.qbwc.troubleshooting import explain
+from ml_connector.health import company_rows, schema_status
 from ml_connector.qbwc.wsdl import WSDL_NS, WSDL_SOAP_NS
-from ml_connector.queue import Unsettled, unsettled_requests
-from ml_connector.storage.engine import alembic_config, current_revision, make_engine
-from ml_connector.storage.models import Company
+from ml_connector.storage.engine import make_engine
 from ml_connector.stripe.client import StripeSettings, make_client
-from ml_connector.stripe.events import ROUTED_EVENT_TYPES
-
-WEBHOOK_PATH = "/stripe/webhook"
-# What the webhook router acts on (ml_connector/stripe/events.py routes these); an endpoint must send them all.
-# Every event type the router handles by name (payments, customers, charge refunds): derived, never listed.
-REQUIRED_EVENTS: tuple[str, ...] = ROUTED_EVENT_TYPES
-# What clearing-account mode posts (the ledger workflow) on top of those.
-LEDGER_EVENTS: tuple[str, ...] = (
-    "refund.created",
-    "refund.updated",
-    "refund.failed",
-    "charge.dispute.created",
-    "charge.dispute.funds_withdrawn",
-    "charge.dispute.funds_reinstated",
-    "charge.dispute.closed",
-    "payout.paid",
-    "payout.failed",
+from ml_connector.stripe.endpoints import (
+    WEBHOOK_PATH,
+    find_webhook_endpoint,
+    missing_events,
+    subscribed_events,
 )
+
 PROBE_TIMEOUT_S = 5.0
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -106,21 +92,6 @@ class Report:
 
 # ---- database ----------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class SchemaStatus:
-    current: str | None
-    head: str | None
-
-    @property
-    def at_head(self) -> bool:
-        return self.current is not None and self.current == self.head
-
-
-def schema_status(engine: Engine) -> SchemaStatus:
-    """The database's migration revision and the newest one this code ships (raises if unreachable)."""
-    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
-    return SchemaStatus(current=current_revision(engine), head=head)
 
 
 def check_database(engine: Engine, settings: Settings) -> CheckResult:
@@ -259,25 +230,9 @@ def check_stripe(settings: Settings) -> list[CheckResult]:
     return [key, _check_webhook(settings, client)]
 
 
-def find_webhook_endpoint(client: stripe.StripeClient, url: str) -> stripe.WebhookEndpoint | None:
-    """The endpoint registered for exactly `url` (an enabled one first), if any."""
-    found: list[stripe.WebhookEndpoint] = []
-    for endpoint in client.v1.webhook_endpoints.list({"limit": 100}).auto_paging_iter():
-        if endpoint.url.rstrip("/") == url.rstrip("/"):
-            found.append(endpoint)
-    found.sort(key=lambda e: e.status != "enabled")
-    return found[0] if found else None
-
-
 def required_events(settings: Settings) -> tuple[str, ...]:
     """The events the endpoint must send for this configuration (more in clearing-account mode)."""
-    return REQUIRED_EVENTS + (LEDGER_EVENTS if settings.clearing_company else ())
-
-
-def missing_events(enabled: Sequence[str], required: Sequence[str] = REQUIRED_EVENTS) -> list[str]:
-    if "*" in enabled:
-        return []
-    return [e for e in required if e not in enabled]
+    return subscribed_events(clearing_account=bool(settings.clearing_company))
 
 
 def _check_webhook(settings: Settings, client: stripe.StripeClient) -> CheckResult:
@@ -401,69 +356,12 @@ def check_wsdl(settings: Settings, *, http: httpx.Client | None = None) -> Check
 
 # ---- company files -----------------------------------------------------------------------------------
 
-UNSETTLED_WINDOW = timedelta(days=1)
 UNSETTLED_ADVICE = (
     "QuickBooks refused these requests repeatedly, never answered them, or their answer was lost "
     "(QuickBooksUncertain: the workflow checks QuickBooks before writing again). Each waiting workflow shows "
     "the reason in the Temporal Web UI; held payments are replayed with `ml-connector replay`."
 )
 
-
-@dataclass(frozen=True)
-class CompanyRow:
-    """What the operator wants to know about one company file, for check and the status page."""
-
-    id: str
-    name: str
-    poll_minutes: int
-    last_contact_at: datetime | None
-    last_session_status: str
-    qb_product: str
-    qbxml_version: str
-    queue: QueueDepth
-    known: bool  # a row exists in the database (the gateway has started with this company)
-    # Requests that ended without an answer in the last day (bounds tripped, or uncertain writes).
-    unsettled: Unsettled | None = None
-
-    @property
-    def problem_advice(self) -> str:
-        return explain(self.last_session_status)
-
-    def overdue(self, now: datetime) -> bool:
-        """Not seen for three polling intervals (and at least 15 minutes)."""
-        if self.last_contact_at is None:
-            return False
-        grace = timedelta(minutes=max(3 * self.poll_minutes, 15))
-        return now - self.last_contact_at > grace
-
-
-def company_rows(engine: Engine, settings: Settings) -> list[CompanyRow]:
-    with Session(engine) as db:
-        stored = {c.id: c for c in db.exec(select(Company)).all()}
-        for row in stored.values():
-            db.expunge(row)
-    depths = {d.company_id: d for d in queue_depths(engine)}
-    unsettled = unsettled_requests(engine, datetime.now(UTC) - UNSETTLED_WINDOW)
-    rows: list[CompanyRow] = []
-    for cfg in settings.companies:
-        company = stored.get(cfg.id)
-        rows.append(
-            CompanyRow(
-                id=cfg.id,
-                name=cfg.display_name,
-                poll_minutes=cfg.poll_minutes,
-                last_contact_at=_aware(company.last_contact_at)
-                if company and company.last_contact_at
-                else None,
-                last_session_status=company.last_session_status if company else "",
-                qb_product=company.qb_product if company else "",
-                qbxml_version=company.qbxml_version if company else "",
-                queue=depths.get(cfg.id, QueueDepth(cfg.id, 0, 0, None)),
-                known=company is not None,
-                unsettled=unsettled.get(cfg.id),
-            )
-        )
-    return rows
 
 
 def check_companies(engine: Engine, settings: Settings, now: datetime | None = None) -> list[CheckResult]:
@@ -605,5 +503,3 @@ def _age(seconds: float) -> str:
     return f"{seconds // 86400} days"
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

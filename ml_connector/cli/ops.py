@@ -15,24 +15,15 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import stripe
 
-from ml_connector import cli_help, logs
-from ml_connector.check import (
-    REQUIRED_EVENTS,
-    check_from_env,
-    find_webhook_endpoint,
-    missing_events,
-    required_events,
-    stripe_client,
-    webhook_url,
-)
+from ml_connector import logs
+from ml_connector.cli import help as cli_help
+from ml_connector.cli.check import check_from_env, required_events, stripe_client, webhook_url
 from ml_connector.config import ConfigError, Settings
+from ml_connector.stripe.endpoints import ensure_webhook_endpoint
 
 SECRET_FILE = "stripe-webhook-secret"  # noqa: S105 - a file name, not a secret
 
@@ -52,8 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check.add_argument("--json", action="store_true", help="print the results as JSON (default: a table)")
     check.set_defaults(standalone=cmd_check)
 
-    stripe_cmd = cli_help.add_command(sub, "stripe", help="Stripe account setup", env=cli_help.STRIPE)
-    stripe_sub = stripe_cmd.add_subparsers(dest="stripe_command", required=True, metavar="WHAT")
+    stripe_sub = cli_help.add_group(
+        sub, "stripe", help="Stripe account setup", env=cli_help.STRIPE, dest="stripe_command"
+    )
     setup = cli_help.add_command(
         stripe_sub,
         "webhook-setup",
@@ -102,41 +94,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 # ---- stripe webhook-setup ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class WebhookSetup:
-    endpoint_id: str
-    url: str
-    created: bool
-    changed: tuple[str, ...]  # what was changed on an existing endpoint
-    secret: str | None  # only when created: Stripe returns it only then
-
-
-def ensure_webhook_endpoint(
-    client: stripe.StripeClient, url: str, events: Sequence[str] = REQUIRED_EVENTS
-) -> WebhookSetup:
-    """Reuse the endpoint for `url` (enabling it, adding missing events) or create it."""
-    existing = find_webhook_endpoint(client, url)
-    if existing is None:
-        create: dict[str, Any] = {
-            "url": url,
-            "enabled_events": list(events),
-            "description": "ml-connector: payments and customers into QuickBooks Desktop",
-            "api_version": stripe.api_version,  # the payload shape this SDK (and our event routing) reads
-        }
-        created = client.v1.webhook_endpoints.create(create)  # type: ignore[arg-type]
-        return WebhookSetup(created.id, url, True, (), created.secret)
-    changes: list[str] = []
-    params: dict[str, Any] = {}
-    missing = missing_events(list(existing.enabled_events), events)
-    if missing:
-        params["enabled_events"] = sorted(set(existing.enabled_events) | set(missing))
-        changes.append("added events " + ", ".join(missing))
-    if existing.status != "enabled":
-        params["disabled"] = False
-        changes.append("enabled it")
-    if params:
-        client.v1.webhook_endpoints.update(existing.id, params)  # type: ignore[arg-type]
-    return WebhookSetup(existing.id, url, False, tuple(changes), None)
 
 
 def write_secret(data_dir: Path, secret: str) -> Path:
@@ -192,7 +149,7 @@ def cmd_webhook_setup(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ml_connector.demo import DemoOptions, run_demo
+    from ml_connector.cli.demo import DemoOptions, run_demo
 
     options = DemoOptions(
         keep_running=args.keep_running,

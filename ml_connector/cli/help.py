@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ml_connector.cli_errors import EXIT_CODES_HELP
+from ml_connector.cli.errors import EXIT_CODES_HELP
 
 DATABASE = (
     "MLC_DATABASE_URL   sqlite:///PATH or postgresql+psycopg://USER:PASS@HOST:5432/DB "
@@ -61,3 +61,16 @@ def add_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def add_group(
+    sub: Any,
+    name: str,
+    *,
+    help: str,  # noqa: A002 - argparse's own keyword
+    env: tuple[str, ...] = (),
+    dest: str = "what",
+) -> Any:
+    """A command made of subcommands (`links rebuild`, `backfill payments` …): returns where to add them."""
+    group = add_command(sub, name, help=help, env=env)
+    return group.add_subparsers(dest=dest, required=True, metavar="WHAT")
