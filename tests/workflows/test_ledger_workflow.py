@@ -41,9 +41,9 @@ with workflow.unsafe.imports_passed_through():
         LedgerInput,
         LedgerSignal,
     )
+    from ml_connector.qbwc_server.requests import UNCERTAIN_KIND, QbRunInput, QbRunResult
     from ml_connector.qbxml.credits import CreditMemoAdd
     from ml_connector.qbxml.journal import JournalEntryAdd, JournalLine
-    from ml_connector.queue import UNCERTAIN_KIND, QbRunInput, QbRunResult
     from workflows.ledger import LedgerWorkflow
 
 pytestmark = pytest.mark.fast
