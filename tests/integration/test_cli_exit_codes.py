@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow
+
 CLI = str(Path(sys.executable).parent / "ml-connector")
 COMPANY = {"MLC_QBWC_USERNAME": "acme-qbwc", "MLC_QBWC_PASSWORD": "a long password"}
 

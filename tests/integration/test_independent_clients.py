@@ -59,6 +59,8 @@ from tests.integration.test_customer_sync_end_to_end import first_sync_done
 from tests.payments_support import Books, StripeSide, World, payments_world
 from tests.qb_workflows import AddCustomersInput, AddCustomersWorkflow
 
+pytestmark = pytest.mark.slow
+
 QBWC_NS = "http://developer.intuit.com/"
 BINDING = f"{{{QBWC_NS}}}QBWebConnectorSvcSoap"
 # Intuit's contract as shipped by consolibyte/quickbooks-php (QuickBooks/QBWebConnectorSvc.wsdl, verbatim copy;

@@ -15,6 +15,8 @@ from ml_connector.simulator.processor import RecoveryAnswer
 from ml_connector.storage.models import LedgerPosting
 from tests.ledger_support import ledger_world
 
+pytestmark = pytest.mark.slow
+
 
 def _dollars(cents: int) -> Decimal:
     return Decimal(cents) / 100

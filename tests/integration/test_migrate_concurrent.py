@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from ml_connector.storage.engine import alembic_config, current_revision, make_engine
+
+pytestmark = pytest.mark.slow
 
 PROCESSES = 4
 

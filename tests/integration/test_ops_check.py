@@ -28,6 +28,8 @@ from tests.harness import PASSWORD, USERNAME, live_system
 from tests.integration.test_ops_metrics import _wait_for_pending
 from tests.qb_workflows import AddCustomersInput, AddCustomersWorkflow
 
+pytestmark = pytest.mark.slow
+
 KEY = "sk_test_ChecksTheRealThings"
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
+import pytest
+
 from ml_connector.cli.demo import DemoOptions, DemoSummary, Sandbox, demo_main
 from ml_connector.qbxml.payments import external_guid_for
+
+pytestmark = pytest.mark.slow
 
 
 async def test_the_demo_story_lands_every_payment_once_and_its_summary_matches_both_systems(tmp_path):

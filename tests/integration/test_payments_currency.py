@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+import pytest
 import stripe
 
 from activities.audit import POSTED
 from ml_connector.simulator.company import NewInvoiceLine
 from tests.payments_support import Books, World, payments_world
+
+pytestmark = pytest.mark.slow
 
 
 def _pay(world: World, customer: str, cents: int, currency: str, metadata: dict[str, str]) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
+import pytest
 from sqlmodel import Session, select
 from temporalio.client import Client
 
@@ -25,6 +26,8 @@ from ml_connector.storage.models import CustomerLink
 from ml_connector.temporal import temporal_binary
 from tests.harness import PASSWORD, USERNAME
 from tests.payments_support import API_KEY, World, payments_world
+
+pytestmark = pytest.mark.slow
 
 CLI_TIMEOUT = 60.0
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from activities.audit import POSTED, UNAPPLIED
 from tests.payments_support import payments_world
+
+pytestmark = pytest.mark.slow
 
 
 async def test_full_partial_overpaid_invoiced_and_unmatched_payments_are_each_booked_once(

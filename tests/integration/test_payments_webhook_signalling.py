@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -21,6 +22,8 @@ from temporalio.service import RPCError
 from ml_connector.storage.models import StripeEvent
 from ml_connector.stripe.webhooks import sign_payload
 from tests.payments_support import PAYMENT_EVENTS, payments_world
+
+pytestmark = pytest.mark.slow
 
 
 class TemporalDown(Exception):

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 
+import pytest
 from sqlmodel import Session, col, select
 
 from activities.qb_lists import ListCheck, ListEntry, ListForget, ListRemember, QbListActivities
@@ -18,6 +19,8 @@ from ml_connector.storage.engine import make_engine, migrate
 from ml_connector.storage.models import QbListEntry, QbRequest
 from tests.harness import LiveSystem, live_system
 from workflows.qb_setup import EnsureListsInput, EnsureListsWorkflow
+
+pytestmark = pytest.mark.slow
 
 COMPANY = "acme"  # the harness's company id
 

@@ -22,6 +22,8 @@ from tests.qb_workflows import (
     SetAccountNumberWorkflow,
 )
 
+pytestmark = pytest.mark.slow
+
 WORKFLOWS = [ListCustomersWorkflow, SetAccountNumberWorkflow, AddCustomersWorkflow]
 
 

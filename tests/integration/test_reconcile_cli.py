@@ -23,6 +23,8 @@ from ml_connector.storage.engine import make_engine, migrate
 from tests.harness import PASSWORD, USERNAME
 from tests.reconcile_support import API_KEY, BANK, CLEARING, StripeMonth, csv_rows, record_books, spoil
 
+pytestmark = pytest.mark.slow
+
 COMPANY = "acme"
 
 

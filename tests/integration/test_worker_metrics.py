@@ -7,6 +7,7 @@ against the session's Temporal dev server; the metrics port is a free one.
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 import logging
@@ -39,6 +40,7 @@ def sdk_lines(text: str, queue: str) -> list[str]:
 
 
 async def test_a_worker_serves_its_counters_and_the_temporal_sdk_metrics(temporal_env: WorkflowEnvironment, tmp_path):
+    gc.collect()  # earlier tests' Stripe gateways (the process-wide counters sum the live ones) are gone
     port = free_port()
     queue = f"metrics-{uuid.uuid4().hex[:8]}"
     settings = harness.test_settings(
