@@ -136,6 +136,16 @@ def sqlite_side_engine(database: Path) -> Engine:
     return engine
 
 
+# How long a caller waits for someone to reserve its slot before it reserves itself (a reservation is one
+# database round trip; only a leader whose thread was interrupted leaves the line waiting this long).
+LEAD_TIMEOUT_SECONDS = 5.0
+
+
+class RateLimitInterrupted(RuntimeError):
+    """The caller reserving a batch of slots was interrupted before it had them: the request is not sent and
+    fails as retryable (Temporal retries the activity)."""
+
+
 @dataclass
 class _Ticket:
     wake: threading.Event = field(default_factory=threading.Event)
@@ -159,6 +169,7 @@ class SharedRateLimiter:
         max_batch: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        lead_timeout: float = LEAD_TIMEOUT_SECONDS,
     ) -> None:
         if not rate_per_s > 0:
             raise ValueError("rate_per_s must be positive")
@@ -171,6 +182,7 @@ class SharedRateLimiter:
             raise ValueError("max_batch must be at least 1")
         self._clock = clock
         self._sleep = sleep
+        self._lead_timeout = lead_timeout
         self._lock = threading.Lock()
         self._waiting: deque[_Ticket] = deque()
         self._leading = False
@@ -189,7 +201,15 @@ class SharedRateLimiter:
                 self._leading = True
                 ticket.wake.set()  # nobody is reserving: this caller does
         while True:
-            ticket.wake.wait()
+            if not ticket.wake.wait(self._lead_timeout):
+                # Nobody reserved for this caller in all that time: the lead was lost (its holder's thread
+                # was interrupted, e.g. an activity cancelled in its thread). Take it; a second reservation
+                # running beside a slow one is safe, the schedule hands each its own slots.
+                with self._lock:
+                    still_waiting = ticket in self._waiting
+                if still_waiting:
+                    self._reserve_for_waiting()
+                continue
             if ticket.at is not None or ticket.error is not None:
                 break
             ticket.wake.clear()
@@ -220,21 +240,24 @@ class SharedRateLimiter:
             batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
         try:
             delay = self.store.reserve(self.account, len(batch), self.interval)
-        except Exception as exc:  # the database is unreachable: every caller of this batch sees it
-            for ticket in batch:
-                ticket.error = exc
-        else:
             first = self._clock() + delay
             for i, ticket in enumerate(batch):
                 ticket.at = first + i * self.interval
-        with self._lock:
-            self._reservations += 1
-            if self._waiting:
-                self._waiting[0].wake.set()
-            else:
-                self._leading = False
-        for ticket in batch:
-            ticket.wake.set()
+        except Exception as exc:  # the database is unreachable: every caller of this batch sees it
+            for ticket in batch:
+                ticket.error = exc
+        finally:  # even when this thread is interrupted: nobody of the batch, nobody in line, is left waiting
+            for ticket in batch:
+                if ticket.at is None and ticket.error is None:
+                    ticket.error = RateLimitInterrupted("the thread reserving this Stripe slot was interrupted")
+            with self._lock:
+                self._reservations += 1
+                if self._waiting:
+                    self._waiting[0].wake.set()
+                else:
+                    self._leading = False
+            for ticket in batch:
+                ticket.wake.set()
 
     def stats(self) -> LimiterStats:
         with self._lock:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -125,11 +124,10 @@ def test_seeding_is_deterministic_for_a_seed_and_a_moment() -> None:
     assert third.to_json() != first.to_json()
 
 
-def test_seeding_10000_customers_takes_well_under_a_few_seconds() -> None:
+def test_seeding_10000_customers_gives_each_its_own_name() -> None:
+    """The benches seed companies this large (bench/customer_sync.py); how long it takes is theirs to print."""
     company = CompanyFile(clock=lambda: SUMMER)
-    started = time.perf_counter()
     result = seed_company(company, customers=10_000, jobs=100, open_invoices=2_000, now=SUMMER)
-    assert time.perf_counter() - started < 3.0
     assert len(result.customer_ids) == 10_000 and len(company.customers) == 10_100
     assert len({c.full_name.casefold() for c in company.customers.values()}) == 10_100
 

@@ -10,7 +10,14 @@ import threading
 import pytest
 
 from ml_connector.stripe.ratelimit import RateLimiter, RateLimitTimeout
-from ml_connector.stripe.shared_limit import SharedRateLimiter, account_key, default_rate, limiter_for
+from ml_connector.stripe.shared_limit import (
+    RateLimitInterrupted,
+    SharedRateLimiter,
+    _Ticket,
+    account_key,
+    default_rate,
+    limiter_for,
+)
 from tests.fleet_support import busiest_second, schedule_lateness
 
 
@@ -134,6 +141,89 @@ def test_a_database_failure_reaches_the_callers_and_the_next_caller_leads_again(
     store.fail = None
     assert limiter.acquire() == 0.0
     assert limiter.stats().acquired == 1
+
+
+class Interrupted(BaseException):
+    """What temporalio raises inside a cancelled activity's thread, at any point of its code."""
+
+
+def test_a_leader_interrupted_while_reserving_fails_its_batch_and_hands_the_lead_on():
+    """The reserving thread is interrupted (not an ``Exception``): the callers of its batch are told to retry,
+    and the callers queued behind it are served by the next leader instead of waiting for ever."""
+    clock = FakeClock()
+    entered = threading.Event()
+    release = threading.Event()
+
+    class InterruptedStore(MemoryStore):
+        def reserve(self, account: str, count: int, interval: float) -> float:
+            if not entered.is_set():
+                entered.set()
+                release.wait(5)
+                raise Interrupted
+            return super().reserve(account, count, interval)
+
+    store = InterruptedStore(clock)
+    limiter = SharedRateLimiter(store, "test:acct", 100, max_batch=10, clock=clock, sleep=clock.sleep)
+    outcomes: list[object] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        try:
+            limiter.acquire()
+            outcome: object = "slot"
+        except BaseException as exc:  # noqa: BLE001 - the outcome is what the test reads
+            outcome = type(exc)
+        with lock:
+            outcomes.append(outcome)
+
+    leader = threading.Thread(target=call)
+    leader.start()
+    assert entered.wait(5)
+    queued = [threading.Thread(target=call) for _ in range(3)]
+    for thread in queued:
+        thread.start()
+    while len(limiter._waiting) < 3:
+        threading.Event().wait(0.001)
+    release.set()
+    for thread in [leader, *queued]:
+        thread.join(5)
+    assert not any(thread.is_alive() for thread in [leader, *queued]), "nobody is left waiting"
+    assert sorted(map(str, outcomes)) == sorted(map(str, [Interrupted, "slot", "slot", "slot"]))
+    assert store.calls == [3]
+
+
+def test_a_caller_in_the_batch_of_an_interrupted_leader_is_told_to_retry():
+    clock = FakeClock()
+
+    class InterruptedStore(MemoryStore):
+        def reserve(self, account: str, count: int, interval: float) -> float:
+            raise Interrupted
+
+    limiter = SharedRateLimiter(InterruptedStore(clock), "test:acct", 100, clock=clock, sleep=clock.sleep)
+    stranded = _Ticket()
+    with limiter._lock:  # a caller queued just before the leader took its batch
+        limiter._waiting.append(stranded)
+    with pytest.raises(Interrupted):
+        limiter.acquire()
+    assert isinstance(stranded.error, RateLimitInterrupted) and stranded.wake.is_set()
+
+
+def test_a_lead_lost_with_its_thread_is_taken_over_after_the_lead_timeout():
+    """The leader's thread vanished before it reserved (its ticket still first in line): the next caller
+    waits ``lead_timeout``, then reserves for the line itself."""
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    limiter = SharedRateLimiter(store, "test:acct", 100, clock=clock, sleep=clock.sleep, lead_timeout=0.05)
+    with limiter._lock:
+        limiter._waiting.append(_Ticket())  # the vanished leader's ticket
+        limiter._leading = True
+    done = threading.Event()
+    waits: list[float] = []
+    thread = threading.Thread(target=lambda: (waits.append(limiter.acquire()), done.set()))
+    thread.start()
+    assert done.wait(5), "the caller took the lead over"
+    assert store.calls == [2]  # the vanished caller's slot is reserved too (and goes unused)
+    assert waits == [pytest.approx(0.01)]
 
 
 def test_max_wait_refuses_a_slot_too_far_away():
