@@ -17,18 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import stripe
 from stripe.params import (
     ChargeListParams,
-    ChargeListParamsCreated,
     ChargeRetrieveParams,
     ChargeUpdateParams,
     CustomerUpdateParams,
     PaymentIntentListParams,
-    PaymentIntentListParamsCreated,
     PaymentIntentUpdateParams,
 )
 from temporalio import activity
@@ -302,21 +300,12 @@ class StripeActivities:
     def list_payments(self, inp: ListPayments) -> PaymentPage:
         """One page of the period's successful payments: PaymentIntents first, then bare charges."""
         configured = [c.id for c in self.settings.companies]
+        params = _period_page(inp)
         if inp.phase == "payment_intents":
-            pi_created: PaymentIntentListParamsCreated = {"gte": inp.since}
-            if inp.until is not None:
-                pi_created["lt"] = inp.until
-            pi_params: PaymentIntentListParams = {"created": pi_created, "limit": PAGE_SIZE}
-            if inp.starting_after:
-                pi_params["starting_after"] = inp.starting_after
+            pi_params = cast(PaymentIntentListParams, params)
             listed = _dict(self.gateway.call(lambda c: c.v1.payment_intents.list(pi_params)))
         else:
-            ch_created: ChargeListParamsCreated = {"gte": inp.since}
-            if inp.until is not None:
-                ch_created["lt"] = inp.until
-            ch_params: ChargeListParams = {"created": ch_created, "limit": PAGE_SIZE}
-            if inp.starting_after:
-                ch_params["starting_after"] = inp.starting_after
+            ch_params = cast(ChargeListParams, params)
             listed = _dict(self.gateway.call(lambda c: c.v1.charges.list(ch_params)))
         data = [e for e in listed.get("data", []) if isinstance(e, Mapping)]
         refs: list[PaymentRef] = []
@@ -335,3 +324,14 @@ class StripeActivities:
                 )
         cursor = str(data[-1]["id"]) if data and listed.get("has_more") else None
         return PaymentPage(refs, cursor)
+
+
+def _period_page(inp: ListPayments) -> dict[str, Any]:
+    """What both phases ask Stripe for: the period's window, a page and the cursor (the same keys in both lists)."""
+    created: dict[str, int] = {"gte": inp.since}
+    if inp.until is not None:
+        created["lt"] = inp.until
+    params: dict[str, Any] = {"created": created, "limit": PAGE_SIZE}
+    if inp.starting_after:
+        params["starting_after"] = inp.starting_after
+    return params

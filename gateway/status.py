@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from gateway.access import admin_refusal
 from ml_connector.config import Settings
+from ml_connector.durations import elapsed
 from ml_connector.health import CompanyRow, company_rows
 from ml_connector.metrics import PaymentState, payment_states
 from ml_connector.qbwc.troubleshooting import explain
@@ -420,14 +421,7 @@ def _when(moment: datetime) -> str:
 
 
 def _ago(now: datetime, then: datetime) -> str:
-    seconds = max(0, int((now - _aware(then)).total_seconds()))
-    if seconds < 90:
-        return f"{seconds} s ago"
-    if seconds < 90 * 60:
-        return f"{seconds // 60} min ago"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
-    return f"{seconds // 86400} days ago"
+    return f"{elapsed(max(0, int((now - _aware(then)).total_seconds())))} ago"
 
 
 def _in(now: datetime, then: datetime) -> str:
