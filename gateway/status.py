@@ -29,7 +29,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from gateway.access import admin_refusal
+from gateway.access import admin_page
 from ml_connector.config import Settings
 from ml_connector.durations import elapsed
 from ml_connector.health import CompanyRow, company_rows
@@ -100,12 +100,10 @@ class StatusData:
 
 
 @router.get("/", response_class=HTMLResponse)
+@admin_page
 async def status_page(request: Request) -> Response:
     gw = request.app.state.gw
     settings: Settings = gw.settings
-    refused = admin_refusal(request, settings)
-    if refused is not None:
-        return refused
     data, watermarks = await asyncio.gather(
         asyncio.to_thread(load_status, gw.engine, settings),
         read_watermarks(gw.client, [c.id for c in settings.companies]),
