@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 from temporalio import activity
 
@@ -151,14 +152,9 @@ class AuditActivities:
 
     @activity.defn(name="link_customer_lookup")
     def customer_link(self, query: LinkQuery) -> str | None:
-        with Session(self.engine) as db:
-            link = db.exec(
-                select(CustomerLink).where(
-                    CustomerLink.company_id == query.company_id,
-                    CustomerLink.stripe_customer_id == query.stripe_id,
-                )
-            ).first()
-            return link.qb_list_id if link else None
+        return self._qb_id(
+            query, col(CustomerLink.qb_list_id), col(CustomerLink.company_id), col(CustomerLink.stripe_customer_id)
+        )
 
     @activity.defn(name="link_customer_save")
     def save_customer_link(self, link: NewCustomerLink) -> None:
@@ -181,14 +177,18 @@ class AuditActivities:
 
     @activity.defn(name="link_invoice_lookup")
     def invoice_link(self, query: LinkQuery) -> str | None:
+        return self._qb_id(
+            query, col(InvoiceLink.qb_txn_id), col(InvoiceLink.company_id), col(InvoiceLink.stripe_invoice_id)
+        )
+
+    def _qb_id(
+        self, query: LinkQuery, qb_id: Mapped[str], company_id: Mapped[str], stripe_id: Mapped[str]
+    ) -> str | None:
+        """The QuickBooks id a link table pairs with the query's Stripe id: one lookup for every kind of link."""
         with Session(self.engine) as db:
-            link = db.exec(
-                select(InvoiceLink).where(
-                    InvoiceLink.company_id == query.company_id,
-                    InvoiceLink.stripe_invoice_id == query.stripe_id,
-                )
+            return db.exec(
+                select(qb_id).where(company_id == query.company_id, stripe_id == query.stripe_id)
             ).first()
-            return link.qb_txn_id if link else None
 
     @activity.defn(name="link_company_of_customer")
     def company_of_customer(self, stripe_customer_id: str) -> str | None:

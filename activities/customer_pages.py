@@ -22,7 +22,7 @@ from activities.sync_pages import (
     RequestCounter,
     SyncActivityBase,
     WriteBackItem,
-    describe,
+    count_record,
     finish_page,
     link_field_of,
     read_page_in,
@@ -97,16 +97,16 @@ class CustomerPageActivities(SyncActivityBase):
                 decision = decisions[customer.list_id]
                 link = links.get(customer.list_id)
                 outcome = pushed.get(customer.list_id)
-                modified = customer.time_modified.wall_clock if customer.time_modified else None
-                failed = isinstance(outcome, BaseException)
-                totals = totals.add(decision.action.value, failed=failed, wall_clock=modified)
+                totals = count_record(
+                    totals,
+                    outcome,
+                    kind="customer",
+                    action=decision.action,
+                    record_id=customer.list_id,
+                    time_modified=customer.time_modified,
+                    log=log,
+                )
                 if isinstance(outcome, BaseException):
-                    log.warning(
-                        "customer sync: %s %s failed: %s",
-                        decision.action,
-                        customer.list_id,
-                        describe(outcome),
-                    )
                     continue
                 if decision.action is CustomerAction.SKIP:
                     continue

@@ -94,14 +94,16 @@ class InvoicePageActivities(pages.SyncActivityBase):
                 decision = decisions[inv.txn_id]
                 link = links.get(inv.txn_id)
                 outcome = results.get(inv.txn_id)
-                modified = inv.time_modified.wall_clock if inv.time_modified else None
-                totals = totals.add(
-                    decision.action.value, failed=isinstance(outcome, BaseException), wall_clock=modified
+                totals = pages.count_record(
+                    totals,
+                    outcome,
+                    kind="invoice",
+                    action=decision.action,
+                    record_id=inv.txn_id,
+                    time_modified=inv.time_modified,
+                    log=log,
                 )
                 if isinstance(outcome, BaseException):
-                    log.warning(
-                        "invoice sync: %s %s failed: %s", decision.action, inv.txn_id, pages.describe(outcome)
-                    )
                     continue
                 stale = False
                 if isinstance(outcome, _InvoiceOutcome):
@@ -115,6 +117,7 @@ class InvoicePageActivities(pages.SyncActivityBase):
                     stale = steps_rules.replayed_older_create(outcome.content_fingerprint, decision.content)
                 if stale:
                     # An earlier attempt's create was replayed; this read's content goes out next poll.
+                    modified = inv.time_modified.wall_clock if inv.time_modified else None
                     totals = totals.combine(PageTotals(hold=modified))
                 if link is not None:
                     link.qb_edit_sequence = "" if stale else inv.edit_sequence

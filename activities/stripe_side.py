@@ -17,18 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import stripe
 from stripe.params import (
     ChargeListParams,
-    ChargeListParamsCreated,
     ChargeRetrieveParams,
     ChargeUpdateParams,
     CustomerUpdateParams,
     PaymentIntentListParams,
-    PaymentIntentListParamsCreated,
     PaymentIntentUpdateParams,
 )
 from temporalio import activity
@@ -36,7 +34,7 @@ from temporalio.exceptions import ApplicationError
 
 from ml_connector.config import Settings
 from ml_connector.payments.companies import company_for
-from ml_connector.payments.model import StripePayment
+from ml_connector.payments.model import PaymentInput, StripePayment
 from ml_connector.stripe import idempotency
 from ml_connector.stripe.client import StripeGateway, StripeSettings
 from ml_connector.stripe.shared_limit import limiter_for
@@ -74,16 +72,6 @@ class PaymentPostedBack:
 
 
 @dataclass(frozen=True)
-class PaymentRef:
-    """One payment found while walking a period: where to route it."""
-
-    key: str
-    key_kind: str
-    company_id: str
-    customer_id: str | None = None
-
-
-@dataclass(frozen=True)
 class ListPayments:
     since: int  # epoch seconds, inclusive
     until: int | None = None  # epoch seconds, exclusive
@@ -93,7 +81,7 @@ class ListPayments:
 
 @dataclass(frozen=True)
 class PaymentPage:
-    payments: list[PaymentRef]
+    payments: list[PaymentInput]  # each payment found while walking the period, as the input of its workflow
     next_cursor: str | None  # None: this phase is done
 
 
@@ -302,36 +290,32 @@ class StripeActivities:
     def list_payments(self, inp: ListPayments) -> PaymentPage:
         """One page of the period's successful payments: PaymentIntents first, then bare charges."""
         configured = [c.id for c in self.settings.companies]
+        params = _period_page(inp)
         if inp.phase == "payment_intents":
-            pi_created: PaymentIntentListParamsCreated = {"gte": inp.since}
-            if inp.until is not None:
-                pi_created["lt"] = inp.until
-            pi_params: PaymentIntentListParams = {"created": pi_created, "limit": PAGE_SIZE}
-            if inp.starting_after:
-                pi_params["starting_after"] = inp.starting_after
+            pi_params = cast(PaymentIntentListParams, params)
             listed = _dict(self.gateway.call(lambda c: c.v1.payment_intents.list(pi_params)))
         else:
-            ch_created: ChargeListParamsCreated = {"gte": inp.since}
-            if inp.until is not None:
-                ch_created["lt"] = inp.until
-            ch_params: ChargeListParams = {"created": ch_created, "limit": PAGE_SIZE}
-            if inp.starting_after:
-                ch_params["starting_after"] = inp.starting_after
+            ch_params = cast(ChargeListParams, params)
             listed = _dict(self.gateway.call(lambda c: c.v1.charges.list(ch_params)))
         data = [e for e in listed.get("data", []) if isinstance(e, Mapping)]
-        refs: list[PaymentRef] = []
-        for obj in data:
-            if obj.get("status") != "succeeded":
-                continue
-            if inp.phase == "payment_intents":
-                refs.append(
-                    PaymentRef(
-                        obj["id"], "payment_intent", company_for(obj, configured), _ref(obj.get("customer"))
-                    )
-                )
-            elif _ref(obj.get("payment_intent")) is None:
-                refs.append(
-                    PaymentRef(obj["id"], "charge", company_for(obj, configured), _ref(obj.get("customer")))
-                )
+        kind = "payment_intent" if inp.phase == "payment_intents" else "charge"
+        refs = [
+            PaymentInput(company_for(obj, configured), obj["id"], kind, _ref(obj.get("customer")))
+            for obj in data
+            if obj.get("status") == "succeeded"
+            # a charge made by a PaymentIntent was found in the first phase already
+            and (kind == "payment_intent" or _ref(obj.get("payment_intent")) is None)
+        ]
         cursor = str(data[-1]["id"]) if data and listed.get("has_more") else None
         return PaymentPage(refs, cursor)
+
+
+def _period_page(inp: ListPayments) -> dict[str, Any]:
+    """What both phases ask Stripe for: the period's window, a page and the cursor (the same keys in both lists)."""
+    created: dict[str, int] = {"gte": inp.since}
+    if inp.until is not None:
+        created["lt"] = inp.until
+    params: dict[str, Any] = {"created": created, "limit": PAGE_SIZE}
+    if inp.starting_after:
+        params["starting_after"] = inp.starting_after
+    return params

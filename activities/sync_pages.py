@@ -19,9 +19,11 @@ tagged by, the Stripe → QuickBooks workflow).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import stripe
@@ -119,6 +121,25 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, stripe.StripeError):
         return f"{type(exc).__name__} ({exc.http_status}): {exc.user_message or exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def count_record(
+    totals: PageTotals,
+    outcome: object,
+    *,
+    kind: str,
+    action: StrEnum,
+    record_id: str,
+    time_modified: QbDateTime | None,
+    log: logging.Logger,
+) -> PageTotals:
+    """One record of a page folded into its totals: counted as its action or, when its Stripe side raised,
+    counted as failed, held at its TimeModified (the next poll reads it again) and logged; the page goes on."""
+    failed = isinstance(outcome, BaseException)
+    if isinstance(outcome, BaseException):
+        log.warning("%s sync: %s %s failed: %s", kind, action, record_id, describe(outcome))
+    wall_clock = time_modified.wall_clock if time_modified else None
+    return totals.add(action.value, failed=failed, wall_clock=wall_clock)
 
 
 def finish_page(

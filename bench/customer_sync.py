@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
+from ml_connector.cli.embedded import EmbeddedServer, free_port  # noqa: E402
 from ml_connector.config import load_settings  # noqa: E402
 from ml_connector.fakestripe import FakeStripeServer  # noqa: E402
 from ml_connector.fakestripe.api import ApiRequest, ApiResponse, FakeStripe  # noqa: E402
@@ -72,12 +72,6 @@ class _TimedFake(FakeStripe):
         return super().handle(request)
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def]
-        yield
-
-
 @dataclass
 class Result:
     customers: int
@@ -89,12 +83,6 @@ class Result:
     sessions: int
     wall_seconds: float
     worker_peak_mib: float
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -111,7 +99,7 @@ async def run_size(env: WorkflowEnvironment, customers: int, rate: float) -> Res
     fake = _TimedFake()
     fake.set_rate_limit(rate * SERVER_HEADROOM)
     with FakeStripeServer(fake) as stripe_server:
-        port = _free_port()
+        port = free_port()
         task_queue = f"bench-sync-{customers}"
         company_id = f"bench-{customers}"  # one sync workflow per size: the earlier one's worker is gone
         env_vars = {
@@ -136,7 +124,7 @@ async def run_size(env: WorkflowEnvironment, customers: int, rate: float) -> Res
             env={**os.environ, **env_vars, "PYTHONPATH": str(ROOT)},
             cwd=ROOT,
         )
-        server = _Server(uvicorn.Config(create_app(settings, client=env.client, engine=engine), host="127.0.0.1",
+        server = EmbeddedServer(uvicorn.Config(create_app(settings, client=env.client, engine=engine), host="127.0.0.1",
                                         port=port, log_config=None, access_log=False))  # fmt: skip
         serving = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on

@@ -25,7 +25,6 @@ import json
 import multiprocessing
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,13 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from bench.support import drop_scratch_database, percentile, scratch_database  # noqa: E402
+from ml_connector.cli.embedded import free_port  # noqa: E402
 from ml_connector.fakestripe import signature_header  # noqa: E402
 from ml_connector.qbwc_server.queue import RequestQueue  # noqa: E402
 from ml_connector.qbwc_server.requests import QbRunInput  # noqa: E402
@@ -62,19 +62,6 @@ SECRET = "whsec_bench_under_attack"  # noqa: S105
 MIB = 1024 * 1024
 WARM_UP = 3.0  # seconds of attack before the webhook clock starts
 SOAP = {"Content-Type": "text/xml; charset=utf-8"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return (
-        ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
-    )
 
 
 def _rss_mib(pid: int) -> tuple[float, float]:
@@ -266,21 +253,14 @@ def _start_gateway(env: dict[str, str], tmp: Path, base: str) -> subprocess.Pope
 
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="mlc-attack-"))
-    pg_name = None
-    if args.database == "postgresql":
-        pg_name = f"mlc_attack_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        db_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_name}"
-    else:
-        db_url = f"sqlite:///{tmp}/attack.db"
+    db_url, pg_name = scratch_database(args.database, tmp, "attack")
     migrate_engine = make_engine(db_url)
     migrate(migrate_engine)
     migrate_engine.dispose()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()), search_attributes=list(SEARCH_ATTRIBUTES), ui=False
     )
-    port = _free_port()
+    port = free_port()
     gateway_env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -344,17 +324,15 @@ async def main(args: argparse.Namespace) -> None:
         except subprocess.TimeoutExpired:
             gateway.kill()
         await env.shutdown()
-        if pg_name:
-            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        drop_scratch_database(pg_name)
 
     print(f"database: {args.database}; {args.seconds:.0f} s under attack; gateway pid {gateway.pid}")
     print(
-        f"webhook ack, quiet (5 s): p50 {_pct(quiet, 50):.1f} ms, p99 {_pct(quiet, 99):.1f} ms "
+        f"webhook ack, quiet (5 s): p50 {percentile(quiet, 50):.1f} ms, p99 {percentile(quiet, 99):.1f} ms "
         f"({len(quiet)} webhooks)"
     )
     print(
-        f"webhook ack under attack: p50 {_pct(latencies, 50):.1f} ms, p99 {_pct(latencies, 99):.1f} ms, "
+        f"webhook ack under attack: p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
         f"max {max(latencies, default=float('nan')):.1f} ms, mean {statistics.fmean(latencies):.1f} ms "
         f"({len(latencies)} answered; statuses {dict(statuses)})"
     )

@@ -53,6 +53,8 @@ from sqlmodel import Session, col, func, select  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from activities.audit import FOUND, POSTED, UNAPPLIED  # noqa: E402
+from bench.support import percentile  # noqa: E402
+from ml_connector.cli.embedded import free_port  # noqa: E402
 from ml_connector.fakestripe import FakeStripeServer  # noqa: E402
 from ml_connector.simulator.processor import QuickBooksProcessor  # noqa: E402
 from ml_connector.simulator.webconnector import SessionReport, WebConnector  # noqa: E402
@@ -69,19 +71,6 @@ PASSWORD = "bench password 2024"  # noqa: S105 - benchmark-only credential
 WEBHOOK_SECRET = "whsec_bench_payments"  # noqa: S105 - benchmark-only secret, passed to children by env
 SECRET_ENV = "MLC_BENCH_WEBHOOK_SECRET"  # noqa: S105 - the variable's name
 QBWC_NOOP_WAIT_SECONDS = 5.0  # what the real Web Connector waits after a NoOp
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- the load generator (its own process) ---------------------------------------------------------------
@@ -246,7 +235,7 @@ async def _run(
     args: argparse.Namespace, env: WorkflowEnvironment, server: FakeStripeServer, tmp: Path
 ) -> None:
     payments: int = args.payments
-    port = _free_port()
+    port = free_port()
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
     settings_env = {
         "MLC_DATABASE_URL": database_url,
@@ -408,7 +397,7 @@ async def _run(
     print(f"webhooks sent / answered 200         {len(latencies)} / {statuses.count(200)}")
     print(
         f"webhook ack latency p50 / p99 / max  {statistics.median(latencies):.1f} / "
-        f"{_percentile(latencies, 99):.1f} / {max(latencies):.1f} ms"
+        f"{percentile(latencies, 99):.1f} / {max(latencies):.1f} ms"
     )
     print(f"Web Connector sessions / round trips {len(reports)} / {round_trips}")
     print(

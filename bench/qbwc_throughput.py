@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import socket
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
-import psycopg
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from bench.support import drop_scratch_database, percentile, scratch_database  # noqa: E402
 from gateway.app import create_app  # noqa: E402
+from ml_connector.cli.embedded import EmbeddedServer, free_port  # noqa: E402
 from ml_connector.config import load_settings  # noqa: E402
 from ml_connector.qbwc_server.queue import RequestQueue  # noqa: E402
 from ml_connector.qbwc_server.requests import QbRunInput  # noqa: E402
@@ -38,34 +36,10 @@ from ml_connector.storage.engine import make_engine, migrate  # noqa: E402
 from ml_connector.temporal import SEARCH_ATTRIBUTES, temporal_binary  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self):  # type: ignore[no-untyped-def]
-        yield
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 async def main(requests: int, database: str, qb_latency_ms: float) -> None:
     tmp = tempfile.mkdtemp(prefix="mlc-bench-")
-    pg_name = None
-    if database == "postgresql":
-        pg_name = f"mlc_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{pg_name}"
-    else:
-        url = f"sqlite:///{tmp}/bench.db"
-    port = _free_port()
+    url, pg_name = scratch_database(database, tmp, "bench")
+    port = free_port()
     settings = load_settings(
         {
             "MLC_DATABASE_URL": url,
@@ -92,7 +66,7 @@ async def main(requests: int, database: str, qb_latency_ms: float) -> None:
             idem_key=f"bench-{i}",
             task_token=None,
         )
-    server = _Server(
+    server = EmbeddedServer(
         uvicorn.Config(
             create_app(settings, client=env.client, engine=engine),
             host="127.0.0.1",
@@ -132,7 +106,8 @@ async def main(requests: int, database: str, qb_latency_ms: float) -> None:
     print(f"  {'operation':<22}{'calls':>7}{'p50':>9}{'p95':>9}{'max':>9}")
     for op, values in sorted(timings.items()):
         print(
-            f"  {op:<22}{len(values):>7}{statistics.median(values):>9.1f}{_pct(values, 95):>9.1f}{max(values):>9.1f}"
+            f"  {op:<22}{len(values):>7}{statistics.median(values):>9.1f}"
+            f"{percentile(values, 95):>9.1f}{max(values):>9.1f}"
         )
 
     server.should_exit = True
@@ -140,9 +115,7 @@ async def main(requests: int, database: str, qb_latency_ms: float) -> None:
     wc.close()
     engine.dispose()
     await env.shutdown()
-    if pg_name:
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+    drop_scratch_database(pg_name)
 
 
 if __name__ == "__main__":

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import secrets
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
@@ -122,3 +124,20 @@ def admin_refusal(request: Request, settings: Settings) -> Response | None:
         status_code=401,
         headers={"WWW-Authenticate": 'Basic realm="ml-connector status", charset="UTF-8"'},
     )
+
+
+Page = Callable[[Request], Awaitable[Response]]
+
+
+def admin_page(endpoint: Page) -> Page:
+    """An admin page's endpoint, answered only when :func:`admin_refusal` lets the caller in: every admin page
+    is guarded by this one wrapper, so a new page cannot forget the check."""
+
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        refused = admin_refusal(request, request.app.state.gw.settings)
+        if refused is not None:
+            return refused
+        return await endpoint(request)
+
+    return guarded

@@ -44,27 +44,40 @@ class BodyTimeout(Exception):
         self.seconds = seconds
 
 
-def _declared_length(request: Request) -> int | None:
+def _refuse_declared(request: Request, limit: int) -> None:
+    """A Content-Length over the cap is refused before a byte of the body is read."""
     declared = request.headers.get("content-length")
-    return int(declared) if declared is not None and declared.isdigit() else None
-
-
-async def read_body(request: Request, limit: int, *, time_limit: float | None = None) -> bytes:
-    declared = _declared_length(request)
-    if declared is not None and declared > limit:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(limit)
+
+
+# Sees each chunk as it arrives, with the size so far and the body's deadline; raises to refuse the body.
+ChunkCheck = Callable[[bytes, int, asyncio.Timeout], Awaitable[None]]
+
+
+async def _stream(request: Request, time_limit: float | None, check: ChunkCheck) -> bytes:
+    """The one loop that reads a body: chunk by chunk under the deadline, each chunk checked before it is kept."""
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(time_limit):
+        async with asyncio.timeout(time_limit) as deadline:
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge(limit)
+                await check(chunk, size, deadline)
                 chunks.append(chunk)
     except TimeoutError:
         raise BodyTimeout(time_limit or 0) from None
     return b"".join(chunks)
+
+
+async def read_body(request: Request, limit: int, *, time_limit: float | None = None) -> bytes:
+    _refuse_declared(request, limit)
+
+    async def capped(chunk: bytes, size: int, deadline: asyncio.Timeout) -> None:
+        if size > limit:
+            raise BodyTooLarge(limit)
+
+    return await _stream(request, time_limit, capped)
 
 
 async def read_soap_body(
@@ -86,32 +99,25 @@ async def read_soap_body(
     logged-in Web Connector can send; it then takes one of ``large_turns`` (waiting for it) and keeps it on
     ``held`` until the caller closes the stack after answering.
     """
-    declared = _declared_length(request)
-    if declared is not None and declared > large_limit:
-        raise BodyTooLarge(large_limit)
+    _refuse_declared(request, large_limit)
     scanner = SoapScanner()
-    chunks: list[bytes] = []
-    size = 0
     large = False
-    try:
-        async with asyncio.timeout(time_limit) as deadline:
-            async for chunk in request.stream():
-                size += len(chunk)
-                scanner.feed(chunk)
-                if size > small_limit and not large:
-                    if scanner.operation != LARGE_OPERATION:
-                        raise BodyTooLarge(small_limit)
-                    if scanner.ticket is None or not await ticket_ok(scanner.ticket):
-                        raise UnknownTicket(scanner.ticket or "")
-                    await held.enter_async_context(large_turns)
-                    large = True
-                    when = deadline.when()
-                    if when is not None:
-                        # A logged-in Web Connector on a slow office line: time for the rest at a modest rate.
-                        deadline.reschedule(when + large_limit / LARGE_BODY_MIN_RATE)
-                if size > large_limit:
-                    raise BodyTooLarge(large_limit)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise BodyTimeout(time_limit or 0) from None
-    return b"".join(chunks)
+
+    async def scanned(chunk: bytes, size: int, deadline: asyncio.Timeout) -> None:
+        nonlocal large
+        scanner.feed(chunk)
+        if size > small_limit and not large:
+            if scanner.operation != LARGE_OPERATION:
+                raise BodyTooLarge(small_limit)
+            if scanner.ticket is None or not await ticket_ok(scanner.ticket):
+                raise UnknownTicket(scanner.ticket or "")
+            await held.enter_async_context(large_turns)
+            large = True
+            when = deadline.when()
+            if when is not None:
+                # A logged-in Web Connector on a slow office line: time for the rest at a modest rate.
+                deadline.reschedule(when + large_limit / LARGE_BODY_MIN_RATE)
+        if size > large_limit:
+            raise BodyTooLarge(large_limit)
+
+    return await _stream(request, time_limit, scanned)

@@ -185,36 +185,57 @@ class WebhookInbox:
 
 def _move(engine: Engine, row: _Row) -> bool:
     """Insert the event into ``stripe_event`` or add its new deliveries; whether it is still unsignalled."""
+    event = StripeEvent(
+        id=row.id,
+        type=row.type,
+        company_id=row.company_id,
+        object_id=row.object_id,
+        workflow_id=row.workflow_id,
+        livemode=row.livemode,
+        created=row.created,
+        received_at=row.received_at,
+        deliveries=row.undrained,
+        payload=row.payload,
+    )
+    known = store_or_count(engine, event)
+    if known is None:
+        return bool(row.workflow_id)
+    return not known.signalled and bool(known.workflow_id)
+
+
+@dataclass(frozen=True)
+class KnownEvent:
+    """What a redelivered event's stored row says once its new deliveries are counted."""
+
+    signalled: bool
+    workflow_id: str
+
+
+def store_or_count(engine: Engine, event: StripeEvent) -> KnownEvent | None:
+    """Insert the event once; if its row exists already, add ``event.deliveries`` to it and say what it holds.
+
+    None when this call stored the row (or a conflicting insert's row vanished again: nothing to count).
+    The one place both the webhook endpoint and the inbox drain write ``stripe_event``, so that two gateways (or
+    a gateway and its drain loop) racing on one event end in one row with every delivery counted.
+    """
+    event_id, deliveries = event.id, event.deliveries  # read before a rollback can expunge the new row
     with Session(engine) as db:
-        existing = db.get(StripeEvent, row.id)
+        existing = db.get(StripeEvent, event_id)
         if existing is None:
-            db.add(
-                StripeEvent(
-                    id=row.id,
-                    type=row.type,
-                    company_id=row.company_id,
-                    object_id=row.object_id,
-                    workflow_id=row.workflow_id,
-                    livemode=row.livemode,
-                    created=row.created,
-                    received_at=row.received_at,
-                    deliveries=row.undrained,
-                    payload=row.payload,
-                )
-            )
+            db.add(event)
             try:
                 db.commit()
-                return bool(row.workflow_id)
-            except IntegrityError:  # another gateway moved it first
+                return None
+            except IntegrityError:  # another gateway stored it first
                 db.rollback()
-                existing = db.get(StripeEvent, row.id)
+                existing = db.get(StripeEvent, event_id)
                 if existing is None:
-                    return bool(row.workflow_id)
-        existing.deliveries += row.undrained
-        unsignalled = existing.signalled_at is None and bool(existing.workflow_id)
+                    return None
+        existing.deliveries += deliveries
+        known = KnownEvent(signalled=existing.signalled_at is not None, workflow_id=existing.workflow_id)
         db.add(existing)
         db.commit()
-        return unsignalled
+        return known
 
 
 async def drain_and_signal(

@@ -13,7 +13,7 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from gateway.access import admin_refusal
+from gateway.access import admin_page
 from ml_connector import metrics
 from ml_connector.health import schema_status
 
@@ -39,12 +39,10 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
+@admin_page
 async def prometheus(request: Request) -> Response:
     """Private like the status page (gateway/access.py): company ids and volumes are nobody else's business."""
     gw = request.app.state.gw
-    refused = admin_refusal(request, gw.settings)
-    if refused is not None:
-        return refused
     companies = [c.id for c in gw.settings.companies]
     body = await asyncio.to_thread(metrics.render, gw.engine, companies)
     return Response(body, media_type=metrics.CONTENT_TYPE)

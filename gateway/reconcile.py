@@ -19,7 +19,7 @@ import stripe
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from gateway.access import admin_refusal
+from gateway.access import admin_page
 from gateway.status import _STYLE, _e
 from ml_connector.config import Settings
 from ml_connector.ledger import render
@@ -39,12 +39,10 @@ _reader_lock = threading.Lock()
 
 
 @router.get("/reconcile")
+@admin_page
 async def reconcile_page(request: Request) -> Response:
     gw = request.app.state.gw
     settings: Settings = gw.settings
-    refused = admin_refusal(request, settings)
-    if refused is not None:
-        return refused
     query = request.query_params
     fmt = (query.get("format") or "html").lower()
     if fmt not in FORMATS:

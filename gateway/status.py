@@ -29,8 +29,9 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from gateway.access import admin_refusal
+from gateway.access import admin_page
 from ml_connector.config import Settings
+from ml_connector.durations import elapsed
 from ml_connector.health import CompanyRow, company_rows
 from ml_connector.ledger.io import store as ledger_store
 from ml_connector.metrics import PaymentState, payment_states
@@ -99,12 +100,10 @@ class StatusData:
 
 
 @router.get("/", response_class=HTMLResponse)
+@admin_page
 async def status_page(request: Request) -> Response:
     gw = request.app.state.gw
     settings: Settings = gw.settings
-    refused = admin_refusal(request, settings)
-    if refused is not None:
-        return refused
     data, watermarks = await asyncio.gather(
         asyncio.to_thread(load_status, gw.engine, settings),
         read_watermarks(gw.client, [c.id for c in settings.companies]),
@@ -420,14 +419,7 @@ def _when(moment: datetime) -> str:
 
 
 def _ago(now: datetime, then: datetime) -> str:
-    seconds = max(0, int((now - _aware(then)).total_seconds()))
-    if seconds < 90:
-        return f"{seconds} s ago"
-    if seconds < 90 * 60:
-        return f"{seconds // 60} min ago"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
-    return f"{seconds // 86400} days ago"
+    return f"{elapsed(max(0, int((now - _aware(then)).total_seconds())))} ago"
 
 
 def _in(now: datetime, then: datetime) -> str:

@@ -36,13 +36,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.background import BackgroundTask
 
 from gateway.body import BodyTimeout, BodyTooLarge, read_body
 from gateway.event_signals import StoredEvent
-from gateway.inbox import drain_and_signal
+from gateway.inbox import drain_and_signal, store_or_count
 from gateway.pools import run_on
 from gateway.stripe_customers import customer_company
 from ml_connector import metrics
@@ -168,35 +167,23 @@ def _store_event(engine: Engine, found: Route, body: bytes, company: str, workfl
     Returns whether the event still needs its signal: a new event, or a redelivery of one whose signal has
     not gone out (Temporal was down, or the gateway died before signalling).
     """
-    with Session(engine) as db:
-        existing = db.get(StripeEvent, found.event_id)
-        if existing is None:
-            db.add(
-                StripeEvent(
-                    id=found.event_id,
-                    type=found.event_type,
-                    company_id=company,
-                    object_id=found.object_id,
-                    workflow_id=workflow_id,
-                    livemode=found.livemode,
-                    created=found.created or datetime.now(UTC),
-                    payload=body.decode("utf-8", errors="replace"),
-                )
-            )
-            try:
-                db.commit()
-                return True
-            except IntegrityError:
-                db.rollback()
-                existing = db.get(StripeEvent, found.event_id)
-        if existing is None:  # the conflicting insert's row vanished again: nothing to count
-            return True
-        metrics.WEBHOOKS_DUPLICATE.inc()
-        existing.deliveries += 1
-        unsignalled = existing.signalled_at is None
-        db.add(existing)
-        db.commit()
-        return unsignalled
+    known = store_or_count(
+        engine,
+        StripeEvent(
+            id=found.event_id,
+            type=found.event_type,
+            company_id=company,
+            object_id=found.object_id,
+            workflow_id=workflow_id,
+            livemode=found.livemode,
+            created=found.created or datetime.now(UTC),
+            payload=body.decode("utf-8", errors="replace"),
+        ),
+    )
+    if known is None:
+        return True
+    metrics.WEBHOOKS_DUPLICATE.inc()
+    return not known.signalled
 
 
 def _store_unroutable(engine: Engine, event: dict[str, Any], body: bytes, company: str, reason: str) -> None:

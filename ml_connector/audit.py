@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import Engine
 from sqlmodel import Session, col, or_, select
 
+from ml_connector.payments.model import PaymentInput
 from ml_connector.storage.models import AuditEntry, StripeEvent
 
 FAILED_OUTCOMES = ("failed", "held", "refused")
@@ -97,16 +98,9 @@ def to_table(entries: Sequence[AuditEntry]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True)
-class ReplayTarget:
-    company_id: str
-    key: str
-    key_kind: str
-    customer_id: str | None = None
-
-
-def replay_targets(engine: Engine, stripe_id: str, companies: Sequence[str]) -> list[ReplayTarget]:
-    """Which payment workflows a replay of ``stripe_id`` (event, PaymentIntent or charge) must poke."""
+def replay_targets(engine: Engine, stripe_id: str, companies: Sequence[str]) -> list[PaymentInput]:
+    """Which payment workflows a replay of ``stripe_id`` (event, PaymentIntent or charge) must poke: each as the
+    input that starts (or signals) it."""
     with Session(engine) as db:
         if stripe_id.startswith("evt_"):
             event = db.get(StripeEvent, stripe_id)
@@ -120,7 +114,7 @@ def replay_targets(engine: Engine, stripe_id: str, companies: Sequence[str]) -> 
                 if key.startswith("in_")
                 else "charge"
             )
-            return [ReplayTarget(company, key, kind)]
+            return [PaymentInput(company, key, kind)]
         rows = db.exec(
             select(AuditEntry.company_id, AuditEntry.stripe_customer_id).where(
                 AuditEntry.stripe_object_id == stripe_id
@@ -130,4 +124,4 @@ def replay_targets(engine: Engine, stripe_id: str, companies: Sequence[str]) -> 
     known = {company: customer or None for company, customer in rows if company in companies}
     if not known and len(companies) == 1:
         known = {companies[0]: None}
-    return [ReplayTarget(company, stripe_id, kind, customer) for company, customer in sorted(known.items())]
+    return [PaymentInput(company, stripe_id, kind, customer) for company, customer in sorted(known.items())]

@@ -81,6 +81,11 @@ def temporal_context(record: logging.LogRecord) -> dict[str, Any]:
     return out
 
 
+# The fields of temporalio's own ``temporal_activity`` / ``temporal_workflow`` extras, by their info attributes.
+_ACTIVITY_EXTRA = ("activity_id", "activity_type", "attempt", "workflow_id", "workflow_run_id", "workflow_type")
+_WORKFLOW_EXTRA = ("workflow_id", "run_id", "workflow_type")
+
+
 class TemporalContextFilter(logging.Filter):
     """Gives records logged through plain module loggers inside an activity (or workflow) the same
     ``temporal_activity`` (``temporal_workflow``) extra temporalio's own loggers attach."""
@@ -91,21 +96,10 @@ class TemporalContextFilter(logging.Filter):
 
             if activity.in_activity():
                 info = activity.info()
-                record.temporal_activity = {
-                    "activity_id": info.activity_id,
-                    "activity_type": info.activity_type,
-                    "attempt": info.attempt,
-                    "workflow_id": info.workflow_id,
-                    "workflow_run_id": info.workflow_run_id,
-                    "workflow_type": info.workflow_type,
-                }
+                record.temporal_activity = {name: getattr(info, name) for name in _ACTIVITY_EXTRA}
             elif workflow.in_workflow():
                 winfo = workflow.info()
-                record.temporal_workflow = {
-                    "workflow_id": winfo.workflow_id,
-                    "run_id": winfo.run_id,
-                    "workflow_type": winfo.workflow_type,
-                }
+                record.temporal_workflow = {name: getattr(winfo, name) for name in _WORKFLOW_EXTRA}
         return True
 
 

@@ -22,7 +22,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.payment_routing import RoutePayments, RoutingActivities
     from activities.stripe_side import ListPayments, StripeActivities
-    from ml_connector.payments.model import PaymentInput, PaymentSignal
+    from ml_connector.payments.model import PaymentSignal
 
 PAGES_PER_RUN = 20
 PHASES = ("payment_intents", "charges")
@@ -53,9 +53,9 @@ class PaymentBackfillWorkflow:
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=2), maximum_attempts=20),
             )
             targets = [
-                PaymentInput(ref.company_id, ref.key, ref.key_kind, ref.customer_id)
-                for ref in page.payments
-                if state.company_id is None or ref.company_id in (state.company_id, "unresolved")
+                found
+                for found in page.payments
+                if state.company_id is None or found.company_id in (state.company_id, "unresolved")
             ]
             if targets:
                 await workflow.execute_activity_method(

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from ml_connector.config import ConfigError, Settings, load_settings
+from ml_connector.durations import elapsed
 from ml_connector.health import company_rows, schema_status
 from ml_connector.qbwc.wsdl import WSDL_NS, WSDL_SOAP_NS
 from ml_connector.storage.engine import make_engine
@@ -385,7 +386,7 @@ def check_companies(engine: Engine, settings: Settings, now: datetime | None = N
         name = f"company {row.id}"
         waiting = f"{row.queue.pending + row.queue.sent} request(s) waiting"
         if row.queue.oldest_created_at is not None:
-            waiting += f", oldest {_age(row.queue.oldest_age_seconds(now))} old"
+            waiting += f", oldest {elapsed(row.queue.oldest_age_seconds(now))} old"
         if row.last_contact_at is None:
             results.append(
                 CheckResult(
@@ -398,7 +399,7 @@ def check_companies(engine: Engine, settings: Settings, now: datetime | None = N
                 )
             )
             continue
-        seen = f"last contact {_age((now - row.last_contact_at).total_seconds())} ago"
+        seen = f"last contact {elapsed((now - row.last_contact_at).total_seconds())} ago"
         qb = f"{row.qb_product or 'QuickBooks (product not reported yet)'}, qbXML {row.qbxml_version or '?'}"
         detail = f"{seen}; {qb}; {waiting}"
         advice = row.problem_advice
@@ -490,16 +491,3 @@ def _short(exc: BaseException) -> str:
     text = getattr(exc, "user_message", None) or str(exc) or type(exc).__name__
     text = " ".join(str(text).split())
     return text if len(text) <= 160 else text[:157] + "..."
-
-
-def _age(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 90 * 60:
-        return f"{seconds // 60} min"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} days"
-
-

@@ -19,12 +19,11 @@ import logging
 import secrets
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +38,7 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, Tele
 
 from ml_connector import logs
 from ml_connector.cli.devserver import TemporalDevServer
+from ml_connector.cli.embedded import EmbeddedServer, free_port
 from ml_connector.config import Settings, load_settings
 from ml_connector.fakestripe import FakeStripeServer
 from ml_connector.qbxml.payments import external_guid_for
@@ -164,17 +164,6 @@ class Progress:
 # ---- the sandbox -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
 
 @dataclass
 class Sandbox:
@@ -242,7 +231,7 @@ async def sandbox(options: DemoOptions, data_dir: Path, progress: Progress) -> A
     from worker import build_worker
 
     temporal_dir = data_dir / "temporal"
-    server = TemporalDevServer(temporal_dir, port=_free_port(), ui_port=_free_port(), ui=options.ui)
+    server = TemporalDevServer(temporal_dir, port=free_port(), ui_port=free_port(), ui=options.ui)
     progress.say("starting the Temporal dev server …")
     await asyncio.to_thread(server.start)
     ui_url = f"http://127.0.0.1:{server.ui_port}" if options.ui else ""
@@ -253,7 +242,7 @@ async def sandbox(options: DemoOptions, data_dir: Path, progress: Progress) -> A
     engine: Engine | None = None
     try:
         sdk = stripe.StripeClient(DEMO_KEY, base_addresses={"api": stripe_server.url}, max_network_retries=0)
-        port = options.port or _free_port()
+        port = options.port or free_port()
         setup = ensure_webhook_endpoint(sdk, f"http://127.0.0.1:{port}/stripe/webhook")
         assert setup.secret is not None, "a fresh fake Stripe has no endpoint yet"
         settings = _settings(data_dir, port, server.address, stripe_server.url, setup.secret, ui_url)
@@ -266,7 +255,7 @@ async def sandbox(options: DemoOptions, data_dir: Path, progress: Progress) -> A
         )
         await ensure_search_attributes(client, settings.temporal_namespace)
         app = create_app(settings, client=client, engine=engine)
-        gateway = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
+        gateway = EmbeddedServer(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False))
         gateway_task = asyncio.create_task(gateway.serve(), name="demo-gateway")
         while not gateway.started:
             if gateway_task.done():

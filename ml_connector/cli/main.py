@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import signal
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -255,18 +254,12 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _serve_gateway(settings: Settings, stop: asyncio.Event) -> None:
-    import uvicorn
-
     from gateway.app import create_app
     from gateway.server import server_config
-
-    class _Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:  # signals are ours, see _run_until_signal
-            yield
+    from ml_connector.cli.embedded import EmbeddedServer
 
     config = server_config(create_app(settings), settings)
-    server = _Server(config)
+    server = EmbeddedServer(config)  # signals are ours, see _run_until_signal
     serve = asyncio.create_task(server.serve(), name="uvicorn")
     log.info(
         "gateway on http://%s:%d (Web Connector endpoint %s)", settings.host, settings.port, settings.qbwc_url

@@ -132,7 +132,7 @@ async def _replay(settings: Settings, stripe_id: str) -> list[str]:
     from activities.payment_routing import signal_payment
     from ml_connector.audit import replay_targets
     from ml_connector.cli.temporal import connect
-    from ml_connector.payments.model import PaymentInput, PaymentSignal
+    from ml_connector.payments.model import PaymentSignal
     from ml_connector.storage.engine import make_engine, migrate
 
     engine = make_engine(settings.database_url)
@@ -143,12 +143,7 @@ async def _replay(settings: Settings, stripe_id: str) -> list[str]:
         return []
     client = await connect(settings)
     signal = PaymentSignal(stripe_id if stripe_id.startswith("evt_") else "", "", "replay")
-    return [
-        await signal_payment(
-            client, settings.task_queue, PaymentInput(t.company_id, t.key, t.key_kind, t.customer_id), signal
-        )
-        for t in targets
-    ]
+    return [await signal_payment(client, settings.task_queue, target, signal) for target in targets]
 
 
 def cmd_backfill_payments(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 
 from lxml import etree
 
@@ -67,41 +67,40 @@ _XML_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>\n'
 # Calls: one frozen value per WSDL operation
 
 
-def _require_text(call: Any, *, optional: Sequence[str] = ()) -> None:
+class _TextCall:
     """Calls validate themselves (h11 style) so a hand-built one in a test or the simulator cannot hold a
-    non-string where the wire can only carry text."""
-    for f in fields(call):
-        value = getattr(call, f.name)
-        if value is None and f.name in optional:
-            continue
-        if not isinstance(value, str):
-            raise TypeError(f"{type(call).__name__}.{f.name} must be str, not {type(value).__name__}")
+    non-string where the wire can only carry text; the fields named in ``OPTIONAL`` may also be None."""
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
+            value = getattr(self, f.name)
+            if value is None and f.name in self.OPTIONAL:
+                continue
+            if not isinstance(value, str):
+                raise TypeError(f"{type(self).__name__}.{f.name} must be str, not {type(value).__name__}")
 
 
 @dataclass(frozen=True)
-class ServerVersion:
+class ServerVersion(_TextCall):
     """``serverVersion``: QBWC asks which server it talks to. ``str_version`` is ``None`` when not sent."""
 
     OPERATION: ClassVar[str] = "serverVersion"
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("str_version",)
     str_version: str | None = None
-
-    def __post_init__(self) -> None:
-        _require_text(self, optional=("str_version",))
 
 
 @dataclass(frozen=True)
-class ClientVersion:
+class ClientVersion(_TextCall):
     """``clientVersion``: QBWC's own build number, e.g. ``2.3.0.215``."""
 
     OPERATION: ClassVar[str] = "clientVersion"
     str_version: str
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class Authenticate:
+class Authenticate(_TextCall):
     """``authenticate``: the .qwc ``UserName`` and the password the user typed into QBWC.
 
     The password is excluded from ``repr``/``str`` so that logging a call can never write it out.
@@ -111,12 +110,9 @@ class Authenticate:
     username: str
     password: str = field(repr=False)
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class SendRequestXML:
+class SendRequestXML(_TextCall):
     """``sendRequestXML``: QBWC asks for the next qbXML document.
 
     ``hcp_response`` (Host/Company/Preferences query result) is only filled on the first call of a session.
@@ -131,12 +127,9 @@ class SendRequestXML:
     major_version: str
     minor_version: str
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class ReceiveResponseXML:
+class ReceiveResponseXML(_TextCall):
     """``receiveResponseXML``: QuickBooks' answer to the last document, or ``hresult``/``message`` when the
     request processor itself failed (then ``response`` is empty)."""
 
@@ -146,12 +139,9 @@ class ReceiveResponseXML:
     hresult: str
     message: str
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class QbwcConnectionError:
+class QbwcConnectionError(_TextCall):
     """``connectionError``: QBWC could not open QuickBooks or the company file (``hresult`` is hex text)."""
 
     OPERATION: ClassVar[str] = "connectionError"
@@ -159,65 +149,47 @@ class QbwcConnectionError:
     hresult: str
     message: str
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class GetLastError:
+class GetLastError(_TextCall):
     """``getLastError``: QBWC asks what to show after an empty/``NoOp`` send or a negative receive."""
 
     OPERATION: ClassVar[str] = "getLastError"
     ticket: str
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class CloseConnection:
+class CloseConnection(_TextCall):
     """``closeConnection``: the session is over; the answer is shown in QBWC's status column."""
 
     OPERATION: ClassVar[str] = "closeConnection"
     ticket: str
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class GetInteractiveURL:
+class GetInteractiveURL(_TextCall):
     """``getInteractiveURL`` (interactive mode, not in the WSDL): QBWC wants a URL to open in a browser."""
 
     OPERATION: ClassVar[str] = "getInteractiveURL"
     ticket: str
     session_id: str
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class InteractiveDone:
+class InteractiveDone(_TextCall):
     """``interactiveDone`` (interactive mode, not in the WSDL): QBWC asks whether the browser part is over."""
 
     OPERATION: ClassVar[str] = "interactiveDone"
     ticket: str
 
-    def __post_init__(self) -> None:
-        _require_text(self)
-
 
 @dataclass(frozen=True)
-class InteractiveRejected:
+class InteractiveRejected(_TextCall):
     """``interactiveRejected`` (interactive mode, not in the WSDL): the user or a timeout declined."""
 
     OPERATION: ClassVar[str] = "interactiveRejected"
     ticket: str
     reason: str
-
-    def __post_init__(self) -> None:
-        _require_text(self)
 
 
 Call: TypeAlias = (

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, and_, func, or_
+from sqlalchemy import ColumnElement, Engine, and_, func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, SQLModel, col, delete, select
 
 from ml_connector.qbwc import session as rules
 from ml_connector.qbwc.lifecycle import (
@@ -169,15 +169,13 @@ class RequestQueue:
         """Anything to send now; a request backing off after a refusal waits for its time."""
         now = utcnow()
         with Session(self.engine) as db:
-            pending = db.exec(
-                select(func.count())
-                .select_from(QbRequest)
-                .where(
-                    QbRequest.company_id == company_id,
-                    col(QbRequest.status).in_(WAITING),
-                    or_(col(QbRequest.not_before).is_(None), col(QbRequest.not_before) <= now),
-                )
-            ).one()
+            pending = _count(
+                db,
+                QbRequest,
+                QbRequest.company_id == company_id,
+                col(QbRequest.status).in_(WAITING),
+                or_(col(QbRequest.not_before).is_(None), col(QbRequest.not_before) <= now),
+            )
             return bool(pending)
 
     def next_document(self, company_id: str, ticket: str) -> Document:
@@ -210,7 +208,7 @@ class RequestQueue:
                 .where(
                     QbRequest.company_id == company_id,
                     QbRequest.status == RequestState.PENDING,
-                    or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
+                    _not_deferred_by(ticket),
                     or_(col(QbRequest.not_before).is_(None), col(QbRequest.not_before) <= utcnow()),
                 )
                 .order_by(col(QbRequest.id))
@@ -408,27 +406,23 @@ class RequestQueue:
         if hold_seconds <= 0:
             return False
         with Session(self.engine) as db:
-            busy = db.exec(
-                select(func.count())
-                .select_from(QbRequest)
-                .where(
-                    QbRequest.company_id == company_id,
-                    col(QbRequest.status).in_((RequestState.ITERATING, RequestState.SENT)),
-                )
-            ).one()
-            lost = db.exec(
-                select(func.count())
-                .select_from(QbBatch)
-                .where(QbBatch.company_id == company_id, col(QbBatch.status).in_(UNSETTLED_BATCHES))
-            ).one()
+            busy = _count(
+                db,
+                QbRequest,
+                QbRequest.company_id == company_id,
+                col(QbRequest.status).in_((RequestState.ITERATING, RequestState.SENT)),
+            )
+            lost = _count(
+                db, QbBatch, QbBatch.company_id == company_id, col(QbBatch.status).in_(UNSETTLED_BATCHES)
+            )
             if busy or lost:
                 return False
             waiting = and_(
                 col(QbRequest.company_id) == company_id,
                 col(QbRequest.status) == RequestState.PENDING,
-                or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
+                _not_deferred_by(ticket),
             )
-            count = db.exec(select(func.count()).select_from(QbRequest).where(waiting)).one()
+            count = _count(db, QbRequest, waiting)
             if count == 0 or count >= fill:
                 return False
             oldest = db.exec(select(func.min(QbRequest.created_at)).where(waiting)).one()
@@ -441,29 +435,22 @@ class RequestQueue:
 
     def remaining(self, company_id: str, ticket: str) -> int:
         with Session(self.engine) as db:
-            count = db.exec(
-                select(func.count())
-                .select_from(QbRequest)
-                .where(
-                    QbRequest.company_id == company_id,
-                    or_(
-                        and_(
-                            col(QbRequest.status) == RequestState.PENDING,
-                            or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket),
-                        ),
-                        and_(col(QbRequest.status) == RequestState.ITERATING, col(QbRequest.ticket) == ticket),
-                    ),
-                )
-            ).one()
-            lost = db.exec(
-                select(func.count())
-                .select_from(QbBatch)
-                .where(
-                    QbBatch.company_id == company_id,
-                    col(QbBatch.status).in_((BatchState.LOST, BatchState.RECOVERING)),
-                )
-            ).one()
-            return int(count) + int(lost)
+            count = _count(
+                db,
+                QbRequest,
+                QbRequest.company_id == company_id,
+                or_(
+                    and_(col(QbRequest.status) == RequestState.PENDING, _not_deferred_by(ticket)),
+                    and_(col(QbRequest.status) == RequestState.ITERATING, col(QbRequest.ticket) == ticket),
+                ),
+            )
+            lost = _count(
+                db,
+                QbBatch,
+                QbBatch.company_id == company_id,
+                col(QbBatch.status).in_((BatchState.LOST, BatchState.RECOVERING)),
+            )
+            return count + lost
 
     # ---- delivery --------------------------------------------------------------------------------------
 
@@ -498,6 +485,17 @@ class RequestQueue:
                 row.deliver_attempts += 1
                 db.add(row)
                 db.commit()
+
+
+def _not_deferred_by(ticket: str) -> ColumnElement[bool]:
+    """A pending request this session may send: not one it set aside itself (``defer_ticket``), which waits
+    for the next session."""
+    return or_(col(QbRequest.defer_ticket).is_(None), col(QbRequest.defer_ticket) != ticket)
+
+
+def _count(db: Session, table: type[SQLModel], *where: ColumnElement[bool] | bool) -> int:
+    """How many rows of ``table`` match every condition."""
+    return int(db.exec(select(func.count()).select_from(table).where(*where)).one())
 
 
 def _utc(value: datetime) -> datetime:

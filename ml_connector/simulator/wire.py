@@ -90,13 +90,7 @@ def _currency_list_id(code: str) -> str:
 
 def _rate(parent: etree._Element) -> Decimal | None:
     """ExchangeRate (FLOATTYPE): schema-valid decimal text, or absent/empty."""
-    raw = _text(parent, "ExchangeRate")
-    if not raw:
-        return None
-    try:
-        return Decimal(raw)
-    except InvalidOperation:
-        raise StatusError(3210, f'The exchange rate "{raw}" is not a number.') from None
+    return _decimal(parent, "ExchangeRate", invalid='The exchange rate "{value}" is not a number.')
 
 
 def _reject(parent: etree._Element, *tags: str) -> None:
@@ -129,14 +123,20 @@ def _int(parent: etree._Element, tag: str) -> int | None:
     return int(value) if value else None
 
 
-def _decimal(parent: etree._Element, tag: str) -> Decimal | None:
+def _decimal(
+    parent: etree._Element,
+    tag: str,
+    *,
+    invalid: str = 'The value "{value}" in the field "{tag}" is not a valid number.',
+) -> Decimal | None:
+    """A decimal field, or None when absent or empty; text that is no number is QuickBooks' 3210 ``invalid``."""
     value = _text(parent, tag)
     if not value:
         return None
     try:
         return Decimal(value)
     except InvalidOperation:
-        raise StatusError(3210, f'The value "{value}" in the field "{tag}" is not a valid number.') from None
+        raise StatusError(3210, invalid.format(value=value, tag=tag)) from None
 
 
 def _amount(parent: etree._Element, tag: str) -> Decimal | None:

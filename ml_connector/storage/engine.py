@@ -24,6 +24,17 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = zlib.crc32(b"ml-connector schema migration")
 
 
+def sqlite_pragmas(engine: Engine, *pragmas: str) -> None:
+    """Run these PRAGMAs on every new connection of a SQLite ``engine``: SQLite keeps them per connection."""
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     """Create the engine; for SQLite, create the directory and turn on WAL and a busy timeout."""
     url = make_url(database_url)
@@ -32,14 +43,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
             private_file(Path(url.database))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
+        sqlite_pragmas(engine, "journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON")
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin_immediate(conn: Any) -> None:

@@ -152,12 +152,7 @@ def for_mode(
     return RateLimiter(rate, max(1, int(rate // 10)), clock=clock, sleep=sleep, async_sleep=async_sleep)
 
 
-def for_api_key(
-    api_key: str,
-    override: float | None = None,
-    *,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> RateLimiter:
-    return for_mode(key_mode(api_key) == "live", override, clock=clock, sleep=sleep, async_sleep=async_sleep)
+def for_api_key(api_key: str, override: float | None = None) -> RateLimiter:
+    """:func:`for_mode` for the mode the key is in (``sk_live_``/``rk_live_`` are live), with real clocks;
+    tests that need a fake clock call :func:`for_mode` directly."""
+    return for_mode(key_mode(api_key) == "live", override)

@@ -41,9 +41,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from ml_connector.stripe.ratelimit import (
@@ -113,7 +113,7 @@ def sqlite_side_engine(database: Path) -> Engine:
     Each reservation is one autocommit statement (SQLite's own write transaction, a few microseconds); the
     data is disposable, so nothing is synced to disk.
     """
-    from ml_connector.storage.engine import private_file
+    from ml_connector.storage.engine import private_file, sqlite_pragmas
 
     path = database.with_name(database.name + "-stripe-rate")
     private_file(path)
@@ -123,13 +123,7 @@ def sqlite_side_engine(database: Path) -> Engine:
         isolation_level="AUTOCOMMIT",
     )
 
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=OFF")
-        cursor.close()
+    sqlite_pragmas(engine, "busy_timeout=10000", "journal_mode=WAL", "synchronous=OFF")
 
     with engine.begin() as connection:
         connection.exec_driver_sql(_SQLITE_CREATE)
