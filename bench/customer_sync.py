@@ -11,7 +11,10 @@ Connector sessions until the first poll is finished. It prints:
 * the worker's peak resident memory (VmHWM), which should stay flat as the company grows.
 
 The fake Stripe server enforces the same rate limit as the client (``--rate``), so a 429 would show as extra
-requests. Run: ``.venv/bin/python bench/customer_sync.py [--sizes 2000 10000] [--rate 100]``.
+requests. Each run prints the machine's 1-minute load average at its start and end (other work on the box
+steals the cores the worker, gateway and Temporal need). Run:
+``.venv/bin/python bench/customer_sync.py [--sizes 2000 10000] [--rate 100] [--database sqlite|postgresql]
+[--runs 2]``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
+from bench.support import drop_scratch_database, scratch_database  # noqa: E402
 from gateway.app import create_app  # noqa: E402
 from ml_connector.cli.embedded import EmbeddedServer, free_port  # noqa: E402
 from ml_connector.config import load_settings  # noqa: E402
@@ -83,6 +87,7 @@ class Result:
     sessions: int
     wall_seconds: float
     worker_peak_mib: float
+    load: tuple[float, float]  # 1-minute load average at the start and the end of the run
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -92,18 +97,24 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def run_size(env: WorkflowEnvironment, customers: int, rate: float) -> Result:
+def _load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+async def run_size(env: WorkflowEnvironment, customers: int, rate: float, database: str, run: int) -> Result:
     tmp = tempfile.mkdtemp(prefix="mlc-bench-sync-")
+    load_start = _load()
+    database_url, scratch = scratch_database(database, tmp, "bench_sync")
     company = CompanyFile()
     seed_company(company, customers=customers, open_invoices=0)
     fake = _TimedFake()
     fake.set_rate_limit(rate * SERVER_HEADROOM)
     with FakeStripeServer(fake) as stripe_server:
         port = free_port()
-        task_queue = f"bench-sync-{customers}"
-        company_id = f"bench-{customers}"  # one sync workflow per size: the earlier one's worker is gone
+        task_queue = f"bench-sync-{customers}-{run}"
+        company_id = f"bench-{customers}-{run}"  # one sync workflow per run: the earlier one's worker is gone
         env_vars = {
-            "MLC_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+            "MLC_DATABASE_URL": database_url,
             "MLC_PORT": str(port),
             "MLC_QBWC_USERNAME": "bench",
             "MLC_QBWC_PASSWORD": PASSWORD,
@@ -163,6 +174,7 @@ async def run_size(env: WorkflowEnvironment, customers: int, rate: float) -> Res
             server.should_exit = True
             await serving
             engine.dispose()
+            drop_scratch_database(scratch)
     counts = fake.request_counts()
     synced = summary.customers.get("create", 0) if summary else 0
     return Result(
@@ -175,10 +187,11 @@ async def run_size(env: WorkflowEnvironment, customers: int, rate: float) -> Res
         sessions=sessions,
         wall_seconds=wall,
         worker_peak_mib=peak,
+        load=(load_start, _load()),
     )
 
 
-async def main(sizes: list[int], rate: float) -> None:
+async def main(sizes: list[int], rate: float, database: str, runs: int) -> None:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
         search_attributes=list(SEARCH_ATTRIBUTES),
@@ -186,22 +199,22 @@ async def main(sizes: list[int], rate: float) -> None:
         ui=False,
     )
     try:
-        results = [await run_size(env, n, rate) for n in sizes]
+        results = [await run_size(env, n, rate, database, run) for n in sizes for run in range(runs)]
     finally:
         await env.shutdown()
     print(
         f"\nFirst customer sync, client Stripe rate limit {rate:g}/s (fake server {rate * SERVER_HEADROOM:g}/s), "
-        "custom-field links"
+        f"custom-field links, {database}"
     )
     print(f"{'customers':>10} {'in Stripe':>10} {'req/cust':>9} {'retried':>8} {'rate used':>10} {'Stripe s':>9} "
-          f"{'RTs':>6} {'sessions':>9} {'wall s':>8} {'worker peak MiB':>16}")  # fmt: skip
+          f"{'RTs':>6} {'sessions':>9} {'wall s':>8} {'worker peak MiB':>16} {'load':>11}")  # fmt: skip
     for r in results:
         # Useful throughput: requests that did work (one per customer), not the retried ones.
         used = r.synced / (r.rate * r.stripe_seconds) if r.stripe_seconds > 0 else float("nan")
         print(
             f"{r.customers:>10} {r.synced:>10} {r.requests / max(r.synced, 1):>9.3f} {r.requests - r.synced:>8} "
             f"{used:>10.1%} {r.stripe_seconds:>9.1f} {r.round_trips:>6} {r.sessions:>9} {r.wall_seconds:>8.1f} "
-            f"{r.worker_peak_mib:>16.1f}"
+            f"{r.worker_peak_mib:>16.1f} {r.load[0]:>5.1f}→{r.load[1]:<5.1f}"
         )
 
 
@@ -209,5 +222,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
     parser.add_argument("--rate", type=float, default=100.0, help="Stripe requests per second")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--runs", type=int, default=1, help="runs of each size, one after the other")
     args = parser.parse_args()
-    asyncio.run(main(args.sizes, args.rate))
+    asyncio.run(main(args.sizes, args.rate, args.database, args.runs))
