@@ -144,9 +144,8 @@ def customer_add(fields: CustomerFields) -> str:
     request = nodes.new_request("CustomerAddRq")
     add = nodes.sub(request, "CustomerAdd")
     _add_customer_body(add, fields, is_mod=False)
-    if fields.external_guid is not None:
-        # ExternalGUID sits after Notes (and fields we do not send) in the CustomerAdd sequence.
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(fields.external_guid))
+    # ExternalGUID sits after Notes (and fields we do not send) in the CustomerAdd sequence.
+    nodes.add_guid(add, "ExternalGUID", fields.external_guid)
     return nodes.to_text(request)
 
 

@@ -96,8 +96,7 @@ def invoice_add(
     nodes.add_text(add, "RefNumber", ref_number, INVOICE_REF_NUMBER_MAX_LEN)
     nodes.add_date(add, "DueDate", due_date)
     nodes.add_text(add, "Memo", memo, 4095, multiline=True)
-    if external_guid is not None:
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(external_guid))
+    nodes.add_guid(add, "ExternalGUID", external_guid)
     for line in lines:
         element = nodes.sub(add, "InvoiceLineAdd")
         nodes.add_ref(element, "ItemRef", list_id=line.item_list_id, full_name=line.item_full_name)

@@ -30,6 +30,7 @@ from ml_connector.qbxml.values import (
     format_bool,
     format_date,
     format_qb_datetime,
+    format_quantity,
     parse_amount,
     parse_bool,
     parse_date,
@@ -211,6 +212,12 @@ def add_datetime(parent: Element, tag: str, value: datetime | QbDateTime | None)
         sub(parent, tag, format_qb_datetime(value))
 
 
+def add_quantity(parent: Element, tag: str, value: Decimal | None) -> None:
+    """A PRICETYPE/QUANTYPE value (five places at most), e.g. an ExchangeRate; skipped for ``None``."""
+    if value is not None:
+        sub(parent, tag, format_quantity(value))
+
+
 def add_int(parent: Element, tag: str, value: int | None, *, minimum: int = 0) -> None:
     if value is None:
         return
@@ -255,6 +262,12 @@ def check_guid(value: str) -> str:
     if not isinstance(value, str) or not _GUID.fullmatch(value):
         raise ValueError(f"not a qbXML GUID ('0' or '{{8-4-4-4-12 hex digits}}'): {value!r}")
     return value
+
+
+def add_guid(parent: Element, tag: str, value: str | None) -> None:
+    """A GUIDTYPE element (ExternalGUID), checked so QuickBooks cannot refuse it; skipped for ``None``."""
+    if value is not None:
+        sub(parent, tag, check_guid(value))
 
 
 # --------------------------------------------------------------------------------------- reading

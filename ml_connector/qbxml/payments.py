@@ -127,8 +127,7 @@ def receive_payment_add(p: ReceivePaymentAdd) -> str:
     nodes.add_ref(add, "PaymentMethodRef", full_name=p.payment_method_name, full_name_max=31)
     nodes.add_text(add, "Memo", p.memo, 4095, multiline=True)
     nodes.add_ref(add, "DepositToAccountRef", full_name=p.deposit_to_account_name, full_name_max=159)
-    if p.external_guid is not None:
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(p.external_guid))
+    nodes.add_guid(add, "ExternalGUID", p.external_guid)
     if p.is_auto_apply or p.leave_unapplied:
         nodes.add_bool(add, "IsAutoApply", p.is_auto_apply)
     for applied in p.applied:
