@@ -132,14 +132,9 @@ def parse_accounts(rs_xml: str) -> list[Account]:
     """Every AccountRet in an AccountQueryRs/AddRs."""
     accounts = []
     for ret in nodes.rets(rs_xml, "AccountRet"):
-        name = nodes.text_of(ret, "Name") or ""
         accounts.append(
             Account(
-                list_id=nodes.text_of(ret, "ListID") or "",
-                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-                name=name,
-                full_name=nodes.text_of(ret, "FullName") or name,
-                is_active=nodes.bool_of(ret, "IsActive") is not False,
+                **nodes.list_header(ret),
                 account_type=nodes.text_of(ret, "AccountType"),
                 special_account_type=nodes.text_of(ret, "SpecialAccountType"),
                 account_number=nodes.text_of(ret, "AccountNumber"),
@@ -283,15 +278,10 @@ def parse_items(rs_xml: str) -> list[Item]:
     elements = [root] if root.tag in _ITEM_RETS else [child for child in root if child.tag in _ITEM_RETS]
     items = []
     for ret in elements:
-        name = nodes.text_of(ret, "Name") or ""
         items.append(
             Item(
+                **nodes.list_header(ret),
                 kind=str(ret.tag)[: -len("Ret")],
-                list_id=nodes.text_of(ret, "ListID") or "",
-                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-                name=name,
-                full_name=nodes.text_of(ret, "FullName") or name,
-                is_active=nodes.bool_of(ret, "IsActive") is not False,
                 account_full_name=_item_account(ret),
             )
         )

@@ -193,14 +193,9 @@ def _read_linked(linked: nodes.Element) -> LinkedTxn:
 
 
 def read_invoice(ret: nodes.Element) -> Invoice:
-    customer_list_id, customer_full_name = nodes.ref_of(ret, "CustomerRef")
     currency_list_id, currency_name = nodes.ref_of(ret, "CurrencyRef")
     return Invoice(
-        **nodes.txn_header(ret),
-        txn_number=nodes.int_of(ret, "TxnNumber"),
-        customer_list_id=customer_list_id,
-        customer_full_name=customer_full_name,
-        ref_number=nodes.text_of(ret, "RefNumber"),
+        **nodes.customer_txn_header(ret),
         due_date=nodes.date_of(ret, "DueDate"),
         subtotal=nodes.amount_of(ret, "Subtotal"),
         sales_tax_total=nodes.amount_of(ret, "SalesTaxTotal"),

@@ -201,17 +201,12 @@ def _read_applied(element: nodes.Element) -> AppliedToTxn:
 
 
 def read_receive_payment(ret: nodes.Element) -> ReceivePayment:
-    customer_list_id, customer_full_name = nodes.ref_of(ret, "CustomerRef")
     _, payment_method_name = nodes.ref_of(ret, "PaymentMethodRef")
     _, deposit_to_account_name = nodes.ref_of(ret, "DepositToAccountRef")
     _, currency_name = nodes.ref_of(ret, "CurrencyRef")
     rate = nodes.text_of(ret, "ExchangeRate")
     return ReceivePayment(
-        **nodes.txn_header(ret),
-        txn_number=nodes.int_of(ret, "TxnNumber"),
-        customer_list_id=customer_list_id,
-        customer_full_name=customer_full_name,
-        ref_number=nodes.text_of(ret, "RefNumber"),
+        **nodes.customer_txn_header(ret),
         total_amount=nodes.amount_of(ret, "TotalAmount"),
         payment_method_name=payment_method_name,
         memo=nodes.text_of(ret, "Memo"),
