@@ -26,7 +26,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
-from activities.stripe_side import gateway_for
+from activities.stripe_side import StripeGatewayHolder
 from ml_connector.config import Settings
 from ml_connector.ledger import ids
 from ml_connector.ledger.io import store
@@ -105,20 +105,17 @@ def _start_of(day: date | None) -> int:
     return int(datetime.combine(day, time.min, tzinfo=UTC).timestamp())
 
 
-class LedgerActivities:
+class LedgerActivities(StripeGatewayHolder):
     def __init__(
         self, settings: Settings, engine: Engine, client: Client, gateway: StripeGateway | None
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, gateway)
         self.engine = engine
         self.client = client
-        self._gateway = gateway
 
     @property
     def reader(self) -> StripeLedgerReader:
-        if self._gateway is None:
-            self._gateway = gateway_for(self.settings)
-        return StripeLedgerReader(self._gateway)
+        return StripeLedgerReader(self.gateway)
 
     def _policy(self, company_id: str) -> tuple[LedgerPolicy, int, list[ListNeed]] | None:
         try:

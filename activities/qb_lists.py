@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from ml_connector.ledger.listcheck import Known, key
 from ml_connector.ledger.setup import ListNeed
 from ml_connector.storage.insert import insert_once
 from ml_connector.storage.models import QbListEntry, utcnow
@@ -25,12 +26,8 @@ class ListCheck:
     needs: list[ListNeed] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ListEntry:
-    kind: str
-    name: str
-    list_id: str
-    created_by_us: bool = False
+# What a check found or created is exactly what is remembered: one value, named here for the activity input.
+ListEntry = Known
 
 
 @dataclass(frozen=True)
@@ -46,10 +43,6 @@ class ListForget:
     name: str
 
 
-def _key(name: str) -> str:
-    return name.strip().casefold()
-
-
 class QbListActivities:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -58,7 +51,7 @@ class QbListActivities:
         rows = db.exec(
             select(QbListEntry).where(QbListEntry.company_id == company_id, col(QbListEntry.kind).in_(kinds))
         ).all()
-        return {(row.kind, _key(row.name)): row for row in rows}
+        return {(row.kind, key(row.name)): row for row in rows}
 
     @activity.defn(name="qb_lists_missing")
     def missing(self, check: ListCheck) -> list[ListNeed]:
@@ -67,7 +60,7 @@ class QbListActivities:
             return []
         with Session(self.engine) as db:
             known = self._known(db, check.company_id, {n.kind for n in check.needs})
-        return [n for n in check.needs if (n.kind, _key(n.name)) not in known]
+        return [n for n in check.needs if (n.kind, key(n.name)) not in known]
 
     @activity.defn(name="qb_lists_remember")
     def remember(self, request: ListRemember) -> int:
@@ -77,7 +70,7 @@ class QbListActivities:
         for entry in request.entries:
             with Session(self.engine) as db:
                 known = self._known(db, request.company_id, {entry.kind})
-                if (entry.kind, _key(entry.name)) in known:
+                if (entry.kind, key(entry.name)) in known:
                     continue
                 row = QbListEntry(
                     company_id=request.company_id,
@@ -102,7 +95,7 @@ class QbListActivities:
                         QbListEntry.company_id == request.company_id, QbListEntry.kind == request.kind
                     )
                 ).all()
-                if _key(row.name) == _key(request.name)
+                if key(row.name) == key(request.name)
             ]
             for row in rows:
                 db.delete(row)

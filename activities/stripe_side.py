@@ -152,8 +152,9 @@ def gateway_for(settings: Settings) -> StripeGateway:
     )
 
 
-class StripeActivities:
-    """Activities that talk to Stripe through the process's one :class:`StripeGateway`."""
+class StripeGatewayHolder:
+    """The worker's shared :class:`StripeGateway`, or (built without one) a gateway of its own made on first
+    use, so that a missing Stripe key fails the activity that needs Stripe, not the worker's start."""
 
     def __init__(self, settings: Settings, gateway: StripeGateway | None = None) -> None:
         self.settings = settings
@@ -164,6 +165,10 @@ class StripeActivities:
         if self._gateway is None:
             self._gateway = gateway_for(self.settings)
         return self._gateway
+
+
+class StripeActivities(StripeGatewayHolder):
+    """Activities that talk to Stripe through the process's one :class:`StripeGateway`."""
 
     def _local_date(self, company_id: str, created: int) -> str:
         try:

@@ -19,9 +19,9 @@ its queries and its adds. The rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TypeVar, cast
 
 from ml_connector.ledger.setup import ACCOUNT, ITEM, KINDS, PAYMENT_METHOD, ListNeed
 from ml_connector.qbxml import accounts as lists
@@ -42,6 +42,8 @@ _COMPATIBLE: dict[str, frozenset[str]] = {
     "OtherIncome": _INCOME,
 }
 # Item kinds a credit-memo line cannot carry an amount on.
+_Found = TypeVar("_Found", PaymentMethod, Item)
+
 _UNUSABLE_ITEMS = frozenset(
     {"ItemSubtotal", "ItemGroup", "ItemPayment", "ItemSalesTax", "ItemSalesTaxGroup", "ItemDiscount"}
 )
@@ -222,58 +224,77 @@ def _account_problem(need: ListNeed, account: Account) -> str:
 
 
 def judge_payment_methods(needs: Sequence[ListNeed], methods: Sequence[PaymentMethod]) -> Judgement:
-    by_name = {key(m.name): m for m in methods}
-    verdict = Judgement()
-    for need in needs:
-        if need.kind != PAYMENT_METHOD:
-            continue
-        found = by_name.get(key(need.name))
-        if found is not None:
-            if found.is_active:
-                verdict.known.append(Known(PAYMENT_METHOD, need.name, found.list_id))
-            else:
-                verdict.problems.append(
-                    f"{_cap(need.label)} is inactive in QuickBooks: make it active so payments can use it"
-                )
-        elif not need.create:
-            verdict.problems.append(f"{_cap(need.label)} does not exist in QuickBooks: create it there")
-        elif not creatable_name(need.name):
-            verdict.problems.append(_uncreatable(need, need.name))
-        else:
-            verdict.adds.append(AddStep(PAYMENT_METHOD, need.name))
-    return verdict
+    def found_problem(need: ListNeed, method: PaymentMethod) -> str:
+        if method.is_active:
+            return ""
+        return f"{_cap(need.label)} is inactive in QuickBooks: make it active so payments can use it"
+
+    def creation_problem(need: ListNeed) -> str:
+        return "" if creatable_name(need.name) else _uncreatable(need, need.name)
+
+    return _judge_top_level(
+        PAYMENT_METHOD, needs, {key(m.name): m for m in methods}, found_problem, creation_problem,
+        lambda need: AddStep(PAYMENT_METHOD, need.name),
+    )
 
 
 def judge_items(needs: Sequence[ListNeed], items: Sequence[Item]) -> Judgement:
-    by_name = {key(i.full_name): i for i in items}
-    verdict = Judgement()
-    for need in needs:
-        if need.kind != ITEM:
-            continue
-        found = by_name.get(key(need.name))
-        if found is not None:
-            if not found.is_active:
-                verdict.problems.append(f"{_cap(need.label)} is inactive in QuickBooks: make it active")
-            elif found.kind in _UNUSABLE_ITEMS:
-                verdict.problems.append(
-                    f"{_cap(need.label)} is {_a(found.kind[len('Item') :])} item in QuickBooks, which cannot "
-                    "carry an amount on a credit memo: set the name of a service or other-charge item"
-                )
-            else:
-                verdict.known.append(Known(ITEM, need.name, found.list_id))
-        elif not need.create:
-            verdict.problems.append(f"{_cap(need.label)} does not exist in QuickBooks: create it there")
-        elif ":" in need.name:
-            verdict.problems.append(
+    def found_problem(need: ListNeed, item: Item) -> str:
+        if not item.is_active:
+            return f"{_cap(need.label)} is inactive in QuickBooks: make it active"
+        if item.kind in _UNUSABLE_ITEMS:
+            return (
+                f"{_cap(need.label)} is {_a(item.kind[len('Item') :])} item in QuickBooks, which cannot "
+                "carry an amount on a credit memo: set the name of a service or other-charge item"
+            )
+        return ""
+
+    def creation_problem(need: ListNeed) -> str:
+        if ":" in need.name:
+            return (
                 f"{_cap(need.label)} does not exist in QuickBooks; a sub-item is not created "
                 "automatically: create it there or choose a top-level name"
             )
-        elif not creatable_name(need.name):
-            verdict.problems.append(_uncreatable(need, need.name))
-        elif not need.item_account:
-            verdict.problems.append(f"{_cap(need.label)} cannot be created without an income account")
+        if not creatable_name(need.name):
+            return _uncreatable(need, need.name)
+        if not need.item_account:
+            return f"{_cap(need.label)} cannot be created without an income account"
+        return ""
+
+    return _judge_top_level(
+        ITEM, needs, {key(i.full_name): i for i in items}, found_problem, creation_problem,
+        lambda need: AddStep(ITEM, need.name, item_account=need.item_account),
+    )
+
+
+def _judge_top_level(
+    kind: str,
+    needs: Sequence[ListNeed],
+    by_name: Mapping[str, _Found],
+    found_problem: Callable[[ListNeed, _Found], str],
+    creation_problem: Callable[[ListNeed], str],
+    add_step: Callable[[ListNeed], AddStep],
+) -> Judgement:
+    """Payment methods and items, which are created one name at a time (no parent chain, unlike accounts):
+    a found one is known unless ``found_problem`` objects; a missing one is added when the need allows
+    creating it and ``creation_problem`` has nothing against it."""
+    verdict = Judgement()
+    for need in needs:
+        if need.kind != kind:
+            continue
+        found = by_name.get(key(need.name))
+        if found is not None:
+            problem = found_problem(need, found)
+            if problem:
+                verdict.problems.append(problem)
+            else:
+                verdict.known.append(Known(kind, need.name, found.list_id))
+        elif not need.create:
+            verdict.problems.append(f"{_cap(need.label)} does not exist in QuickBooks: create it there")
+        elif problem := creation_problem(need):
+            verdict.problems.append(problem)
         else:
-            verdict.adds.append(AddStep(ITEM, need.name, item_account=need.item_account))
+            verdict.adds.append(add_step(need))
     return verdict
 
 

@@ -96,6 +96,14 @@ def account_query(*, account_types: Sequence[AccountType] = (), **where: Unpack[
     return nodes.to_text(request)
 
 
+def _list_add(kind: str, name: str) -> tuple[nodes.Element, nodes.Element]:
+    """A ``{kind}AddRq`` and its ``{kind}Add``, begun with the leaf Name fitted as QuickBooks stores list names."""
+    request = nodes.new_request(f"{kind}AddRq")
+    add = nodes.sub(request, f"{kind}Add")
+    nodes.sub(add, "Name", fit_name(name, max_len=LIST_NAME_MAX_LEN))
+    return request, add
+
+
 def account_add(
     name: str,
     account_type: AccountType,
@@ -105,9 +113,7 @@ def account_add(
     desc: str | None = None,
 ) -> str:
     """An AccountAddRq (e.g. a "Stripe Clearing" OtherCurrentAsset account to deposit payments to)."""
-    request = nodes.new_request("AccountAddRq")
-    add = nodes.sub(request, "AccountAdd")
-    nodes.sub(add, "Name", fit_name(name, max_len=LIST_NAME_MAX_LEN))
+    request, add = _list_add("Account", name)
     nodes.add_ref(add, "ParentRef", full_name=parent_full_name, full_name_max=FULL_NAME_MAX_LEN)
     nodes.sub(add, "AccountType", account_type)
     nodes.add_text(add, "AccountNumber", account_number, 7)
@@ -132,14 +138,9 @@ def parse_accounts(rs_xml: str) -> list[Account]:
     """Every AccountRet in an AccountQueryRs/AddRs."""
     accounts = []
     for ret in nodes.rets(rs_xml, "AccountRet"):
-        name = nodes.text_of(ret, "Name") or ""
         accounts.append(
             Account(
-                list_id=nodes.text_of(ret, "ListID") or "",
-                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-                name=name,
-                full_name=nodes.text_of(ret, "FullName") or name,
-                is_active=nodes.bool_of(ret, "IsActive") is not False,
+                **nodes.list_header(ret),
                 account_type=nodes.text_of(ret, "AccountType"),
                 special_account_type=nodes.text_of(ret, "SpecialAccountType"),
                 account_number=nodes.text_of(ret, "AccountNumber"),
@@ -159,9 +160,7 @@ def payment_method_query(**where: Unpack[ListWhere]) -> str:
 
 def payment_method_add(name: str, payment_method_type: PaymentMethodType | None = None) -> str:
     """A PaymentMethodAddRq (e.g. "Stripe", type OtherCreditCard)."""
-    request = nodes.new_request("PaymentMethodAddRq")
-    add = nodes.sub(request, "PaymentMethodAdd")
-    nodes.sub(add, "Name", fit_name(name, max_len=LIST_NAME_MAX_LEN))
+    request, add = _list_add("PaymentMethod", name)
     if payment_method_type is not None:
         nodes.sub(add, "PaymentMethodType", payment_method_type)
     return nodes.to_text(request)
@@ -235,9 +234,7 @@ def _sales_item_add(
     price: Decimal | None = None,
     parent: str | None,
 ) -> str:
-    request = nodes.new_request(f"{kind}AddRq")
-    add = nodes.sub(request, f"{kind}Add")
-    nodes.sub(add, "Name", fit_name(name, max_len=LIST_NAME_MAX_LEN))
+    request, add = _list_add(kind, name)
     nodes.add_ref(add, "ParentRef", full_name=parent, full_name_max=FULL_NAME_MAX_LEN)
     sales = nodes.sub(add, "SalesOrPurchase")
     nodes.add_text(sales, "Desc", desc, 4095, multiline=True)
@@ -283,15 +280,10 @@ def parse_items(rs_xml: str) -> list[Item]:
     elements = [root] if root.tag in _ITEM_RETS else [child for child in root if child.tag in _ITEM_RETS]
     items = []
     for ret in elements:
-        name = nodes.text_of(ret, "Name") or ""
         items.append(
             Item(
+                **nodes.list_header(ret),
                 kind=str(ret.tag)[: -len("Ret")],
-                list_id=nodes.text_of(ret, "ListID") or "",
-                edit_sequence=nodes.text_of(ret, "EditSequence") or "",
-                name=name,
-                full_name=nodes.text_of(ret, "FullName") or name,
-                is_active=nodes.bool_of(ret, "IsActive") is not False,
                 account_full_name=_item_account(ret),
             )
         )

@@ -26,7 +26,7 @@ from typing import Unpack
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, MEMO_MAX_LEN, REF_NUMBER_MAX_LEN, cents
 from ml_connector.qbxml.txn_query import ByRefOrCustomer, TxnFilter, txn_query
-from ml_connector.qbxml.values import QbDateTime, format_quantity
+from ml_connector.qbxml.values import QbDateTime
 
 ITEM_FULL_NAME_MAX_LEN = 159
 PAYMENT_METHOD_NAME_MAX_LEN = 31
@@ -69,10 +69,8 @@ def credit_memo_add(memo: CreditMemoAdd) -> str:
     nodes.add_date(add, "TxnDate", memo.txn_date)
     nodes.add_text(add, "RefNumber", memo.ref_number, REF_NUMBER_MAX_LEN)
     nodes.add_text(add, "Memo", memo.memo, MEMO_MAX_LEN, multiline=True)
-    if memo.exchange_rate is not None:
-        nodes.sub(add, "ExchangeRate", format_quantity(memo.exchange_rate))
-    if memo.external_guid is not None:
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(memo.external_guid))
+    nodes.add_quantity(add, "ExchangeRate", memo.exchange_rate)
+    nodes.add_guid(add, "ExternalGUID", memo.external_guid)
     line = nodes.sub(add, "CreditMemoLineAdd")
     nodes.add_ref(line, "ItemRef", full_name=memo.item_name, full_name_max=ITEM_FULL_NAME_MAX_LEN)
     nodes.add_text(line, "Desc", memo.description, MEMO_MAX_LEN, multiline=True)
@@ -97,6 +95,19 @@ class LinkedTxn:
     txn_id: str
     txn_type: str | None
     amount: Decimal | None
+
+
+def _read_linked(ret: nodes.Element, tag: str, amount_tag: str) -> tuple[LinkedTxn, ...]:
+    """The ``tag`` children of ``ret``: a memo's LinkedTxn (Amount) or a refund's RefundAppliedToTxnRet
+    (RefundAmount) carry the same three fields under a different amount tag."""
+    return tuple(
+        LinkedTxn(
+            txn_id=nodes.text_of(link, "TxnID") or "",
+            txn_type=nodes.text_of(link, "TxnType"),
+            amount=nodes.amount_of(link, amount_tag),
+        )
+        for link in ret.findall(tag)
+    )
 
 
 @dataclass(frozen=True)
@@ -127,14 +138,7 @@ def parse_credit_memos(rs_xml: str) -> list[CreditMemo]:
                 total_amount=nodes.amount_of(ret, "TotalAmount"),
                 credit_remaining=nodes.amount_of(ret, "CreditRemaining"),
                 external_guid=nodes.text_of(ret, "ExternalGUID"),
-                linked=tuple(
-                    LinkedTxn(
-                        txn_id=nodes.text_of(link, "TxnID") or "",
-                        txn_type=nodes.text_of(link, "TxnType"),
-                        amount=nodes.amount_of(link, "Amount"),
-                    )
-                    for link in ret.findall("LinkedTxn")
-                ),
+                linked=_read_linked(ret, "LinkedTxn", "Amount"),
             )
         )
     return memos
@@ -192,10 +196,8 @@ def ar_refund_credit_card_add(refund: ARRefundCreditCardAdd) -> str:
         add, "PaymentMethodRef", full_name=refund.payment_method_name, full_name_max=PAYMENT_METHOD_NAME_MAX_LEN
     )
     nodes.add_text(add, "Memo", refund.memo, MEMO_MAX_LEN, multiline=True)
-    if refund.exchange_rate is not None:
-        nodes.sub(add, "ExchangeRate", format_quantity(refund.exchange_rate))
-    if refund.external_guid is not None:
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(refund.external_guid))
+    nodes.add_quantity(add, "ExchangeRate", refund.exchange_rate)
+    nodes.add_guid(add, "ExternalGUID", refund.external_guid)
     for applied in refund.applied:
         element = nodes.sub(add, "RefundAppliedToTxnAdd")
         nodes.add_id(element, "TxnID", applied.txn_id)
@@ -235,14 +237,7 @@ def parse_ar_refunds_credit_card(rs_xml: str) -> list[ARRefundCreditCard]:
                 total_amount=nodes.amount_of(ret, "TotalAmount"),
                 memo=nodes.text_of(ret, "Memo"),
                 external_guid=nodes.text_of(ret, "ExternalGUID"),
-                applied_to=tuple(
-                    LinkedTxn(
-                        txn_id=nodes.text_of(el, "TxnID") or "",
-                        txn_type=nodes.text_of(el, "TxnType"),
-                        amount=nodes.amount_of(el, "RefundAmount"),
-                    )
-                    for el in ret.findall("RefundAppliedToTxnRet")
-                ),
+                applied_to=_read_linked(ret, "RefundAppliedToTxnRet", "RefundAmount"),
             )
         )
     return refunds

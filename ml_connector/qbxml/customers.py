@@ -144,9 +144,8 @@ def customer_add(fields: CustomerFields) -> str:
     request = nodes.new_request("CustomerAddRq")
     add = nodes.sub(request, "CustomerAdd")
     _add_customer_body(add, fields, is_mod=False)
-    if fields.external_guid is not None:
-        # ExternalGUID sits after Notes (and fields we do not send) in the CustomerAdd sequence.
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(fields.external_guid))
+    # ExternalGUID sits after Notes (and fields we do not send) in the CustomerAdd sequence.
+    nodes.add_guid(add, "ExternalGUID", fields.external_guid)
     return nodes.to_text(request)
 
 
@@ -244,16 +243,11 @@ class Customer:
 def read_customer(ret: nodes.Element) -> Customer:
     """One CustomerRet, read by element name (QuickBooks' order is not relied on)."""
     parent_list_id, _ = nodes.ref_of(ret, "ParentRef")
-    name = nodes.text_of(ret, "Name") or ""
     return Customer(
-        list_id=nodes.text_of(ret, "ListID") or "",
-        edit_sequence=nodes.text_of(ret, "EditSequence") or "",
+        **nodes.list_header(ret),
         time_modified=nodes.datetime_of(ret, "TimeModified"),
-        name=name,
-        full_name=nodes.text_of(ret, "FullName") or name,
         parent_list_id=parent_list_id,
         sublevel=nodes.int_of(ret, "Sublevel") or 0,
-        is_active=nodes.bool_of(ret, "IsActive") is not False,  # QuickBooks' default is active
         company_name=nodes.text_of(ret, "CompanyName"),
         first_name=nodes.text_of(ret, "FirstName"),
         last_name=nodes.text_of(ret, "LastName"),

@@ -21,7 +21,7 @@ from typing import Unpack
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, CURRENCY_NAME_MAX_LEN, MEMO_MAX_LEN, cents
 from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
-from ml_connector.qbxml.values import QbDateTime, format_quantity
+from ml_connector.qbxml.values import QbDateTime
 
 CHECK_NUMBER_MAX_LEN = 11
 
@@ -74,10 +74,8 @@ def deposit_add(deposit: DepositAdd) -> str:
     )
     nodes.add_text(add, "Memo", deposit.memo, MEMO_MAX_LEN, multiline=True)
     nodes.add_ref(add, "CurrencyRef", full_name=deposit.currency_name, full_name_max=CURRENCY_NAME_MAX_LEN)
-    if deposit.exchange_rate is not None:
-        nodes.sub(add, "ExchangeRate", format_quantity(deposit.exchange_rate))
-    if deposit.external_guid is not None:
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(deposit.external_guid))
+    nodes.add_quantity(add, "ExchangeRate", deposit.exchange_rate)
+    nodes.add_guid(add, "ExternalGUID", deposit.external_guid)
     for line in deposit.lines:
         element = nodes.sub(add, "DepositLineAdd")
         nodes.add_ref(element, "EntityRef", list_id=line.entity_list_id)

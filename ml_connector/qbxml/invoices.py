@@ -96,8 +96,7 @@ def invoice_add(
     nodes.add_text(add, "RefNumber", ref_number, INVOICE_REF_NUMBER_MAX_LEN)
     nodes.add_date(add, "DueDate", due_date)
     nodes.add_text(add, "Memo", memo, 4095, multiline=True)
-    if external_guid is not None:
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(external_guid))
+    nodes.add_guid(add, "ExternalGUID", external_guid)
     for line in lines:
         element = nodes.sub(add, "InvoiceLineAdd")
         nodes.add_ref(element, "ItemRef", list_id=line.item_list_id, full_name=line.item_full_name)
@@ -194,14 +193,9 @@ def _read_linked(linked: nodes.Element) -> LinkedTxn:
 
 
 def read_invoice(ret: nodes.Element) -> Invoice:
-    customer_list_id, customer_full_name = nodes.ref_of(ret, "CustomerRef")
     currency_list_id, currency_name = nodes.ref_of(ret, "CurrencyRef")
     return Invoice(
-        **nodes.txn_header(ret),
-        txn_number=nodes.int_of(ret, "TxnNumber"),
-        customer_list_id=customer_list_id,
-        customer_full_name=customer_full_name,
-        ref_number=nodes.text_of(ret, "RefNumber"),
+        **nodes.customer_txn_header(ret),
         due_date=nodes.date_of(ret, "DueDate"),
         subtotal=nodes.amount_of(ret, "Subtotal"),
         sales_tax_total=nodes.amount_of(ret, "SalesTaxTotal"),

@@ -20,7 +20,7 @@ from typing import Literal, Unpack
 
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
-from ml_connector.qbxml.values import QbDateTime, format_amount, format_quantity
+from ml_connector.qbxml.values import QbDateTime, format_amount
 
 REF_NUMBER_MAX_LEN = 11
 MEMO_MAX_LEN = 4095
@@ -101,10 +101,8 @@ def journal_entry_add(entry: JournalEntryAdd) -> str:
     nodes.add_text(add, "Memo", entry.memo, MEMO_MAX_LEN, multiline=True)
     nodes.add_bool(add, "IsAdjustment", entry.is_adjustment)
     nodes.add_ref(add, "CurrencyRef", full_name=entry.currency_name, full_name_max=CURRENCY_NAME_MAX_LEN)
-    if entry.exchange_rate is not None:
-        nodes.sub(add, "ExchangeRate", format_quantity(entry.exchange_rate))
-    if entry.external_guid is not None:
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(entry.external_guid))
+    nodes.add_quantity(add, "ExchangeRate", entry.exchange_rate)
+    nodes.add_guid(add, "ExternalGUID", entry.external_guid)
     for line in entry.debits:
         _add_line(add, "JournalDebitLine", line)
     for line in entry.credits:

@@ -30,6 +30,7 @@ from ml_connector.qbxml.values import (
     format_bool,
     format_date,
     format_qb_datetime,
+    format_quantity,
     parse_amount,
     parse_bool,
     parse_date,
@@ -211,6 +212,12 @@ def add_datetime(parent: Element, tag: str, value: datetime | QbDateTime | None)
         sub(parent, tag, format_qb_datetime(value))
 
 
+def add_quantity(parent: Element, tag: str, value: Decimal | None) -> None:
+    """A PRICETYPE/QUANTYPE value (five places at most), e.g. an ExchangeRate; skipped for ``None``."""
+    if value is not None:
+        sub(parent, tag, format_quantity(value))
+
+
 def add_int(parent: Element, tag: str, value: int | None, *, minimum: int = 0) -> None:
     if value is None:
         return
@@ -255,6 +262,12 @@ def check_guid(value: str) -> str:
     if not isinstance(value, str) or not _GUID.fullmatch(value):
         raise ValueError(f"not a qbXML GUID ('0' or '{{8-4-4-4-12 hex digits}}'): {value!r}")
     return value
+
+
+def add_guid(parent: Element, tag: str, value: str | None) -> None:
+    """A GUIDTYPE element (ExternalGUID), checked so QuickBooks cannot refuse it; skipped for ``None``."""
+    if value is not None:
+        sub(parent, tag, check_guid(value))
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -324,6 +337,27 @@ def txn_header(ret: Element) -> TxnHeader:
     )
 
 
+class CustomerTxnHeader(TxnHeader):
+    """A transaction with a customer and a number (InvoiceRet, ReceivePaymentRet): the header, then
+    TxnNumber, CustomerRef and RefNumber, which those Rets carry alike."""
+
+    txn_number: int | None
+    customer_list_id: str | None
+    customer_full_name: str | None
+    ref_number: str | None
+
+
+def customer_txn_header(ret: Element) -> CustomerTxnHeader:
+    customer_list_id, customer_full_name = ref_of(ret, "CustomerRef")
+    return CustomerTxnHeader(
+        **txn_header(ret),
+        txn_number=int_of(ret, "TxnNumber"),
+        customer_list_id=customer_list_id,
+        customer_full_name=customer_full_name,
+        ref_number=text_of(ret, "RefNumber"),
+    )
+
+
 class LinkedHeader(TypedDict):
     """What a transaction names another by (LinkedTxn, AppliedToTxnRet): ``Value(**linked_header(el), …)``."""
 
@@ -339,6 +373,28 @@ def linked_header(element: Element) -> LinkedHeader:
         txn_type=text_of(element, "TxnType") or "",
         txn_date=date_of(element, "TxnDate"),
         ref_number=text_of(element, "RefNumber"),
+    )
+
+
+class ListHeader(TypedDict):
+    """What a list Ret (AccountRet, CustomerRet, an item Ret) starts with: ``Value(**list_header(ret), …)``."""
+
+    list_id: str
+    edit_sequence: str
+    name: str
+    full_name: str
+    is_active: bool
+
+
+def list_header(ret: Element) -> ListHeader:
+    """A missing FullName is the Name (a top-level entry); a missing IsActive is QuickBooks' default, active."""
+    name = text_of(ret, "Name") or ""
+    return ListHeader(
+        list_id=text_of(ret, "ListID") or "",
+        edit_sequence=text_of(ret, "EditSequence") or "",
+        name=name,
+        full_name=text_of(ret, "FullName") or name,
+        is_active=bool_of(ret, "IsActive") is not False,
     )
 
 

@@ -127,8 +127,7 @@ def receive_payment_add(p: ReceivePaymentAdd) -> str:
     nodes.add_ref(add, "PaymentMethodRef", full_name=p.payment_method_name, full_name_max=31)
     nodes.add_text(add, "Memo", p.memo, 4095, multiline=True)
     nodes.add_ref(add, "DepositToAccountRef", full_name=p.deposit_to_account_name, full_name_max=159)
-    if p.external_guid is not None:
-        nodes.sub(add, "ExternalGUID", nodes.check_guid(p.external_guid))
+    nodes.add_guid(add, "ExternalGUID", p.external_guid)
     if p.is_auto_apply or p.leave_unapplied:
         nodes.add_bool(add, "IsAutoApply", p.is_auto_apply)
     for applied in p.applied:
@@ -202,17 +201,12 @@ def _read_applied(element: nodes.Element) -> AppliedToTxn:
 
 
 def read_receive_payment(ret: nodes.Element) -> ReceivePayment:
-    customer_list_id, customer_full_name = nodes.ref_of(ret, "CustomerRef")
     _, payment_method_name = nodes.ref_of(ret, "PaymentMethodRef")
     _, deposit_to_account_name = nodes.ref_of(ret, "DepositToAccountRef")
     _, currency_name = nodes.ref_of(ret, "CurrencyRef")
     rate = nodes.text_of(ret, "ExchangeRate")
     return ReceivePayment(
-        **nodes.txn_header(ret),
-        txn_number=nodes.int_of(ret, "TxnNumber"),
-        customer_list_id=customer_list_id,
-        customer_full_name=customer_full_name,
-        ref_number=nodes.text_of(ret, "RefNumber"),
+        **nodes.customer_txn_header(ret),
         total_amount=nodes.amount_of(ret, "TotalAmount"),
         payment_method_name=payment_method_name,
         memo=nodes.text_of(ret, "Memo"),

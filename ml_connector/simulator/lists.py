@@ -24,6 +24,7 @@ from ml_connector.simulator.wire import (
     _bool,
     _currency_list_id,
     _currency_name,
+    _flag,
     _price,
     _ref_element,
     _reject,
@@ -33,7 +34,6 @@ from ml_connector.simulator.wire import (
     _sub,
     _text,
     _texts,
-    _to_bool,
     _with_ret,
 )
 
@@ -140,7 +140,7 @@ class ListRequests(Requests):
         account = self.company.add_account(
             _required_text(add, "Name"),
             account_type,
-            is_active=_to_bool(_text(add, "IsActive") or "true"),
+            is_active=_flag(add, "IsActive", default=True),
             special_account_type="AccountsReceivable" if account_type == "AccountsReceivable" else None,
             account_number=_text(add, "AccountNumber"),
             bank_number=_text(add, "BankNumber"),
@@ -209,7 +209,7 @@ class ListRequests(Requests):
         method = self.company.add_payment_method(
             _required_text(add, "Name"),
             _text(add, "PaymentMethodType"),
-            is_active=_to_bool(_text(add, "IsActive") or "true"),
+            is_active=_flag(add, "IsActive", default=True),
         )
         return _with_ret(request, self._payment_method_ret(method))
 
@@ -251,7 +251,7 @@ class ListRequests(Requests):
             desc=_text(sales, "Desc"),
             price=Decimal(price) if price else None,
             account_id=account.list_id if account else None,
-            is_active=_to_bool(_text(add, "IsActive") or "true"),
+            is_active=_flag(add, "IsActive", default=True),
         )
         return _with_ret(request, self._item_ret(item))
 

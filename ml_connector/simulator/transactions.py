@@ -34,6 +34,7 @@ from ml_connector.simulator.wire import (
     _currency_name,
     _date,
     _decimal,
+    _flag,
     _number,
     _price,
     _rate,
@@ -45,7 +46,6 @@ from ml_connector.simulator.wire import (
     _sub,
     _text,
     _texts,
-    _to_bool,
     _unsupported,
     _wall_clock,
     _with_ret,
@@ -139,9 +139,9 @@ class TransactionRequests(Requests):
             po_number=_text(add, "PONumber"),
             memo=_text(add, "Memo"),
             external_guid=_text(add, "ExternalGUID"),
-            is_pending=_to_bool(_text(add, "IsPending") or "false"),
-            is_to_be_printed=_to_bool(_text(add, "IsToBePrinted") or "false"),
-            is_to_be_emailed=_to_bool(_text(add, "IsToBeEmailed") or "false"),
+            is_pending=_flag(add, "IsPending", default=False),
+            is_to_be_printed=_flag(add, "IsToBePrinted", default=False),
+            is_to_be_emailed=_flag(add, "IsToBeEmailed", default=False),
             bill_address=_address_of(add, "BillAddress"),
             ship_address=_address_of(add, "ShipAddress"),
         )
@@ -149,8 +149,8 @@ class TransactionRequests(Requests):
 
     def _invoice_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        include_lines = _to_bool(_text(request, "IncludeLineItems") or "false")
-        include_linked = _to_bool(_text(request, "IncludeLinkedTxns") or "false")
+        include_lines = _flag(request, "IncludeLineItems", default=False)
+        include_linked = _flag(request, "IncludeLinkedTxns", default=False)
 
         def select() -> _Selection:
             return self._select_txns(
@@ -238,7 +238,7 @@ class TransactionRequests(Requests):
             customer.list_id,
             total_amount=_amount(add, "TotalAmount"),
             applications=applications,
-            auto_apply=_to_bool(_text(add, "IsAutoApply") or "false"),
+            auto_apply=_flag(add, "IsAutoApply", default=False),
             ar_account_id=ar_account.list_id if ar_account else None,
             deposit_to_account_id=deposit.list_id if deposit else None,
             txn_date=_date(add, "TxnDate"),
@@ -252,7 +252,7 @@ class TransactionRequests(Requests):
 
     def _receive_payment_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        include_lines = _to_bool(_text(request, "IncludeLineItems") or "false")
+        include_lines = _flag(request, "IncludeLineItems", default=False)
 
         def select() -> _Selection:
             return self._select_txns(

@@ -118,6 +118,12 @@ def _to_bool(value: str) -> bool:
     return value.strip().lower() in ("true", "1")
 
 
+def _flag(parent: etree._Element, tag: str, *, default: bool) -> bool:
+    """An optional BOOLTYPE element; absent or empty means QuickBooks' default for it."""
+    value = _text(parent, tag)
+    return _to_bool(value) if value else default
+
+
 def _int(parent: etree._Element, tag: str) -> int | None:
     value = _text(parent, tag)
     return int(value) if value else None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -54,18 +54,26 @@ class EventShapeError(ValueError):
 
 
 @dataclass(frozen=True)
-class Route:
+class RouteTarget:
+    """What a router reads from the event's object: the workflow kind, its key, and the ids it names."""
+
     kind: RouteKind
     key: str
     key_kind: KeyKind
+    customer_id: str | None = None
+    invoice_id: str | None = None
+    payment_key: str | None = None  # the PaymentIntent/charge concerned, when the event names one
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route(RouteTarget):
+    """A routed event: its target plus the envelope (id, type, object, mode, time) the gateway stores."""
+
     event_id: str
     event_type: str
     object_id: str
     livemode: bool
     created: datetime | None = None
-    customer_id: str | None = None
-    invoice_id: str | None = None
-    payment_key: str | None = None  # the PaymentIntent/charge concerned, when the event names one
 
     def workflow_id(self, company: str) -> str:
         return workflow_id(self.kind, company, self.key)
@@ -130,16 +138,6 @@ def _object_id(obj: Mapping[str, Any], event_type: str) -> str:
     return ref
 
 
-@dataclass(frozen=True)
-class _Target:
-    kind: RouteKind
-    key: str
-    key_kind: KeyKind
-    customer_id: str | None = None
-    invoice_id: str | None = None
-    payment_key: str | None = None
-
-
 def _charge_payment(charge: Mapping[str, Any], charge_id: str) -> tuple[str, KeyKind]:
     pi = _ref(charge.get("payment_intent"))
     return (pi, KeyKind.PAYMENT_INTENT) if pi else (charge_id, KeyKind.CHARGE)
@@ -157,22 +155,22 @@ def _invoice_payment_ref(invoice_payment: Mapping[str, Any]) -> tuple[str, KeyKi
     return None  # payment_record (paid outside Stripe) or an unknown future type
 
 
-def _route_payment_intent(obj: Mapping[str, Any], oid: str) -> _Target:
-    return _Target(RouteKind.PAYMENT, oid, KeyKind.PAYMENT_INTENT, customer_id=_ref(obj.get("customer")))
+def _route_payment_intent(obj: Mapping[str, Any], oid: str) -> RouteTarget:
+    return RouteTarget(RouteKind.PAYMENT, oid, KeyKind.PAYMENT_INTENT, customer_id=_ref(obj.get("customer")))
 
 
-def _route_charge(obj: Mapping[str, Any], oid: str) -> _Target:
+def _route_charge(obj: Mapping[str, Any], oid: str) -> RouteTarget:
     key, key_kind = _charge_payment(obj, oid)
-    return _Target(RouteKind.PAYMENT, key, key_kind, customer_id=_ref(obj.get("customer")))
+    return RouteTarget(RouteKind.PAYMENT, key, key_kind, customer_id=_ref(obj.get("customer")))
 
 
-def _route_invoice(obj: Mapping[str, Any], oid: str) -> _Target:
+def _route_invoice(obj: Mapping[str, Any], oid: str) -> RouteTarget:
     customer = _ref(obj.get("customer"))
     # Older API versions: the invoice names its payment directly.
     if pi := _ref(obj.get("payment_intent")):
-        return _Target(RouteKind.PAYMENT, pi, KeyKind.PAYMENT_INTENT, customer, oid)
+        return RouteTarget(RouteKind.PAYMENT, pi, KeyKind.PAYMENT_INTENT, customer, oid)
     if ch := _ref(obj.get("charge")):
-        return _Target(RouteKind.PAYMENT, ch, KeyKind.CHARGE, customer, oid)
+        return RouteTarget(RouteKind.PAYMENT, ch, KeyKind.CHARGE, customer, oid)
     # Current API: payments are InvoicePayments, present only when included. Exactly one paid payment gives
     # a key; none or several (partial payments) leave it to the workflow, keyed by the invoice.
     payments = obj.get("payments")
@@ -186,53 +184,53 @@ def _route_invoice(obj: Mapping[str, Any], oid: str) -> _Target:
     }
     if len(refs) == 1:
         key, key_kind = refs.pop()
-        return _Target(RouteKind.PAYMENT, key, key_kind, customer, oid)
-    return _Target(RouteKind.PAYMENT, oid, KeyKind.INVOICE, customer, oid)
+        return RouteTarget(RouteKind.PAYMENT, key, key_kind, customer, oid)
+    return RouteTarget(RouteKind.PAYMENT, oid, KeyKind.INVOICE, customer, oid)
 
 
-def _route_invoice_payment(obj: Mapping[str, Any], oid: str) -> _Target:
+def _route_invoice_payment(obj: Mapping[str, Any], oid: str) -> RouteTarget:
     invoice_id = _ref(obj.get("invoice"))
     ref = _invoice_payment_ref(obj)
     if ref is not None:
-        return _Target(RouteKind.PAYMENT, ref[0], ref[1], invoice_id=invoice_id)
+        return RouteTarget(RouteKind.PAYMENT, ref[0], ref[1], invoice_id=invoice_id)
     if invoice_id is None:
         raise EventShapeError("invoice_payment event names neither a payment nor an invoice")
-    return _Target(RouteKind.PAYMENT, invoice_id, KeyKind.INVOICE, invoice_id=invoice_id)
+    return RouteTarget(RouteKind.PAYMENT, invoice_id, KeyKind.INVOICE, invoice_id=invoice_id)
 
 
-def _route_customer(obj: Mapping[str, Any], oid: str) -> _Target:
-    return _Target(RouteKind.CUSTOMER, oid, KeyKind.CUSTOMER, customer_id=oid)
+def _route_customer(obj: Mapping[str, Any], oid: str) -> RouteTarget:
+    return RouteTarget(RouteKind.CUSTOMER, oid, KeyKind.CUSTOMER, customer_id=oid)
 
 
-def _route_charge_refunded(obj: Mapping[str, Any], oid: str) -> _Target:
+def _route_charge_refunded(obj: Mapping[str, Any], oid: str) -> RouteTarget:
     key, key_kind = _charge_payment(obj, oid)
-    return _Target(RouteKind.REFUND, key, key_kind, _ref(obj.get("customer")), payment_key=key)
+    return RouteTarget(RouteKind.REFUND, key, key_kind, _ref(obj.get("customer")), payment_key=key)
 
 
-def _route_refund(obj: Mapping[str, Any], oid: str) -> _Target:
+def _route_refund(obj: Mapping[str, Any], oid: str) -> RouteTarget:
     pi, ch = _ref(obj.get("payment_intent")), _ref(obj.get("charge"))
     customer = _ref(obj.get("customer"))
     if pi:
-        return _Target(RouteKind.REFUND, pi, KeyKind.PAYMENT_INTENT, customer, payment_key=pi)
+        return RouteTarget(RouteKind.REFUND, pi, KeyKind.PAYMENT_INTENT, customer, payment_key=pi)
     if ch:
-        return _Target(RouteKind.REFUND, ch, KeyKind.CHARGE, customer, payment_key=ch)
-    return _Target(RouteKind.REFUND, oid, KeyKind.REFUND, customer)  # e.g. a customer-balance refund
+        return RouteTarget(RouteKind.REFUND, ch, KeyKind.CHARGE, customer, payment_key=ch)
+    return RouteTarget(RouteKind.REFUND, oid, KeyKind.REFUND, customer)  # e.g. a customer-balance refund
 
 
-def _route_dispute(obj: Mapping[str, Any], oid: str) -> _Target:
+def _route_dispute(obj: Mapping[str, Any], oid: str) -> RouteTarget:
     payment = _ref(obj.get("payment_intent")) or _ref(obj.get("charge"))
-    return _Target(RouteKind.DISPUTE, oid, KeyKind.DISPUTE, payment_key=payment)
+    return RouteTarget(RouteKind.DISPUTE, oid, KeyKind.DISPUTE, payment_key=payment)
 
 
-def _route_payout(obj: Mapping[str, Any], oid: str) -> _Target:
-    return _Target(RouteKind.PAYOUT, oid, KeyKind.PAYOUT)
+def _route_payout(obj: Mapping[str, Any], oid: str) -> RouteTarget:
+    return RouteTarget(RouteKind.PAYOUT, oid, KeyKind.PAYOUT)
 
 
 _PAYMENT_KEY_KINDS: Final = frozenset({KeyKind.PAYMENT_INTENT, KeyKind.CHARGE})
 # Money movements after the payment, posted by the clearing-account ledger (one workflow per company).
 LEDGER_KINDS: Final = frozenset({RouteKind.REFUND, RouteKind.DISPUTE, RouteKind.PAYOUT})
 
-_Router = Callable[[Mapping[str, Any], str], _Target]
+_Router = Callable[[Mapping[str, Any], str], RouteTarget]
 
 _BY_TYPE: Final[Mapping[str, _Router]] = {
     "payment_intent.succeeded": _route_payment_intent,
@@ -293,16 +291,14 @@ def route(event: Mapping[str, Any]) -> Route | None:
     oid = _object_id(obj, event_type)
     target = router(obj, oid)
     created = event.get("created")
+    if not target.payment_key:
+        # A payment's own key is the payment concerned, when the router named no other.
+        target = replace(target, payment_key=target.key if target.key_kind in _PAYMENT_KEY_KINDS else None)
     return Route(
-        kind=target.kind,
-        key=target.key,
-        key_kind=target.key_kind,
+        **vars(target),
         event_id=event_id,
         event_type=event_type,
         object_id=oid,
         livemode=event.get("livemode") is True,
         created=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
-        customer_id=target.customer_id,
-        invoice_id=target.invoice_id,
-        payment_key=target.payment_key or (target.key if target.key_kind in _PAYMENT_KEY_KINDS else None),
     )
