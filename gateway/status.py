@@ -45,6 +45,7 @@ RECENT_PAYOUTS = 20
 MAX_WAITING = 200
 # The page must render even when Temporal hangs: the browser refreshes every 30 s and a person is waiting.
 WATERMARK_TIMEOUT = timedelta(seconds=2)
+HEALTH_TIMEOUT = timedelta(seconds=1)
 NO_SYNC_YET = "no sync yet"
 TEMPORAL_UNREACHABLE = "Temporal unreachable"
 WORKER_SILENT = "the sync workflow did not answer in time (is the worker running?)"
@@ -169,7 +170,9 @@ async def read_watermark(client: Client, company_id: str) -> Watermark:
     """The sync workflow's ``status`` query, turned into what the page can say whatever happens.
 
     Temporal holds a query until a worker answers it, so the RPC deadline alone bounds the wait; the outer
-    ``wait_for`` covers a client stuck before the RPC is even sent (connection being re-established).
+    ``wait_for`` covers a client stuck before the RPC is even sent (connection being re-established) and the
+    client retrying the query after the server's own "query timed out" (seen: the answer then comes at 4 s or
+    never). When it fires, a one-second health check tells a silent worker from an unreachable Temporal.
     """
     handle = client.get_workflow_handle(workflow_id(company_id))
     seconds = WATERMARK_TIMEOUT.total_seconds()
@@ -187,9 +190,21 @@ async def read_watermark(client: Client, company_id: str) -> Watermark:
         return Watermark(problem=TEMPORAL_UNREACHABLE)
     except WorkflowQueryFailedError as exc:
         return Watermark(problem=f"the sync workflow could not answer: {exc}")
-    except (TimeoutError, OSError, RuntimeError):
+    except TimeoutError:
+        return Watermark(problem=WORKER_SILENT if await _temporal_answers(client) else TEMPORAL_UNREACHABLE)
+    except (OSError, RuntimeError):
         return Watermark(problem=TEMPORAL_UNREACHABLE)
     return Watermark.of(status)
+
+
+async def _temporal_answers(client: Client) -> bool:
+    """Whether Temporal's frontend answers a health check within a second."""
+    try:
+        return await asyncio.wait_for(
+            client.service_client.check_health(timeout=HEALTH_TIMEOUT), HEALTH_TIMEOUT.total_seconds() + 0.5
+        )
+    except (RPCError, TimeoutError, OSError, RuntimeError):
+        return False
 
 
 # ---- rendering ---------------------------------------------------------------------------------------
