@@ -362,11 +362,7 @@ class CustomerSyncWorkflow:
     def _carry_write_backs(self) -> bool:
         """Near the end of this run's history: leave this page's write-backs to the next run, so that the
         continue-as-new ahead waits only for those already under way (recorded once, as a patch marker)."""
-        info = workflow.info()
-        near = info.is_continue_as_new_suggested() or (
-            info.get_current_history_length() > self._state.history_limit * CARRY_WRITE_BACKS_AFTER
-        )
-        return near and workflow.patched(WRITE_BACKS_CARRIED)
+        return self._history_past(CARRY_WRITE_BACKS_AFTER) and workflow.patched(WRITE_BACKS_CARRIED)
 
     def _start_carried_write_backs(self, progress: PollProgress, link_field: LinkField) -> None:
         if progress.deferred_write_backs:
@@ -500,9 +496,13 @@ class CustomerSyncWorkflow:
         return totals
 
     def _history_is_long(self) -> bool:
+        return self._history_past(1.0)
+
+    def _history_past(self, share: float) -> bool:
+        """Temporal suggests continuing as new, or the history is past ``share`` of ``history_limit``."""
         info = workflow.info()
         return (
             info.is_continue_as_new_suggested()
-            or info.get_current_history_length() > self._state.history_limit
+            or info.get_current_history_length() > self._state.history_limit * share
         )
 
