@@ -60,20 +60,31 @@ SERVER_HEADROOM = 1.1
 
 
 class _TimedFake(FakeStripe):
-    """The fake Stripe, noting when the first and the last API request arrived."""
+    """The fake Stripe, noting when every API request arrived (the first, the last, and the gaps between)."""
 
     def __init__(self) -> None:
         super().__init__(api_keys={API_KEY})
-        self.first: float | None = None
-        self.last: float | None = None
+        self.arrivals: list[float] = []
         self._clock_lock = threading.Lock()
+
+    @property
+    def first(self) -> float | None:
+        return self.arrivals[0] if self.arrivals else None
+
+    @property
+    def last(self) -> float | None:
+        return self.arrivals[-1] if self.arrivals else None
 
     def handle(self, request: ApiRequest) -> ApiResponse:
         now = time.monotonic()
         with self._clock_lock:
-            self.first = self.first if self.first is not None else now
-            self.last = now
+            self.arrivals.append(now)
         return super().handle(request)
+
+    def gaps(self, at_least: float) -> list[tuple[float, float]]:
+        """(seconds since the first request, length) of every pause of at least ``at_least`` seconds."""
+        times = sorted(self.arrivals)
+        return [(a - times[0], b - a) for a, b in zip(times, times[1:], strict=False) if b - a >= at_least]
 
 
 @dataclass
@@ -88,6 +99,8 @@ class Result:
     wall_seconds: float
     worker_peak_mib: float
     load: tuple[float, float]  # 1-minute load average at the start and the end of the run
+    gaps: list[tuple[float, float]]  # pauses of 0.5 s or more without a Stripe request: (at, length)
+    runs: list[float]  # when each run of the sync workflow (continue-as-new) started, seconds since the first request
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -164,6 +177,7 @@ async def run_size(env: WorkflowEnvironment, customers: int, rate: float, databa
                 await asyncio.sleep(0.1)
             wall = time.monotonic() - started
             peak = _peak_rss_mib(worker.pid)
+            runs = await _run_starts(env, workflow_id(company_id), fake.first)
         finally:
             worker.terminate()
             try:
@@ -188,7 +202,20 @@ async def run_size(env: WorkflowEnvironment, customers: int, rate: float, databa
         wall_seconds=wall,
         worker_peak_mib=peak,
         load=(load_start, _load()),
+        gaps=fake.gaps(0.5),
+        runs=runs,
     )
+
+
+async def _run_starts(env: WorkflowEnvironment, sync_id: str, first_request: float | None) -> list[float]:
+    """When each run of the sync workflow started, on the fake server's clock (seconds since its first request).
+
+    A pause without Stripe requests that lines up with a run boundary points at continue-as-new."""
+    if first_request is None:
+        return []
+    offset = time.time() - time.monotonic()  # workflow start times are wall-clock; the fake's are monotonic
+    starts = [w.start_time.timestamp() async for w in env.client.list_workflows(f"WorkflowId = '{sync_id}'")]
+    return sorted(t - offset - first_request for t in starts)
 
 
 async def main(sizes: list[int], rate: float, database: str, runs: int) -> None:
@@ -216,6 +243,10 @@ async def main(sizes: list[int], rate: float, database: str, runs: int) -> None:
             f"{used:>10.1%} {r.stripe_seconds:>9.1f} {r.round_trips:>6} {r.sessions:>9} {r.wall_seconds:>8.1f} "
             f"{r.worker_peak_mib:>16.1f} {r.load[0]:>5.1f}→{r.load[1]:<5.1f}"
         )
+    for r in results:
+        pauses = ", ".join(f"{length:.1f} s at {at:.1f} s" for at, length in r.gaps) or "none"
+        print(f"{r.customers:>10}: pauses of 0.5 s or more without a Stripe request: {pauses}")
+        print(f"{'':>10}  sync workflow runs started at (s): {', '.join(f'{t:.1f}' for t in r.runs)}")
 
 
 if __name__ == "__main__":

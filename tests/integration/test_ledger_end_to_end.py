@@ -109,7 +109,15 @@ async def test_refunds_a_dispute_fees_and_a_payout_follow_stripe_into_the_cleari
         assert refound and all(p.found_existing for p in refound)
 
 
-@pytest.mark.parametrize("reading", list(RecoveryAnswer))
+# Every reading once, the databases taking turns: the recovery code under test is the same on both, and each
+# database sees two readings (the payments scenario runs every reading on both).
+READINGS_ACROSS_DATABASES = [
+    pytest.param(database, reading, id=f"{database}-{reading.value}")
+    for database, reading in zip(["postgresql", "sqlite"] * 2, list(RecoveryAnswer), strict=True)
+]
+
+
+@pytest.mark.parametrize(("database_url", "reading"), READINGS_ACROSS_DATABASES, indirect=["database_url"])
 async def test_lost_answers_to_documents_of_postings_post_nothing_twice_under_every_recovery_reading(
     temporal_client, database_url, reading
 ):

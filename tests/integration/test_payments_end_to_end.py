@@ -1,41 +1,116 @@
-"""The end-to-end exactly-once scenario: 200 Stripe payments on 150 invoices, through everything that goes wrong.
+"""The end-to-end exactly-once scenario: Stripe payments on invoices, through everything that goes wrong.
 
 Every webhook arrives three times and out of order, QuickBooks is closed for two sessions, the answers to two
 documents of many ReceivePaymentAdds are lost after QuickBooks ran them (the Web Connector dies once, and
 reports 0x80040402 once), the worker is killed mid-flight. The company must end with exactly one correct
 ReceivePayment per Stripe payment, invoice balances right to the cent, and an audit row for each payment,
 under every reading of QuickBooks' error-recovery answer (``RecoveryAnswer``: the status of the last request
-processed, nothing, 600, every stored Rs), since the real shape is unconfirmed (PROTOCOL.md section 5).
+processed, nothing, 600, every stored Rs), since the real shape is unconfirmed (PROTOCOL.md section 5): 40
+payments on 30 invoices under every reading on both databases, and 200 on 150 once at scale.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
 from sqlmodel import Session, select
+from temporalio.client import Client
 
 from activities.audit import FOUND, POSTED, UNAPPLIED
 from ml_connector.qbxml.payments import external_guid_for
 from ml_connector.simulator.processor import RecoveryAnswer
 from ml_connector.storage.models import QbBatch, QbRequest
-from tests.payments_support import Books, payments_world
+from tests.payments_support import Books, World, payments_world
 
 pytestmark = pytest.mark.slow
-
-CUSTOMERS = 30
 
 
 def _cents(amount: Decimal) -> int:
     return int(amount * 100)
 
 
-@pytest.mark.parametrize("reading", list(RecoveryAnswer))
-async def test_200_payments_on_150_invoices_are_booked_exactly_once_despite_every_fault(
-    temporal_client, database_url, reading
-):
+@dataclass
+class Scenario:
+    """Payments on invoices in every shape ml-connector matches, in two waves of webhooks.
+
+    Two thirds of the invoices are paid in full (every fifth through a Stripe invoice carrying ``qb_txn_id``),
+    a fifth in two partial payments (the first naming the RefNumber, the second the TxnID), the rest overpaid
+    by 5.00 (the rest stays as credit); and some payments name no invoice and match none. The second wave (the
+    second partial payments, the overpayments, the unmatched) is paid after the worker restarts, so the second
+    lost answer has a fresh document of ReceivePaymentAdds to hit whatever the first faults settled.
+    """
+
+    payments: list[str] = field(default_factory=list)
+    first_wave: list[str] = field(default_factory=list)
+    expected_balance: dict[str, Decimal] = field(default_factory=dict)  # invoice TxnID -> balance after
+    expected_credit: dict[str, Decimal] = field(default_factory=dict)  # Stripe payment -> unused amount
+    second_wave: list[Callable[[], None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, world: World, invoices: int, customers: int) -> Scenario:
+        books, stripe_side, scenario = world.books, world.stripe, cls()
+        stripe_customers: list[str] = []
+        qb_customers: list[str] = []
+        for i in range(customers):
+            with books.company.lock:
+                qb_customers.append(books.company.add_customer(f"Scenario Customer {i:02d}").list_id)
+            stripe_customers.append(stripe_side.customer(f"Scenario Customer {i:02d}"))
+            world.link(stripe_customers[i], qb_customers[i])
+        full, partial = invoices * 2 // 3, invoices // 5
+        for n in range(invoices):
+            cus, amount = stripe_customers[n % customers], Decimal(100 + 7 * n) + Decimal(n % 100) / 100
+            txn = books.invoice(qb_customers[n % customers], amount)
+            scenario.expected_balance[txn] = Decimal("0.00")
+            if n < full:
+                if n % 5 == 0:
+                    scenario.pay_now(stripe_side.pay_invoice(cus, _cents(amount), {"qb_txn_id": txn})[1])
+                else:
+                    scenario.pay_now(stripe_side.pay(cus, _cents(amount), {"qb_txn_id": txn}))
+            elif n < full + partial:
+                first = (amount * Decimal("0.4")).quantize(Decimal("0.01"))
+                ref = books.company.invoices[txn].ref_number
+                assert ref is not None
+                scenario.pay_now(stripe_side.pay(cus, _cents(first), {"qb_invoice_ref": ref}))
+                scenario.pay_later(
+                    lambda c=cus, a=amount - first, t=txn: stripe_side.pay(c, _cents(a), {"qb_txn_id": t})
+                )
+            else:
+                scenario.pay_later(
+                    lambda c=cus, a=amount, t=txn: stripe_side.pay(c, _cents(a + 5), {"qb_txn_id": t}),
+                    credit=Decimal("5.00"),
+                )
+        for k in range(invoices * 2 // 15):
+            scenario.pay_later(lambda c=stripe_customers[k % customers], k=k: stripe_side.pay(c, 1234 + k),
+                               credit=Decimal(1234 + k) / 100)  # fmt: skip
+        return scenario
+
+    def pay_now(self, payment_intent: str) -> None:
+        self.payments.append(payment_intent)
+        self.first_wave.append(payment_intent)
+
+    def pay_later(self, pay: Callable[[], str], credit: Decimal | None = None) -> None:
+        def later() -> None:
+            payment_intent = pay()
+            self.payments.append(payment_intent)
+            if credit is not None:
+                self.expected_credit[payment_intent] = credit
+
+        self.second_wave.append(later)
+
+    def pay_second_wave(self) -> None:
+        for pay in self.second_wave:
+            pay()
+
+
+async def _booked_exactly_once_despite_every_fault(
+    temporal_client: Client, database_url: str, reading: RecoveryAnswer, *, invoices: int, customers: int,
+    max_requests: int,
+) -> None:  # fmt: skip
     books = Books.fresh()
     async with payments_world(
         database_url,
@@ -44,57 +119,13 @@ async def test_200_payments_on_150_invoices_are_booked_exactly_once_despite_ever
         duplicates=1.0,
         shuffle=True,
         MLC_LINGER_SECONDS="4",
-        # At most 40 requests a document: 200 payments need at least five documents of adds, so both
-        # losses below find a document of payments to hit, whatever the first one settled.
-        MLC_BATCH_MAX_REQUESTS="40",
+        # Documents of at most this many requests: the first wave needs several documents of adds, so the first
+        # loss finds a document of payments to hit, whatever QuickBooks being closed settled.
+        MLC_BATCH_MAX_REQUESTS=str(max_requests),
     ) as world:
         world.system.processor.recovery_answer = reading
-        stripe_side = world.stripe
-        stripe_customers: list[str] = []
-        qb_customers: list[str] = []
-        for i in range(CUSTOMERS):
-            with books.company.lock:
-                qb_customers.append(books.company.add_customer(f"Scenario Customer {i:02d}").list_id)
-            stripe_customers.append(stripe_side.customer(f"Scenario Customer {i:02d}"))
-            world.link(stripe_customers[i], qb_customers[i])
-
-        invoices: list[tuple[str, int, Decimal]] = []  # (TxnID, customer index, amount)
-        for n in range(150):
-            who = n % CUSTOMERS
-            amount = Decimal(100 + 7 * n) + Decimal(n % 100) / 100
-            invoices.append((books.invoice(qb_customers[who], amount), who, amount))
-
-        expected_balance: dict[str, Decimal] = {}
-        expected_credit: dict[str, Decimal] = {}  # Stripe payment -> unused amount
-        payments: list[str] = []
-        for n, (txn, who, amount) in enumerate(invoices):
-            cus = stripe_customers[who]
-            if n < 100:  # paid in full; every fifth through a Stripe invoice carrying qb_txn_id
-                if n % 5 == 0:
-                    _, pi = stripe_side.pay_invoice(cus, _cents(amount), {"qb_txn_id": txn})
-                else:
-                    pi = stripe_side.pay(cus, _cents(amount), {"qb_txn_id": txn})
-                payments.append(pi)
-                expected_balance[txn] = Decimal("0.00")
-            elif n < 130:  # two partial payments; the first by RefNumber, the second by TxnID
-                first = (amount * Decimal("0.4")).quantize(Decimal("0.01"))
-                ref = books.company.invoices[txn].ref_number
-                assert ref is not None
-                payments.append(stripe_side.pay(cus, _cents(first), {"qb_invoice_ref": ref}))
-                payments.append(stripe_side.pay(cus, _cents(amount - first), {"qb_txn_id": txn}))
-                expected_balance[txn] = Decimal("0.00")
-            else:  # overpaid by 5.00: the rest stays as credit
-                pi = stripe_side.pay(cus, _cents(amount + 5), {"qb_txn_id": txn})
-                payments.append(pi)
-                expected_credit[pi] = Decimal("5.00")
-                expected_balance[txn] = Decimal("0.00")
-        for k in range(20):  # unmatched: no invoice named, no open invoice with that balance
-            pi = stripe_side.pay(stripe_customers[k], 1234 + k)
-            payments.append(pi)
-            expected_credit[pi] = Decimal(1234 + k) / 100
-        assert len(payments) == 200
-
-        await stripe_side.deliver(timeout=120)
+        scenario = Scenario.build(world, invoices, customers)
+        await world.stripe.deliver(timeout=120)
         wc = world.system.web_connector()
 
         wc.faults.quickbooks_closed = True  # QuickBooks is closed for two sessions
@@ -113,10 +144,14 @@ async def test_200_payments_on_150_invoices_are_booked_exactly_once_despite_ever
         await asyncio.to_thread(wc.run_session)
         await world.system.start_worker()
 
-        # Once more, with the Web Connector alive: it reports 0x80040402 for a document QuickBooks ran.
+        # The second wave is paid; once more, with the Web Connector alive: it reports 0x80040402 for a
+        # document QuickBooks ran.
+        world.stripe.hold_webhooks()
+        scenario.pay_second_wave()
+        await world.stripe.deliver(timeout=120)
         wc.faults.lose_write_documents = 1
         wc.faults.lose_response_mode = "hresult"
-        await world.settle(payments, wc=wc, timeout=300)
+        await world.settle(scenario.payments, wc=wc, timeout=300)
 
         assert [c.outcome for c in closed] == ["connection_failed"] * 2
         assert lost.outcome == "died", "a response was lost mid-batch"
@@ -134,14 +169,14 @@ async def test_200_payments_on_150_invoices_are_booked_exactly_once_despite_ever
         else:
             assert uncertain, "the recovery answer left writes unsettled: their workflows verified them"
             assert "ReceivePaymentAddRq" in {r.name for r in uncertain}
-        company = books.company
+        payments, company = scenario.payments, books.company
         guids = Counter(p.external_guid for p in company.receive_payments.values())
-        assert len(company.receive_payments) == 200
+        assert len(company.receive_payments) == len(payments)
         assert all(guids[external_guid_for(pi)] == 1 for pi in payments), "exactly one per Stripe payment"
-        for txn, balance in expected_balance.items():
+        for txn, balance in scenario.expected_balance.items():
             assert company.invoices[txn].balance_remaining == balance, f"invoice {txn} balance"
         booked = world.booked()
-        for pi, credit in expected_credit.items():
+        for pi, credit in scenario.expected_credit.items():
             assert company.receive_payments[booked[pi]].unused_payment == credit, f"{pi} credit"
         # Posted, or found by ExternalGUID when an uncertain attempt had landed: either way with its TxnID.
         in_quickbooks = world.audit(POSTED, UNAPPLIED, FOUND)
@@ -149,8 +184,28 @@ async def test_200_payments_on_150_invoices_are_booked_exactly_once_despite_ever
         assert all(e.qb_txn_id == booked[e.stripe_object_id] for e in in_quickbooks)
         total_paid = sum((p.total_amount for p in company.receive_payments.values()), Decimal(0))
         assert total_paid == sum(
-            (Decimal(pi.amount_received) / 100 for pi in _stripe_payments(stripe_side, payments)), Decimal(0)
+            (Decimal(pi.amount_received) / 100 for pi in _stripe_payments(world.stripe, payments)), Decimal(0)
         )
+
+
+@pytest.mark.parametrize("reading", list(RecoveryAnswer))
+async def test_40_payments_on_30_invoices_are_booked_exactly_once_despite_every_fault_under_every_reading(
+    temporal_client, database_url, reading
+):
+    """The scale at which the independent Web Connector turned 40 payments into 47 ReceivePayments."""
+    await _booked_exactly_once_despite_every_fault(
+        temporal_client, database_url, reading, invoices=30, customers=10, max_requests=8
+    )
+
+
+async def test_200_payments_on_150_invoices_are_booked_exactly_once_despite_every_fault(
+    temporal_client, postgres_only_url
+):
+    """The same at five times the scale, on the default reading: documents full of adds, many in flight at once.
+    (PostgreSQL only, to keep the suite short: every reading and both databases run at 40 payments above.)"""
+    await _booked_exactly_once_despite_every_fault(
+        temporal_client, postgres_only_url, RecoveryAnswer.LAST, invoices=150, customers=30, max_requests=40
+    )
 
 
 def _stripe_payments(stripe_side, ids):  # type: ignore[no-untyped-def]
