@@ -94,7 +94,7 @@ class CustomerPageActivities(SyncActivityBase):
         now = utcnow()
         with Session(self.engine) as db:
             for customer, decision, link, outcome in tally.settled(
-                customers, _list_id, decisions, links, pushed
+                customers, lambda c: c.list_id, decisions, links, pushed
             ):
                 if decision.action is CustomerAction.SKIP:
                     continue
@@ -191,10 +191,6 @@ def _links_in(db: Session, company: str, list_ids: Iterable[str]) -> dict[str, C
         )
     ).all()
     return {row.qb_list_id: row for row in rows}
-
-
-def _list_id(customer: Customer) -> str:
-    return customer.list_id
 
 
 def _link_state(link: CustomerLink | None) -> LinkState | None:

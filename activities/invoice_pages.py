@@ -90,7 +90,9 @@ class InvoicePageActivities(pages.SyncActivityBase):
         tally = pages.PageTally("invoice", log)
         stamp = utcnow()
         with Session(self.engine) as db:
-            for inv, decision, link, outcome in tally.settled(invoices, _txn_id, decisions, links, results):
+            for inv, decision, link, outcome in tally.settled(
+                invoices, lambda i: i.txn_id, decisions, links, results
+            ):
                 stale = False
                 if isinstance(outcome, _InvoiceOutcome):
                     if link is None:
@@ -338,10 +340,6 @@ class _InvoiceOutcome:
     stripe_invoice_id: str
     state: str
     content_fingerprint: str | None = None
-
-
-def _txn_id(invoice: Invoice) -> str:
-    return invoice.txn_id
 
 
 def _link_state(link: InvoiceLink | None) -> InvoiceLinkState | None:
