@@ -58,11 +58,12 @@ class PageInput:
 @dataclass(frozen=True)
 class WriteBackItem:
     """A customer whose Stripe id must be stored in QuickBooks, with what we read of it (a first attempt
-    needs no re-read; a conflict falls back to read-and-re-apply)."""
+    needs no re-read; a conflict falls back to read-and-re-apply). Without an ``edit_sequence`` nothing
+    fresh was read: the customer is read first and only our field applied."""
 
     list_id: str
     stripe_customer_id: str
-    edit_sequence: str
+    edit_sequence: str | None = None
     notes: str | None = None
     has_field: bool = False
 
