@@ -166,14 +166,14 @@ class PageTally:
         for record in records:
             rid = record_id(record)
             decision, outcome = decisions[rid], outcomes.get(rid)
+            wall_clock = record.time_modified.wall_clock if record.time_modified else None
+            failed = isinstance(outcome, BaseException)
+            self.totals = self.totals.add(decision.action.value, failed=failed, wall_clock=wall_clock)
             if isinstance(outcome, BaseException):
                 self.log.warning(
                     "%s sync: %s %s failed: %s", self.kind, decision.action, rid, describe(outcome)
                 )
-            wall_clock = record.time_modified.wall_clock if record.time_modified else None
-            failed = isinstance(outcome, BaseException)
-            self.totals = self.totals.add(decision.action.value, failed=failed, wall_clock=wall_clock)
-            if not isinstance(outcome, BaseException):
+            else:
                 yield record, decision, links.get(rid), outcome
 
 
