@@ -19,10 +19,10 @@ from temporalio import activity
 from activities.sync_pages import (
     PageInput,
     PageSummary,
+    PageTally,
     RequestCounter,
     SyncActivityBase,
     WriteBackItem,
-    count_record,
     finish_page,
     link_field_of,
     read_page_in,
@@ -89,25 +89,13 @@ class CustomerPageActivities(SyncActivityBase):
         outcomes = self._parallel([partial(push, c, d) for c, d in to_push])
         pushed = dict(zip((c.list_id for c, _ in to_push), outcomes, strict=True))
 
-        totals = PageTotals()
+        tally = PageTally("customer", log)
         write_backs: list[WriteBackItem] = []
         now = utcnow()
         with Session(self.engine) as db:
-            for customer in customers:
-                decision = decisions[customer.list_id]
-                link = links.get(customer.list_id)
-                outcome = pushed.get(customer.list_id)
-                totals = count_record(
-                    totals,
-                    outcome,
-                    kind="customer",
-                    action=decision.action,
-                    record_id=customer.list_id,
-                    time_modified=customer.time_modified,
-                    log=log,
-                )
-                if isinstance(outcome, BaseException):
-                    continue
+            for customer, decision, link, outcome in tally.settled(
+                customers, lambda c: c.list_id, decisions, links, pushed
+            ):
                 if decision.action is CustomerAction.SKIP:
                     continue
                 if outcome is not None:
@@ -127,7 +115,7 @@ class CustomerPageActivities(SyncActivityBase):
                 link.written_back = check is LinkCheck.WRITTEN
                 db.add(link)
                 if check is LinkCheck.CONFLICT:
-                    totals = totals.combine(PageTotals.counted("link_conflict"))
+                    tally.totals = tally.totals.combine(PageTotals.counted("link_conflict"))
                     log.warning(
                         "customer %s holds Stripe id %s in QuickBooks but is linked to %s; left for review",
                         customer.list_id,
@@ -145,7 +133,8 @@ class CustomerPageActivities(SyncActivityBase):
                         )
                     )
             db.commit()
-        return finish_page(outcomes, totals, (c.time_modified for c in customers), counter.used, write_backs)
+        seen = (c.time_modified for c in customers)
+        return finish_page(outcomes, tally.totals, seen, counter.used, write_backs)
 
     def _retrieve_customer(self, stripe_id: str) -> dict[str, Any]:
         found = self.gateway.call(lambda c: c.v1.customers.retrieve(stripe_id))

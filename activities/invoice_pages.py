@@ -87,24 +87,12 @@ class InvoicePageActivities(pages.SyncActivityBase):
         )
         results = dict(zip((inv.txn_id for inv in acting), outcomes, strict=True))
 
-        totals = PageTotals()
+        tally = pages.PageTally("invoice", log)
         stamp = utcnow()
         with Session(self.engine) as db:
-            for inv in invoices:
-                decision = decisions[inv.txn_id]
-                link = links.get(inv.txn_id)
-                outcome = results.get(inv.txn_id)
-                totals = pages.count_record(
-                    totals,
-                    outcome,
-                    kind="invoice",
-                    action=decision.action,
-                    record_id=inv.txn_id,
-                    time_modified=inv.time_modified,
-                    log=log,
-                )
-                if isinstance(outcome, BaseException):
-                    continue
+            for inv, decision, link, outcome in tally.settled(
+                invoices, lambda i: i.txn_id, decisions, links, results
+            ):
                 stale = False
                 if isinstance(outcome, _InvoiceOutcome):
                     if link is None:
@@ -118,14 +106,15 @@ class InvoicePageActivities(pages.SyncActivityBase):
                 if stale:
                     # An earlier attempt's create was replayed; this read's content goes out next poll.
                     modified = inv.time_modified.wall_clock if inv.time_modified else None
-                    totals = totals.combine(PageTotals(hold=modified))
+                    tally.totals = tally.totals.combine(PageTotals(hold=modified))
                 if link is not None:
                     link.qb_edit_sequence = "" if stale else inv.edit_sequence
                     link.qb_ref_number = (inv.ref_number or "")[:20]
                     link.updated_at = stamp
                     db.add(link)
             db.commit()
-        return pages.finish_page(outcomes, totals, (inv.time_modified for inv in invoices), counter.used)
+        seen = (inv.time_modified for inv in invoices)
+        return pages.finish_page(outcomes, tally.totals, seen, counter.used)
 
     @activity.defn(name="sync_deleted_invoices")
     def sync_deleted_invoices(self, inp: pages.PageInput) -> pages.PageSummary:

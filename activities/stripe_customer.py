@@ -21,9 +21,9 @@ class StripeCustomerInput:
 
 
 @dataclass(frozen=True)
-class TagCustomerInput:
-    company_id: str
-    stripe_customer_id: str
+class TagCustomerInput(StripeCustomerInput):
+    """The customer, and the ListID of its QuickBooks customer to write into its metadata."""
+
     qb_list_id: str
 
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import stripe
 from sqlalchemy import Engine
@@ -58,11 +58,12 @@ class PageInput:
 @dataclass(frozen=True)
 class WriteBackItem:
     """A customer whose Stripe id must be stored in QuickBooks, with what we read of it (a first attempt
-    needs no re-read; a conflict falls back to read-and-re-apply)."""
+    needs no re-read; a conflict falls back to read-and-re-apply). Without an ``edit_sequence`` nothing
+    fresh was read: the customer is read first and only our field applied."""
 
     list_id: str
     stripe_customer_id: str
-    edit_sequence: str
+    edit_sequence: str | None = None
     notes: str | None = None
     has_field: bool = False
 
@@ -123,23 +124,57 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def count_record(
-    totals: PageTotals,
-    outcome: object,
-    *,
-    kind: str,
-    action: StrEnum,
-    record_id: str,
-    time_modified: QbDateTime | None,
-    log: logging.Logger,
-) -> PageTotals:
-    """One record of a page folded into its totals: counted as its action or, when its Stripe side raised,
-    counted as failed, held at its TimeModified (the next poll reads it again) and logged; the page goes on."""
-    failed = isinstance(outcome, BaseException)
-    if isinstance(outcome, BaseException):
-        log.warning("%s sync: %s %s failed: %s", kind, action, record_id, describe(outcome))
-    wall_clock = time_modified.wall_clock if time_modified else None
-    return totals.add(action.value, failed=failed, wall_clock=wall_clock)
+class Decided(Protocol):
+    """A record's decision: what the page does with it (a ``CustomerAction``, an ``InvoiceAction``)."""
+
+    @property
+    def action(self) -> StrEnum: ...
+
+
+class Modified(Protocol):
+    """A QuickBooks record of a page: where the watermark would be held if its Stripe side failed."""
+
+    @property
+    def time_modified(self) -> QbDateTime | None: ...
+
+
+RecordT = TypeVar("RecordT", bound=Modified)
+DecisionT = TypeVar("DecisionT", bound=Decided)
+LinkT = TypeVar("LinkT")
+OutcomeT = TypeVar("OutcomeT")
+
+
+@dataclass
+class PageTally:
+    """A page's totals, folded in record by record as :meth:`settled` walks them."""
+
+    kind: str  # "customer", "invoice": how a failure is logged
+    log: logging.Logger
+    totals: PageTotals = field(default_factory=PageTotals)
+
+    def settled(
+        self,
+        records: Iterable[RecordT],
+        record_id: Callable[[RecordT], str],
+        decisions: Mapping[str, DecisionT],
+        links: Mapping[str, LinkT],
+        outcomes: Mapping[str, OutcomeT | BaseException],
+    ) -> Iterator[tuple[RecordT, DecisionT, LinkT | None, OutcomeT | None]]:
+        """Each record with its decision, its link and its Stripe outcome (None: nothing was sent), counted as
+        its action. A record whose Stripe side raised is counted as failed, held at its TimeModified (the next
+        poll reads it again) and logged, and not handed on: the page goes on without it."""
+        for record in records:
+            rid = record_id(record)
+            decision, outcome = decisions[rid], outcomes.get(rid)
+            wall_clock = record.time_modified.wall_clock if record.time_modified else None
+            failed = isinstance(outcome, BaseException)
+            self.totals = self.totals.add(decision.action.value, failed=failed, wall_clock=wall_clock)
+            if isinstance(outcome, BaseException):
+                self.log.warning(
+                    "%s sync: %s %s failed: %s", self.kind, decision.action, rid, describe(outcome)
+                )
+            else:
+                yield record, decision, links.get(rid), outcome
 
 
 def finish_page(

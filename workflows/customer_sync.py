@@ -74,8 +74,6 @@ INVOICE_PAGES_PIPELINED = "invoice-pages-pipelined"
 WRITE_BACKS_CARRIED = "write-backs-carried-across-continue-as-new"
 # Past this share of ``history_limit`` a run that will continue as new mid-poll stops starting write-backs.
 CARRY_WRITE_BACKS_AFTER = 0.75
-# A write-back: ListID, Stripe id, and what the poll read of the customer (EditSequence, Notes, custom field).
-_WriteTarget = tuple[str, str, str | None, str | None, bool]
 
 
 def workflow_id(company_id: str) -> str:
@@ -371,10 +369,7 @@ class CustomerSyncWorkflow:
 
     async def _write_back_batch(self, items: list[WriteBackItem], link_field: LinkField) -> None:
         try:
-            results = await self._write_and_mark(
-                [(i.list_id, i.stripe_customer_id, i.edit_sequence, i.notes, i.has_field) for i in items],
-                link_field,
-            )
+            results = await self._write_and_mark(items, link_field)
             self._write_backs += sum(results)
             self._write_back_failures += len(results) - sum(results)
         finally:
@@ -392,31 +387,20 @@ class CustomerSyncWorkflow:
                 return
             # Nothing read this run: each customer is re-read and only our field re-applied.
             await self._write_and_mark(
-                [(p.list_id, p.stripe_customer_id, None, None, False) for p in pending], link_field
+                [WriteBackItem(p.list_id, p.stripe_customer_id) for p in pending], link_field
             )
             after = pending[-1].link_id
             if self._history_is_long():
                 workflow.continue_as_new(self._state, task_timeout=TASK_TIMEOUT)
 
-    async def _write_and_mark(self, targets: list[_WriteTarget], link_field: LinkField) -> list[bool]:
+    async def _write_and_mark(self, targets: list[WriteBackItem], link_field: LinkField) -> list[bool]:
         """Write each Stripe id into QuickBooks, all at once, and mark those that landed; whether each did.
-        A target carries what the poll read (EditSequence, Notes, whether the custom field exists), or
-        None when there is nothing fresh to build the first attempt from."""
+        A target carries what the poll read (EditSequence, Notes, whether the custom field exists), or no
+        EditSequence when there is nothing fresh to build the first attempt from."""
         results = await asyncio.gather(
-            *(
-                write_stripe_id(
-                    self._state.company_id,
-                    list_id,
-                    stripe_id,
-                    link_field,
-                    edit_sequence=edit_sequence,
-                    notes=notes,
-                    has_field=has_field,
-                )
-                for list_id, stripe_id, edit_sequence, notes, has_field in targets
-            )
+            *(write_stripe_id(self._state.company_id, target, link_field) for target in targets)
         )
-        await self._mark([target[0] for target, ok in zip(targets, results, strict=True) if ok])
+        await self._mark([target.list_id for target, ok in zip(targets, results, strict=True) if ok])
         return list(results)
 
     async def _mark(self, list_ids: list[str]) -> None:

@@ -30,6 +30,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.links import LinkActivities, LinkInfo, RecordLinkInput, SyncConfig
     from activities.stripe_customer import StripeCustomerActivities, StripeCustomerInput, TagCustomerInput
+    from activities.sync_pages import WriteBackItem
     from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.customers import (
         Customer,
@@ -161,7 +162,7 @@ class StripeCustomerWorkflow:
         written = link_field.kind == "notes"
         await self._record(inp, added.list_id, customer, written_back=written, added=added)
         if not written and await ensure_custom_field(inp.company_id, link_field):
-            if await write_stripe_id(inp.company_id, added.list_id, customer.id, link_field):
+            if await write_stripe_id(inp.company_id, WriteBackItem(added.list_id, customer.id), link_field):
                 await self._record(inp, added.list_id, customer, written_back=True, added=added)
         await workflow.execute_activity_method(
             StripeCustomerActivities.tag_stripe_customer,

@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.sync_pages import WriteBackItem
     from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.customers import customer_query, parse_customers
     from ml_connector.qbxml.dataext import data_ext_def_add, data_ext_def_query, parse_data_ext_defs
@@ -64,23 +65,20 @@ async def ensure_custom_field(company_id: str, field: LinkField) -> bool:
     return False
 
 
-async def write_stripe_id(
-    company_id: str,
-    list_id: str,
-    stripe_customer_id: str,
-    field: LinkField,
-    *,
-    edit_sequence: str | None = None,
-    notes: str | None = None,
-    has_field: bool = False,
-) -> bool:
-    """True once QuickBooks holds ``stripe_customer_id`` for ``list_id``. ``edit_sequence`` given means
-    "this is what the poll read": try a blind write first."""
+async def write_stripe_id(company_id: str, target: WriteBackItem, field: LinkField) -> bool:
+    """True once QuickBooks holds the target's Stripe id. A target with an ``edit_sequence`` says "this is
+    what the poll read": try a blind write first."""
+    list_id, stripe_customer_id = target.list_id, target.stripe_customer_id
     try:
-        if edit_sequence is not None:
+        if target.edit_sequence is not None:
             try:
                 first = write_back_from_snapshot(
-                    list_id, edit_sequence, stripe_customer_id, field, notes=notes, has_field=has_field
+                    list_id,
+                    target.edit_sequence,
+                    stripe_customer_id,
+                    field,
+                    notes=target.notes,
+                    has_field=target.has_field,
                 )
             except NotesFull as exc:
                 workflow.logger.warning("customer %s: %s", list_id, exc)

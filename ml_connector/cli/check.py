@@ -177,58 +177,50 @@ def check_stripe(settings: Settings) -> list[CheckResult]:
     """The key (mode, does it authenticate, may it read customers) and our webhook endpoint."""
     cfg = settings.stripe
     if not cfg.configured:
-        return [
-            CheckResult(
-                "stripe key",
-                Status.FAIL,
-                "MLC_STRIPE_API_KEY is not set",
-                "Create a restricted or secret key in the Stripe Dashboard (Developers > API keys) and set "
-                "MLC_STRIPE_API_KEY.",
-            ),
-            CheckResult("stripe webhook", Status.SKIP, "needs a working Stripe key"),
-        ]
+        return _key_failed(
+            "MLC_STRIPE_API_KEY is not set",
+            "Create a restricted or secret key in the Stripe Dashboard (Developers > API keys) and set "
+            "MLC_STRIPE_API_KEY.",
+        )
     mode = "live" if cfg.live else "test"
     where = cfg.api_base or "api.stripe.com"
     client = stripe_client(settings)
     try:
         client.v1.customers.list({"limit": 1})
     except stripe.AuthenticationError:
-        return [
-            CheckResult(
-                "stripe key",
-                Status.FAIL,
-                f"{mode}-mode key refused by {where} (authentication failed)",
-                "The key is wrong, rolled or deleted. Copy the current one from the Stripe Dashboard "
-                "(Developers > API keys) into MLC_STRIPE_API_KEY.",
-            ),
-            CheckResult("stripe webhook", Status.SKIP, "needs a working Stripe key"),
-        ]
+        return _key_failed(
+            f"{mode}-mode key refused by {where} (authentication failed)",
+            "The key is wrong, rolled or deleted. Copy the current one from the Stripe Dashboard "
+            "(Developers > API keys) into MLC_STRIPE_API_KEY.",
+        )
     except stripe.PermissionError:
-        return [
-            CheckResult(
-                "stripe key",
-                Status.FAIL,
-                f"{mode}-mode key may not read customers",
-                "Give the restricted key write access to Customers, Invoices and Webhook endpoints and "
-                "read access to PaymentIntents, Charges and Events.",
-            ),
-            CheckResult("stripe webhook", Status.SKIP, "needs a key that may read"),
-        ]
+        return _key_failed(
+            f"{mode}-mode key may not read customers",
+            "Give the restricted key write access to Customers, Invoices and Webhook endpoints and "
+            "read access to PaymentIntents, Charges and Events.",
+            webhook="needs a key that may read",
+        )
     except stripe.StripeError as exc:
         why = "could not connect" if isinstance(exc, stripe.APIConnectionError) else _short(exc)
-        return [
-            CheckResult(
-                "stripe key",
-                Status.FAIL,
-                f"{where}: unreachable ({why})",
-                "Check the network path to Stripe (proxy, firewall, DNS)"
-                + (", and MLC_STRIPE_API_BASE" if cfg.api_base else "")
-                + "; see https://status.stripe.com.",
-            ),
-            CheckResult("stripe webhook", Status.SKIP, "needs Stripe to be reachable"),
-        ]
+        return _key_failed(
+            f"{where}: unreachable ({why})",
+            "Check the network path to Stripe (proxy, firewall, DNS)"
+            + (", and MLC_STRIPE_API_BASE" if cfg.api_base else "")
+            + "; see https://status.stripe.com.",
+            webhook="needs Stripe to be reachable",
+        )
     key = CheckResult("stripe key", Status.OK, f"{mode} mode, authenticates and may read customers ({where})")
     return [key, _check_webhook(settings, client)]
+
+
+def _key_failed(
+    detail: str, advice: str, *, webhook: str = "needs a working Stripe key"
+) -> list[CheckResult]:
+    """The key check failed; the webhook endpoint, which only the key can read, is skipped saying why."""
+    return [
+        CheckResult("stripe key", Status.FAIL, detail, advice),
+        CheckResult("stripe webhook", Status.SKIP, webhook),
+    ]
 
 
 def required_events(settings: Settings) -> tuple[str, ...]:
