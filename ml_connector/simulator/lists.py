@@ -3,7 +3,7 @@ PaymentMethodAdd/Query, ItemQuery and ItemServiceAdd/ItemOtherChargeAdd."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from decimal import Decimal
 
 from lxml import etree
@@ -71,6 +71,15 @@ def handlers(session: Session) -> dict[str, Handler]:
         "ItemServiceAddRq": requests._item_add,
         "ItemOtherChargeAddRq": requests._item_add,
     }
+
+
+def _of_types(
+    request: etree._Element, type_tag: str, type_of: Callable[[L], str | None]
+) -> Callable[[list[L]], list[L]]:
+    """A list query's own filter on the record's type (AccountType, PaymentMethodType): the records of the
+    types the request names in ``type_tag`` elements, every record when it names none."""
+    types = set(_texts(request, type_tag))
+    return lambda matched: [r for r in matched if not types or type_of(r) in types]
 
 
 class ListRequests(Requests):
@@ -151,36 +160,10 @@ class ListRequests(Requests):
 
     def _account_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        return self._typed_list_query(
-            request,
-            company.accounts,
-            company.find_account,
-            self._account_ret,
-            "AccountType",
-            lambda a: a.account_type,
-            unsupported=("CurrencyFilter",),
-        )
-
-    def _typed_list_query(
-        self,
-        request: etree._Element,
-        records: Mapping[str, L],
-        find: Callable[..., L | None],
-        ret: Callable[[L], etree._Element],
-        type_tag: str,
-        type_of: Callable[[L], str | None],
-        *,
-        unsupported: tuple[str, ...] = (),
-    ) -> etree._Element:
-        """Accounts and payment methods: a list query that also filters on the record's type (`type_tag`)."""
-        types = set(_texts(request, type_tag))
         return self._list_query(
-            request,
-            records,
-            find,
-            ret,
-            unsupported=unsupported,
-            narrow=lambda matched: [r for r in matched if not types or type_of(r) in types],
+            request, company.accounts, company.find_account, self._account_ret,
+            unsupported=("CurrencyFilter",),
+            narrow=_of_types(request, "AccountType", lambda a: a.account_type),
         )
 
     def _account_ret(self, account: Account) -> etree._Element:
@@ -215,13 +198,9 @@ class ListRequests(Requests):
 
     def _payment_method_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        return self._typed_list_query(
-            request,
-            company.payment_methods,
-            company.find_payment_method,
-            self._payment_method_ret,
-            "PaymentMethodType",
-            lambda m: m.payment_method_type,
+        return self._list_query(
+            request, company.payment_methods, company.find_payment_method, self._payment_method_ret,
+            narrow=_of_types(request, "PaymentMethodType", lambda m: m.payment_method_type),
         )
 
     def _payment_method_ret(self, method: PaymentMethod) -> etree._Element:
