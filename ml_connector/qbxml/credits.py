@@ -27,9 +27,9 @@ from ml_connector.qbxml import nodes
 from ml_connector.qbxml.journal import (
     MEMO_MAX_LEN,
     REF_NUMBER_MAX_LEN,
+    PostingAdd,
     cents_total,
     check_positive,
-    check_ref_number,
 )
 from ml_connector.qbxml.txn_query import ByRefOrCustomer, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime
@@ -41,7 +41,7 @@ ITEM_FULL_NAME_MAX_LEN = 159
 
 
 @dataclass(frozen=True, kw_only=True)
-class CreditMemoAdd:
+class CreditMemoAdd(PostingAdd):
     """A one-line credit memo for ``amount`` on ``item_name``."""
 
     customer_list_id: str
@@ -49,15 +49,10 @@ class CreditMemoAdd:
     amount: Decimal
     description: str | None = None
     ar_account_name: str | None = None
-    txn_date: date | None = None
-    ref_number: str | None = None
-    memo: str | None = None
-    exchange_rate: Decimal | None = None
-    external_guid: str | None = None
 
     def __post_init__(self) -> None:
         check_positive(self.amount, "a credit memo")
-        check_ref_number(self.ref_number)
+        super().__post_init__()
 
 
 def credit_memo_add(memo: CreditMemoAdd) -> str:
@@ -154,24 +149,19 @@ class RefundAppliedTo:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ARRefundCreditCardAdd:
+class ARRefundCreditCardAdd(PostingAdd):
     customer_list_id: str
     refund_from_account_name: str
     applied: tuple[RefundAppliedTo, ...]
     ar_account_name: str | None = None
-    txn_date: date | None = None
-    ref_number: str | None = None
     payment_method_name: str | None = None
-    memo: str | None = None
-    exchange_rate: Decimal | None = None
-    external_guid: str | None = None
 
     def __post_init__(self) -> None:
         if not self.applied:
             raise ValueError("a refund must be applied to the credit it pays out")
         for applied in self.applied:
             check_positive(applied.amount, "a refund")
-        check_ref_number(self.ref_number)
+        super().__post_init__()
 
     @property
     def total(self) -> Decimal:

@@ -47,16 +47,28 @@ def cents_total(amounts: Iterable[Decimal]) -> Decimal:
     return sum((cents(amount) for amount in amounts), Decimal(0))
 
 
-def check_ref_number(ref_number: str | None) -> None:
-    """Refuse a RefNumber longer than the schema allows: cutting it would make it collide with another
-    transaction's, so the caller derives a short one."""
-    if ref_number is not None and len(ref_number) > REF_NUMBER_MAX_LEN:
-        raise ValueError(f"RefNumber is longer than {REF_NUMBER_MAX_LEN} characters: {ref_number!r}")
-
-
 def check_exchange_rate(rate: Decimal | None) -> None:
     if rate is not None and rate <= 0:
         raise ValueError(f"exchange rate must be positive, got {rate}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostingAdd:
+    """What the Add of a ledger posting (a journal entry here, a credit memo or card refund in
+    :mod:`~ml_connector.qbxml.credits`) carries so that a re-run finds it instead of posting it twice: a
+    RefNumber, the Stripe ids in its Memo and an ExternalGUID (see the module docstring); with its date and,
+    in a multicurrency file, the exchange rate."""
+
+    txn_date: date | None = None
+    ref_number: str | None = None
+    memo: str | None = None
+    exchange_rate: Decimal | None = None
+    external_guid: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ref_number is not None and len(self.ref_number) > REF_NUMBER_MAX_LEN:
+            # Cutting it would make it collide with another posting's; the caller derives a short one.
+            raise ValueError(f"RefNumber is longer than {REF_NUMBER_MAX_LEN} characters: {self.ref_number!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,18 +88,13 @@ class JournalLine:
 
 
 @dataclass(frozen=True, kw_only=True)
-class JournalEntryAdd:
+class JournalEntryAdd(PostingAdd):
     """A balanced entry. ``currency_name``/``exchange_rate`` are for multicurrency files only."""
 
     debits: tuple[JournalLine, ...]
     credits: tuple[JournalLine, ...]
-    txn_date: date | None = None
-    ref_number: str | None = None
-    memo: str | None = None
     is_adjustment: bool | None = None
     currency_name: str | None = None
-    exchange_rate: Decimal | None = None
-    external_guid: str | None = None
 
     def __post_init__(self) -> None:
         if not self.debits or not self.credits:
@@ -96,7 +103,7 @@ class JournalEntryAdd:
         credit_total = cents_total(line.amount for line in self.credits)
         if debit_total != credit_total:
             raise ValueError(f"a journal entry must balance: debits {debit_total} != credits {credit_total}")
-        check_ref_number(self.ref_number)
+        super().__post_init__()
         check_exchange_rate(self.exchange_rate)
 
     @property
