@@ -30,7 +30,6 @@ from ml_connector.simulator.wire import (
     _reject,
     _required,
     _required_text,
-    _rs,
     _sub,
     _text,
     _texts,
@@ -88,8 +87,7 @@ class ListRequests(Requests):
     # -- host, company, preferences -----------------------------------------------------------------------
 
     def _host_query(self, request: etree._Element) -> etree._Element:
-        rs = _rs(request)
-        host = etree.SubElement(rs, "HostRet")
+        host = etree.Element("HostRet")
         _sub(host, "ProductName", "QuickBooks Pro 2024 (ml-connector simulator)")
         _sub(host, "MajorVersion", "34")
         _sub(host, "MinorVersion", "0")
@@ -98,22 +96,20 @@ class ListRequests(Requests):
             _sub(host, "SupportedQBXMLVersion", version)
         _sub(host, "IsAutomaticLogin", "false")
         _sub(host, "QBFileMode", "SingleUser")
-        return rs
+        return _with_ret(request, host)
 
     def _company_query(self, request: etree._Element) -> etree._Element:
-        rs = _rs(request)
-        ret = etree.SubElement(rs, "CompanyRet")
+        ret = etree.Element("CompanyRet")
         _sub(ret, "IsSampleCompany", "false")
         _sub(ret, "CompanyName", self.company.name)
         _sub(ret, "LegalCompanyName", self.company.name)
         _sub(ret, "FirstMonthFiscalYear", "January")
         _sub(ret, "FirstMonthIncomeTaxYear", "January")
         _sub(ret, "TaxForm", "OtherOrNone")
-        return rs
+        return _with_ret(request, ret)
 
     def _preferences_query(self, request: etree._Element) -> etree._Element:
-        rs = _rs(request)
-        ret = etree.SubElement(rs, "PreferencesRet")
+        ret = etree.Element("PreferencesRet")
         accounting = etree.SubElement(ret, "AccountingPreferences")
         for tag in ("IsUsingAccountNumbers", "IsRequiringAccounts", "IsUsingClassTracking"):
             _sub(accounting, tag, "false")
@@ -130,9 +126,10 @@ class ListRequests(Requests):
         rights = etree.SubElement(ret, "CurrentAppAccessRights")
         _sub(rights, "IsAutomaticLoginAllowed", "true")
         _sub(rights, "IsPersonalDataAccessAllowed", "false")
-        return rs
+        return _with_ret(request, ret)
 
-    # -- customers ----------------------------------------------------------------------------------------
+    # -- accounts -----------------------------------------------------------------------------------------
+
     def _account_add(self, request: etree._Element) -> etree._Element:
         add = _required(request, "AccountAdd")
         _reject(
