@@ -14,6 +14,8 @@ band, or voiding, cancels both. A zero-amount invoice is paid as soon as it is f
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ml_connector.fakestripe import objects
 from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.errors import StripeError, invalid, state_error
@@ -125,11 +127,8 @@ def update_invoice(call: Call) -> Obj:
 
 
 def delete_invoice(call: Call) -> Obj:
-    reject_unknown(call.params, ())
     store = call.store
-    inv = _invoice(call)
-    if inv["status"] != "draft":
-        raise state_error("You can only delete draft invoices.", code="invoice_not_editable")
+    inv = _invoice_in(call, {"draft"}, "You can only delete draft invoices.", code="invoice_not_editable")
     for line in inv["lines"]["data"]:
         store.mark_deleted(line["parent"]["invoice_item_details"]["invoice_item"])
     store.mark_deleted(inv["id"])
@@ -275,22 +274,18 @@ def pay(call: Call) -> Obj:
 
 
 def void(call: Call) -> Obj:
-    reject_unknown(call.params, ())
     store = call.store
-    inv = _invoice(call)
-    if inv["status"] not in {"open", "uncollectible"}:
-        raise state_error(f"You can only void open or uncollectible invoices; this one is {inv['status']}.")
+    inv = _invoice_in(
+        call, {"open", "uncollectible"}, "You can only void open or uncollectible invoices; this one is {status}."
+    )
     _cancel_payment(store, inv, call.info, reason="void_invoice")
     _move(store, inv, call.info, "void", "voided_at", "invoice.voided")
     return store.present(inv)
 
 
 def mark_uncollectible(call: Call) -> Obj:
-    reject_unknown(call.params, ())
     store = call.store
-    inv = _invoice(call)
-    if inv["status"] != "open":
-        raise state_error(f"You can only mark open invoices as uncollectible; this one is {inv['status']}.")
+    inv = _invoice_in(call, {"open"}, "You can only mark open invoices as uncollectible; this one is {status}.")
     _move(store, inv, call.info, "uncollectible", "marked_uncollectible_at", "invoice.marked_uncollectible")
     return store.present(inv)
 
@@ -357,6 +352,16 @@ def _automatic_charge(store: Store, inv: Obj) -> None:
 
 def _invoice(call: Call) -> Obj:
     return call.store.get("invoice", call.path["id"], call.livemode)
+
+
+def _invoice_in(call: Call, statuses: Collection[str], refusal: str, *, code: str | None = None) -> Obj:
+    """The invoice of an action that takes no parameters and is allowed only in ``statuses``; otherwise
+    refused with ``refusal`` (``{status}`` in it is the invoice's)."""
+    reject_unknown(call.params, ())
+    inv = _invoice(call)
+    if inv["status"] not in statuses:
+        raise state_error(refusal.format(status=inv["status"]), code=code)
+    return inv
 
 
 def _due_date(

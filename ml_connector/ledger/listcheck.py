@@ -19,7 +19,7 @@ its queries and its adds. The rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
@@ -41,9 +41,9 @@ _COMPATIBLE: dict[str, frozenset[str]] = {
     "Income": _INCOME,
     "OtherIncome": _INCOME,
 }
-# Item kinds a credit-memo line cannot carry an amount on.
-_Found = TypeVar("_Found", PaymentMethod, Item)
+_Found = TypeVar("_Found", Account, PaymentMethod, Item)
 
+# Item kinds a credit-memo line cannot carry an amount on.
 _UNUSABLE_ITEMS = frozenset(
     {"ItemSubtotal", "ItemGroup", "ItemPayment", "ItemSalesTax", "ItemSalesTaxGroup", "ItemDiscount"}
 )
@@ -150,23 +150,33 @@ class Judgement:
     adds: list[AddStep] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
+    def missing(
+        self,
+        kind: str,
+        needs: Sequence[ListNeed],
+        by_name: Mapping[str, _Found],
+        found_problem: Callable[[ListNeed, _Found], str],
+    ) -> Iterator[ListNeed]:
+        """The needs of ``kind`` QuickBooks does not have, in order. Each one it has is judged on the way:
+        known, unless ``found_problem`` says why it cannot be used."""
+        for need in needs:
+            if need.kind != kind:
+                continue
+            found = by_name.get(key(need.name))
+            if found is None:
+                yield need
+            elif problem := found_problem(need, found):
+                self.problems.append(problem)
+            else:
+                self.known.append(Known(kind, need.name, found.list_id))
+
 
 def judge_accounts(needs: Sequence[ListNeed], accounts: Sequence[Account]) -> Judgement:
     """The account needs against what one AccountQueryRq found (the needs and their parents)."""
     by_name = {key(a.full_name): a for a in accounts}
     verdict = Judgement()
     planned: dict[str, AddStep] = {}
-    for need in needs:
-        if need.kind != ACCOUNT:
-            continue
-        found = by_name.get(key(need.name))
-        if found is not None:
-            problem = _account_problem(need, found)
-            if problem:
-                verdict.problems.append(problem)
-            else:
-                verdict.known.append(Known(ACCOUNT, need.name, found.list_id))
-            continue
+    for need in verdict.missing(ACCOUNT, needs, by_name, _account_problem):
         if not need.create:
             verdict.problems.append(
                 f"{_cap(need.label)} does not exist in QuickBooks: create it there, or set the name of "
@@ -279,17 +289,8 @@ def _judge_top_level(
     a found one is known unless ``found_problem`` objects; a missing one is added when the need allows
     creating it and ``creation_problem`` has nothing against it."""
     verdict = Judgement()
-    for need in needs:
-        if need.kind != kind:
-            continue
-        found = by_name.get(key(need.name))
-        if found is not None:
-            problem = found_problem(need, found)
-            if problem:
-                verdict.problems.append(problem)
-            else:
-                verdict.known.append(Known(kind, need.name, found.list_id))
-        elif not need.create:
+    for need in verdict.missing(kind, needs, by_name, found_problem):
+        if not need.create:
             verdict.problems.append(f"{_cap(need.label)} does not exist in QuickBooks: create it there")
         elif problem := creation_problem(need):
             verdict.problems.append(problem)

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ml_connector.qbwc.throttle import check_count, require_aware
+
 __all__ = ["DUMMY_HASH", "FailurePolicy", "hash_password", "needs_rehash", "verify_password"]
 
 SCRYPT_N = 2**14
@@ -151,9 +153,7 @@ class FailurePolicy:
     lockout: timedelta = timedelta(minutes=5)
 
     def __post_init__(self) -> None:
-        count = self.max_failures
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"max_failures must be a positive whole number, not {self.max_failures!r}.")
+        check_count(self.max_failures, "max_failures", minimum=1)
         if self.window <= timedelta(0):
             raise ValueError(f"window must be positive, not {self.window}.")
         if self.lockout <= timedelta(0):
@@ -165,9 +165,7 @@ class FailurePolicy:
         ``failures`` are the times of failed attempts for one user (any order, older ones may be included).
         All datetimes must be timezone-aware.
         """
-        for moment in (now, *failures):
-            if moment.tzinfo is None or moment.utcoffset() is None:
-                raise ValueError("FailurePolicy needs timezone-aware datetimes.")
+        require_aware((now, *failures), "FailurePolicy")
         # Failures stamped slightly after ``now`` (clock skew between servers) still count.
         recent = sorted(failures)
         if len(recent) < self.max_failures:

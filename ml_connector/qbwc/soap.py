@@ -25,6 +25,7 @@ from lxml import etree
 
 from ml_connector.qbwc.errors import LocalError, ProtocolError, SoapFault, client_fault
 from ml_connector.qbwc.soap_scanner import SoapScanner, refuse_unsafe_prolog, syntax_fault
+from ml_connector.qbxml.nodes import safe_parser
 
 __all__ = [
     "QBWC_NS",
@@ -304,22 +305,6 @@ def soap_action_for(operation: str) -> str:
 # Parsing
 
 
-def _parser() -> etree.XMLParser:
-    # A fresh parser per call: lxml parser objects must not be shared between threads, and this one is cheap.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=False,
-    )
-
-
-
-
-
 def _parse_xml(body: bytes) -> etree._Element:
     refuse_unsafe_prolog(body)
     # Bound the shape before a tree is built: the scan holds nothing, the tree below holds every node.
@@ -327,7 +312,7 @@ def _parse_xml(body: bytes) -> etree._Element:
     scanner.feed(body)
     scanner.finish()
     try:
-        root = etree.fromstring(body, _parser())
+        root = etree.fromstring(body, safe_parser())
     except etree.XMLSyntaxError as exc:
         raise syntax_fault(exc) from None
     # Second line of defence behind the prolog scan: libxml2 records any DOCTYPE it met as an internal DTD.

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,6 +78,20 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
+def check_count(value: object, name: str, *, minimum: int) -> None:
+    """Refuse a policy's count (failures allowed) unless it is a whole number of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        wanted = "a positive whole number" if minimum == 1 else f"a whole number ≥ {minimum}"
+        raise ValueError(f"{name} must be {wanted}, not {value!r}.")
+
+
+def require_aware(moments: Iterable[datetime], policy: str) -> None:
+    """A policy compares failure times with now: naive datetimes would compare wrongly, so they are refused."""
+    for moment in moments:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError(f"{policy} needs timezone-aware datetimes.")
+
+
 @dataclass(frozen=True)
 class LoginThrottle:
     """``free_failures`` wrong passwords are free; then each attempt waits a doubling delay (at most
@@ -89,9 +103,7 @@ class LoginThrottle:
     memory: timedelta = timedelta(hours=1)
 
     def __post_init__(self) -> None:
-        count = self.free_failures
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"free_failures must be a whole number ≥ 0, not {self.free_failures!r}.")
+        check_count(self.free_failures, "free_failures", minimum=0)
         if self.base_delay <= timedelta(0) or self.max_delay < self.base_delay:
             raise ValueError("base_delay must be positive and max_delay at least base_delay.")
         if self.memory < self.max_delay:
@@ -114,9 +126,7 @@ class LoginThrottle:
         ``failures`` are the times of the key's recorded failures (any order; older ones are ignored). All
         datetimes must be timezone-aware.
         """
-        for moment in (now, *failures):
-            if moment.tzinfo is None or moment.utcoffset() is None:
-                raise ValueError("LoginThrottle needs timezone-aware datetimes.")
+        require_aware((now, *failures), "LoginThrottle")
         recent = [f for f in failures if f >= self.window_start(now)]
         if not recent:
             return None

@@ -114,7 +114,7 @@ def account_add(
 ) -> str:
     """An AccountAddRq (e.g. a "Stripe Clearing" OtherCurrentAsset account to deposit payments to)."""
     request, add = _list_add("Account", name)
-    nodes.add_ref(add, "ParentRef", full_name=parent_full_name, full_name_max=FULL_NAME_MAX_LEN)
+    nodes.add_account_ref(add, "ParentRef", parent_full_name)
     nodes.sub(add, "AccountType", account_type)
     nodes.add_text(add, "AccountNumber", account_number, 7)
     nodes.add_text(add, "Desc", desc, 200)
@@ -134,20 +134,19 @@ class Account:
     balance: Decimal | None
 
 
+def read_account(ret: nodes.Element) -> Account:
+    return Account(
+        **nodes.list_header(ret),
+        account_type=nodes.text_of(ret, "AccountType"),
+        special_account_type=nodes.text_of(ret, "SpecialAccountType"),
+        account_number=nodes.text_of(ret, "AccountNumber"),
+        balance=nodes.amount_of(ret, "Balance"),
+    )
+
+
 def parse_accounts(rs_xml: str) -> list[Account]:
     """Every AccountRet in an AccountQueryRs/AddRs."""
-    accounts = []
-    for ret in nodes.rets(rs_xml, "AccountRet"):
-        accounts.append(
-            Account(
-                **nodes.list_header(ret),
-                account_type=nodes.text_of(ret, "AccountType"),
-                special_account_type=nodes.text_of(ret, "SpecialAccountType"),
-                account_number=nodes.text_of(ret, "AccountNumber"),
-                balance=nodes.amount_of(ret, "Balance"),
-            )
-        )
-    return accounts
+    return [read_account(ret) for ret in nodes.rets(rs_xml, "AccountRet")]
 
 
 # ------------------------------------------------------------------------------ payment methods
@@ -240,7 +239,7 @@ def _sales_item_add(
     nodes.add_text(sales, "Desc", desc, 4095, multiline=True)
     if price is not None:
         nodes.sub(sales, "Price", format_quantity(price))
-    nodes.add_ref(sales, "AccountRef", full_name=account_name, full_name_max=FULL_NAME_MAX_LEN)
+    nodes.add_account_ref(sales, "AccountRef", account_name)
     return nodes.to_text(request)
 
 
@@ -278,16 +277,10 @@ def parse_items(rs_xml: str) -> list[Item]:
     """Every item Ret in an ItemQueryRs or Item*AddRs, in document order."""
     root = nodes.parse_xml(rs_xml, "response element")
     elements = [root] if root.tag in _ITEM_RETS else [child for child in root if child.tag in _ITEM_RETS]
-    items = []
-    for ret in elements:
-        items.append(
-            Item(
-                **nodes.list_header(ret),
-                kind=str(ret.tag)[: -len("Ret")],
-                account_full_name=_item_account(ret),
-            )
-        )
-    return items
+    return [
+        Item(**nodes.list_header(ret), kind=str(ret.tag)[: -len("Ret")], account_full_name=_item_account(ret))
+        for ret in elements
+    ]
 
 
 def _item_account(ret: nodes.Element) -> str | None:

@@ -24,24 +24,24 @@ from decimal import Decimal
 from typing import Unpack
 
 from ml_connector.qbxml import nodes
-from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, MEMO_MAX_LEN, REF_NUMBER_MAX_LEN, cents
+from ml_connector.qbxml.journal import (
+    MEMO_MAX_LEN,
+    REF_NUMBER_MAX_LEN,
+    PostingAdd,
+    cents_total,
+    check_positive,
+)
 from ml_connector.qbxml.txn_query import ByRefOrCustomer, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime
 
 ITEM_FULL_NAME_MAX_LEN = 159
-PAYMENT_METHOD_NAME_MAX_LEN = 31
-
-
-def _check_ref_number(ref_number: str | None) -> None:
-    if ref_number is not None and len(ref_number) > REF_NUMBER_MAX_LEN:
-        raise ValueError(f"RefNumber is longer than {REF_NUMBER_MAX_LEN} characters: {ref_number!r}")
 
 
 # ---------------------------------------------------------------------------------- credit memos
 
 
 @dataclass(frozen=True, kw_only=True)
-class CreditMemoAdd:
+class CreditMemoAdd(PostingAdd):
     """A one-line credit memo for ``amount`` on ``item_name``."""
 
     customer_list_id: str
@@ -49,23 +49,17 @@ class CreditMemoAdd:
     amount: Decimal
     description: str | None = None
     ar_account_name: str | None = None
-    txn_date: date | None = None
-    ref_number: str | None = None
-    memo: str | None = None
-    exchange_rate: Decimal | None = None
-    external_guid: str | None = None
 
     def __post_init__(self) -> None:
-        if cents(self.amount) <= 0:
-            raise ValueError(f"a credit memo amount must be positive, got {self.amount}")
-        _check_ref_number(self.ref_number)
+        check_positive(self.amount, "a credit memo")
+        super().__post_init__()
 
 
 def credit_memo_add(memo: CreditMemoAdd) -> str:
     request = nodes.new_request("CreditMemoAddRq")
     add = nodes.sub(request, "CreditMemoAdd")
     nodes.add_ref(add, "CustomerRef", list_id=memo.customer_list_id)
-    nodes.add_ref(add, "ARAccountRef", full_name=memo.ar_account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN)
+    nodes.add_account_ref(add, "ARAccountRef", memo.ar_account_name)
     nodes.add_date(add, "TxnDate", memo.txn_date)
     nodes.add_text(add, "RefNumber", memo.ref_number, REF_NUMBER_MAX_LEN)
     nodes.add_text(add, "Memo", memo.memo, MEMO_MAX_LEN, multiline=True)
@@ -125,23 +119,22 @@ class CreditMemo:
     linked: tuple[LinkedTxn, ...]
 
 
+def read_credit_memo(ret: nodes.Element) -> CreditMemo:
+    return CreditMemo(
+        **nodes.txn_header(ret),
+        customer_list_id=nodes.ref_of(ret, "CustomerRef")[0],
+        ref_number=nodes.text_of(ret, "RefNumber"),
+        memo=nodes.text_of(ret, "Memo"),
+        total_amount=nodes.amount_of(ret, "TotalAmount"),
+        credit_remaining=nodes.amount_of(ret, "CreditRemaining"),
+        external_guid=nodes.text_of(ret, "ExternalGUID"),
+        linked=_read_linked(ret, "LinkedTxn", "Amount"),
+    )
+
+
 def parse_credit_memos(rs_xml: str) -> list[CreditMemo]:
     """Every CreditMemoRet in a CreditMemoQueryRs/AddRs."""
-    memos = []
-    for ret in nodes.rets(rs_xml, "CreditMemoRet"):
-        memos.append(
-            CreditMemo(
-                **nodes.txn_header(ret),
-                customer_list_id=nodes.ref_of(ret, "CustomerRef")[0],
-                ref_number=nodes.text_of(ret, "RefNumber"),
-                memo=nodes.text_of(ret, "Memo"),
-                total_amount=nodes.amount_of(ret, "TotalAmount"),
-                credit_remaining=nodes.amount_of(ret, "CreditRemaining"),
-                external_guid=nodes.text_of(ret, "ExternalGUID"),
-                linked=_read_linked(ret, "LinkedTxn", "Amount"),
-            )
-        )
-    return memos
+    return [read_credit_memo(ret) for ret in nodes.rets(rs_xml, "CreditMemoRet")]
 
 
 # ------------------------------------------------------------------------------ card refunds
@@ -156,45 +149,34 @@ class RefundAppliedTo:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ARRefundCreditCardAdd:
+class ARRefundCreditCardAdd(PostingAdd):
     customer_list_id: str
     refund_from_account_name: str
     applied: tuple[RefundAppliedTo, ...]
     ar_account_name: str | None = None
-    txn_date: date | None = None
-    ref_number: str | None = None
     payment_method_name: str | None = None
-    memo: str | None = None
-    exchange_rate: Decimal | None = None
-    external_guid: str | None = None
 
     def __post_init__(self) -> None:
         if not self.applied:
             raise ValueError("a refund must be applied to the credit it pays out")
         for applied in self.applied:
-            if cents(applied.amount) <= 0:
-                raise ValueError(f"a refund amount must be positive, got {applied.amount}")
-        _check_ref_number(self.ref_number)
+            check_positive(applied.amount, "a refund")
+        super().__post_init__()
 
     @property
     def total(self) -> Decimal:
-        return sum((cents(a.amount) for a in self.applied), Decimal(0))
+        return cents_total(a.amount for a in self.applied)
 
 
 def ar_refund_credit_card_add(refund: ARRefundCreditCardAdd) -> str:
     request = nodes.new_request("ARRefundCreditCardAddRq")
     add = nodes.sub(request, "ARRefundCreditCardAdd")
     nodes.add_ref(add, "CustomerRef", list_id=refund.customer_list_id)
-    nodes.add_ref(
-        add, "RefundFromAccountRef", full_name=refund.refund_from_account_name,
-        full_name_max=ACCOUNT_FULL_NAME_MAX_LEN,
-    )
-    nodes.add_ref(add, "ARAccountRef", full_name=refund.ar_account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN)
+    nodes.add_account_ref(add, "RefundFromAccountRef", refund.refund_from_account_name)
+    nodes.add_account_ref(add, "ARAccountRef", refund.ar_account_name)
     nodes.add_date(add, "TxnDate", refund.txn_date)
     nodes.add_text(add, "RefNumber", refund.ref_number, REF_NUMBER_MAX_LEN)
-    nodes.add_ref(
-        add, "PaymentMethodRef", full_name=refund.payment_method_name, full_name_max=PAYMENT_METHOD_NAME_MAX_LEN
-    )
+    nodes.add_payment_method_ref(add, refund.payment_method_name)
     nodes.add_text(add, "Memo", refund.memo, MEMO_MAX_LEN, multiline=True)
     nodes.add_quantity(add, "ExchangeRate", refund.exchange_rate)
     nodes.add_guid(add, "ExternalGUID", refund.external_guid)
@@ -224,20 +206,19 @@ class ARRefundCreditCard:
     applied_to: tuple[LinkedTxn, ...]
 
 
+def read_ar_refund_credit_card(ret: nodes.Element) -> ARRefundCreditCard:
+    return ARRefundCreditCard(
+        **nodes.txn_header(ret),
+        customer_list_id=nodes.ref_of(ret, "CustomerRef")[0],
+        refund_from_account_name=nodes.ref_of(ret, "RefundFromAccountRef")[1],
+        ref_number=nodes.text_of(ret, "RefNumber"),
+        total_amount=nodes.amount_of(ret, "TotalAmount"),
+        memo=nodes.text_of(ret, "Memo"),
+        external_guid=nodes.text_of(ret, "ExternalGUID"),
+        applied_to=_read_linked(ret, "RefundAppliedToTxnRet", "RefundAmount"),
+    )
+
+
 def parse_ar_refunds_credit_card(rs_xml: str) -> list[ARRefundCreditCard]:
     """Every ARRefundCreditCardRet in an ARRefundCreditCardQueryRs/AddRs."""
-    refunds = []
-    for ret in nodes.rets(rs_xml, "ARRefundCreditCardRet"):
-        refunds.append(
-            ARRefundCreditCard(
-                **nodes.txn_header(ret),
-                customer_list_id=nodes.ref_of(ret, "CustomerRef")[0],
-                refund_from_account_name=nodes.ref_of(ret, "RefundFromAccountRef")[1],
-                ref_number=nodes.text_of(ret, "RefNumber"),
-                total_amount=nodes.amount_of(ret, "TotalAmount"),
-                memo=nodes.text_of(ret, "Memo"),
-                external_guid=nodes.text_of(ret, "ExternalGUID"),
-                applied_to=_read_linked(ret, "RefundAppliedToTxnRet", "RefundAmount"),
-            )
-        )
-    return refunds
+    return [read_ar_refund_credit_card(ret) for ret in nodes.rets(rs_xml, "ARRefundCreditCardRet")]

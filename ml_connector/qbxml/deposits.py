@@ -19,7 +19,13 @@ from decimal import Decimal
 from typing import Unpack
 
 from ml_connector.qbxml import nodes
-from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, CURRENCY_NAME_MAX_LEN, MEMO_MAX_LEN, cents
+from ml_connector.qbxml.journal import (
+    CURRENCY_NAME_MAX_LEN,
+    MEMO_MAX_LEN,
+    cents_total,
+    check_exchange_rate,
+    check_positive,
+)
 from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime
 
@@ -38,8 +44,7 @@ class DepositLine:
     payment_method_name: str | None = None
 
     def __post_init__(self) -> None:
-        if cents(self.amount) <= 0:
-            raise ValueError(f"a deposit line amount must be positive, got {self.amount}")
+        check_positive(self.amount, "a deposit line")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,12 +60,11 @@ class DepositAdd:
     def __post_init__(self) -> None:
         if not self.lines:
             raise ValueError("a deposit needs at least one line")
-        if self.exchange_rate is not None and self.exchange_rate <= 0:
-            raise ValueError(f"exchange rate must be positive, got {self.exchange_rate}")
+        check_exchange_rate(self.exchange_rate)
 
     @property
     def total(self) -> Decimal:
-        return sum((cents(line.amount) for line in self.lines), Decimal(0))
+        return cents_total(line.amount for line in self.lines)
 
 
 def deposit_add(deposit: DepositAdd) -> str:
@@ -68,10 +72,7 @@ def deposit_add(deposit: DepositAdd) -> str:
     request = nodes.new_request("DepositAddRq")
     add = nodes.sub(request, "DepositAdd")
     nodes.add_date(add, "TxnDate", deposit.txn_date)
-    nodes.add_ref(
-        add, "DepositToAccountRef", full_name=deposit.deposit_to_account_name,
-        full_name_max=ACCOUNT_FULL_NAME_MAX_LEN,
-    )
+    nodes.add_account_ref(add, "DepositToAccountRef", deposit.deposit_to_account_name)
     nodes.add_text(add, "Memo", deposit.memo, MEMO_MAX_LEN, multiline=True)
     nodes.add_ref(add, "CurrencyRef", full_name=deposit.currency_name, full_name_max=CURRENCY_NAME_MAX_LEN)
     nodes.add_quantity(add, "ExchangeRate", deposit.exchange_rate)
@@ -79,10 +80,10 @@ def deposit_add(deposit: DepositAdd) -> str:
     for line in deposit.lines:
         element = nodes.sub(add, "DepositLineAdd")
         nodes.add_ref(element, "EntityRef", list_id=line.entity_list_id)
-        nodes.add_ref(element, "AccountRef", full_name=line.account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN)
+        nodes.add_account_ref(element, "AccountRef", line.account_name)
         nodes.add_text(element, "Memo", line.memo, MEMO_MAX_LEN, multiline=True)
         nodes.add_text(element, "CheckNumber", line.check_number, CHECK_NUMBER_MAX_LEN)
-        nodes.add_ref(element, "PaymentMethodRef", full_name=line.payment_method_name, full_name_max=31)
+        nodes.add_payment_method_ref(element, line.payment_method_name)
         nodes.add_amount(element, "Amount", line.amount)
     return nodes.to_text(request)
 

@@ -91,7 +91,7 @@ def invoice_add(
     request = nodes.new_request("InvoiceAddRq")
     add = nodes.sub(request, "InvoiceAdd")
     nodes.add_ref(add, "CustomerRef", list_id=customer_list_id)
-    nodes.add_ref(add, "ARAccountRef", full_name=ar_account_name, full_name_max=159)
+    nodes.add_account_ref(add, "ARAccountRef", ar_account_name)
     nodes.add_date(add, "TxnDate", txn_date)
     nodes.add_text(add, "RefNumber", ref_number, INVOICE_REF_NUMBER_MAX_LEN)
     nodes.add_date(add, "DueDate", due_date)

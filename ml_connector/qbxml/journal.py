@@ -12,7 +12,7 @@ a re-run queries by RefNumber and compares the ExternalGUID before posting again
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -35,6 +35,42 @@ def cents(value: Decimal) -> Decimal:
     return Decimal(format_amount(value))
 
 
+def check_positive(amount: Decimal, what: str) -> None:
+    """Refuse ``what``'s amount unless it is positive as it will be sent (a line or transaction of zero
+    would be refused by QuickBooks, a negative one means the caller mixed up the direction)."""
+    if cents(amount) <= 0:
+        raise ValueError(f"{what} amount must be positive, got {amount}")
+
+
+def cents_total(amounts: Iterable[Decimal]) -> Decimal:
+    """The sum of ``amounts`` as they will be sent, each rounded to cents first (as QuickBooks adds them)."""
+    return sum((cents(amount) for amount in amounts), Decimal(0))
+
+
+def check_exchange_rate(rate: Decimal | None) -> None:
+    if rate is not None and rate <= 0:
+        raise ValueError(f"exchange rate must be positive, got {rate}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostingAdd:
+    """What the Add of a ledger posting (a journal entry here, a credit memo or card refund in
+    :mod:`~ml_connector.qbxml.credits`) carries so that a re-run finds it instead of posting it twice: a
+    RefNumber, the Stripe ids in its Memo and an ExternalGUID (see the module docstring); with its date and,
+    in a multicurrency file, the exchange rate."""
+
+    txn_date: date | None = None
+    ref_number: str | None = None
+    memo: str | None = None
+    exchange_rate: Decimal | None = None
+    external_guid: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ref_number is not None and len(self.ref_number) > REF_NUMBER_MAX_LEN:
+            # Cutting it would make it collide with another posting's; the caller derives a short one.
+            raise ValueError(f"RefNumber is longer than {REF_NUMBER_MAX_LEN} characters: {self.ref_number!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class JournalLine:
     """One side of an entry. An Accounts Receivable or Payable line needs ``entity_list_id`` (the
@@ -46,47 +82,38 @@ class JournalLine:
     entity_list_id: str | None = None
 
     def __post_init__(self) -> None:
-        if cents(self.amount) <= 0:
-            raise ValueError(f"a journal line amount must be positive, got {self.amount}")
+        check_positive(self.amount, "a journal line")
         if not self.account_name or not self.account_name.strip():
             raise ValueError("a journal line needs an account")
 
 
 @dataclass(frozen=True, kw_only=True)
-class JournalEntryAdd:
+class JournalEntryAdd(PostingAdd):
     """A balanced entry. ``currency_name``/``exchange_rate`` are for multicurrency files only."""
 
     debits: tuple[JournalLine, ...]
     credits: tuple[JournalLine, ...]
-    txn_date: date | None = None
-    ref_number: str | None = None
-    memo: str | None = None
     is_adjustment: bool | None = None
     currency_name: str | None = None
-    exchange_rate: Decimal | None = None
-    external_guid: str | None = None
 
     def __post_init__(self) -> None:
         if not self.debits or not self.credits:
             raise ValueError("a journal entry needs at least one debit and one credit line")
-        debit_total = sum((cents(line.amount) for line in self.debits), Decimal(0))
-        credit_total = sum((cents(line.amount) for line in self.credits), Decimal(0))
+        debit_total = cents_total(line.amount for line in self.debits)
+        credit_total = cents_total(line.amount for line in self.credits)
         if debit_total != credit_total:
             raise ValueError(f"a journal entry must balance: debits {debit_total} != credits {credit_total}")
-        if self.ref_number is not None and len(self.ref_number) > REF_NUMBER_MAX_LEN:
-            # Cutting it would make it collide with another entry's; the caller derives a short one.
-            raise ValueError(f"RefNumber is longer than {REF_NUMBER_MAX_LEN} characters: {self.ref_number!r}")
-        if self.exchange_rate is not None and self.exchange_rate <= 0:
-            raise ValueError(f"exchange rate must be positive, got {self.exchange_rate}")
+        super().__post_init__()
+        check_exchange_rate(self.exchange_rate)
 
     @property
     def total(self) -> Decimal:
-        return sum((cents(line.amount) for line in self.debits), Decimal(0))
+        return cents_total(line.amount for line in self.debits)
 
 
 def _add_line(parent: nodes.Element, tag: str, line: JournalLine) -> None:
     element = nodes.sub(parent, tag)
-    nodes.add_ref(element, "AccountRef", full_name=line.account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN)
+    nodes.add_account_ref(element, "AccountRef", line.account_name)
     nodes.add_amount(element, "Amount", line.amount)
     nodes.add_text(element, "Memo", line.memo, MEMO_MAX_LEN, multiline=True)
     nodes.add_ref(element, "EntityRef", list_id=line.entity_list_id)

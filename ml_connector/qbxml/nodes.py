@@ -42,6 +42,7 @@ Element = etree._Element
 ID_MAX_LEN = 36  # IDTYPE: ListID / TxnID
 ACCOUNT_FULL_NAME_MAX_LEN = 159  # an account's FullName (parents included), in refs and filters
 EDIT_SEQUENCE_MAX_LEN = 16
+PAYMENT_METHOD_NAME_MAX_LEN = 31
 
 _XML_DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*\?>", re.IGNORECASE)
 _DECLARED_ENCODING = re.compile(rb"^\s*<\?xml\b[^>]*\bencoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']", re.I)
@@ -62,8 +63,13 @@ _T = TypeVar("_T")
 # --------------------------------------------------------------------------------------- parsing
 
 
-def _safe_parser() -> etree.XMLParser:
-    # A fresh parser per call: no error log or state carries over from one untrusted document to the next.
+def safe_parser() -> etree.XMLParser:
+    """The parser for untrusted XML (qbXML here, the Web Connector's SOAP in :mod:`ml_connector.qbwc.soap`):
+    no entities, DTDs, network or huge trees; comments dropped.
+
+    A fresh parser per call: lxml parser objects must not be shared between threads, and no error log or
+    state carries over from one untrusted document to the next.
+    """
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -114,7 +120,7 @@ def parse_xml(doc: str | bytes, what: str = "qbXML document") -> Element:
     if not text.strip():
         raise QbxmlParseError(f"{what} is empty")
     try:
-        root = etree.fromstring(text, parser=_safe_parser())
+        root = etree.fromstring(text, parser=safe_parser())
     except etree.XMLSyntaxError as exc:
         raise QbxmlParseError(f"{what} is not well-formed XML: {exc}") from exc
     # lxml-stubs lacks DocInfo.doctype; the attribute exists in every lxml we support.
@@ -246,6 +252,16 @@ def add_ref(
         if not name:
             raise ValueError(f"{tag} FullName is empty after cleaning: {full_name!r}")
         sub(ref, "FullName", name)
+
+
+def add_account_ref(parent: Element, tag: str, full_name: str | None) -> None:
+    """An account ``*Ref`` by FullName (the colon-joined path a user sees); skipped for ``None``."""
+    add_ref(parent, tag, full_name=full_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN)
+
+
+def add_payment_method_ref(parent: Element, full_name: str | None) -> None:
+    """``PaymentMethodRef`` by the method's name ("Stripe", "Visa"); skipped for ``None``."""
+    add_ref(parent, "PaymentMethodRef", full_name=full_name, full_name_max=PAYMENT_METHOD_NAME_MAX_LEN)
 
 
 def add_owner_ids(parent: Element, owner_ids: Iterable[str]) -> None:

@@ -28,8 +28,9 @@ from types import MappingProxyType
 from typing import Unpack
 
 from ml_connector.qbxml import nodes
+from ml_connector.qbxml.journal import cents, cents_total
 from ml_connector.qbxml.txn_query import ByRefOrCustomer, TxnFilter, txn_query
-from ml_connector.qbxml.values import QbDateTime, format_amount
+from ml_connector.qbxml.values import QbDateTime
 
 REF_NUMBER_MAX_LEN = 20
 
@@ -89,8 +90,8 @@ class ReceivePaymentAdd:
         if self.exchange_rate is not None:
             format_rate(self.exchange_rate)  # refuses floats, zero, negatives and NaN now, not at send time
         # Compare the amounts as they will be sent (cents, half-up); this also refuses float money.
-        total = Decimal(format_amount(self.total_amount))
-        applied_sum = sum((Decimal(format_amount(a.payment_amount)) for a in self.applied), Decimal(0))
+        total = cents(self.total_amount)
+        applied_sum = cents_total(a.payment_amount for a in self.applied)
         if self.applied and applied_sum > total:
             raise ValueError(
                 f"applied amounts ({applied_sum}) exceed the payment total ({self.total_amount})"
@@ -118,15 +119,15 @@ def receive_payment_add(p: ReceivePaymentAdd) -> str:
     request = nodes.new_request("ReceivePaymentAddRq")
     add = nodes.sub(request, "ReceivePaymentAdd")
     nodes.add_ref(add, "CustomerRef", list_id=p.customer_list_id)
-    nodes.add_ref(add, "ARAccountRef", full_name=p.ar_account_name, full_name_max=159)
+    nodes.add_account_ref(add, "ARAccountRef", p.ar_account_name)
     nodes.add_date(add, "TxnDate", p.txn_date)
     nodes.add_text(add, "RefNumber", p.ref_number, REF_NUMBER_MAX_LEN)
     nodes.add_amount(add, "TotalAmount", p.total_amount)
     if p.exchange_rate is not None:
         nodes.sub(add, "ExchangeRate", format_rate(p.exchange_rate))
-    nodes.add_ref(add, "PaymentMethodRef", full_name=p.payment_method_name, full_name_max=31)
+    nodes.add_payment_method_ref(add, p.payment_method_name)
     nodes.add_text(add, "Memo", p.memo, 4095, multiline=True)
-    nodes.add_ref(add, "DepositToAccountRef", full_name=p.deposit_to_account_name, full_name_max=159)
+    nodes.add_account_ref(add, "DepositToAccountRef", p.deposit_to_account_name)
     nodes.add_guid(add, "ExternalGUID", p.external_guid)
     if p.is_auto_apply or p.leave_unapplied:
         nodes.add_bool(add, "IsAutoApply", p.is_auto_apply)

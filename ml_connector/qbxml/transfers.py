@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Unpack
 
 from ml_connector.qbxml import nodes
-from ml_connector.qbxml.journal import ACCOUNT_FULL_NAME_MAX_LEN, MEMO_MAX_LEN, cents
+from ml_connector.qbxml.journal import MEMO_MAX_LEN, check_positive
 from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
 from ml_connector.qbxml.values import QbDateTime
 
@@ -29,8 +29,7 @@ class TransferAdd:
     memo: str | None = None
 
     def __post_init__(self) -> None:
-        if cents(self.amount) <= 0:
-            raise ValueError(f"a transfer amount must be positive, got {self.amount}")
+        check_positive(self.amount, "a transfer")
         if self.from_account_name.casefold() == self.to_account_name.casefold():
             raise ValueError("a transfer needs two different accounts")
 
@@ -39,13 +38,8 @@ def transfer_add(transfer: TransferAdd) -> str:
     request = nodes.new_request("TransferAddRq")
     add = nodes.sub(request, "TransferAdd")
     nodes.add_date(add, "TxnDate", transfer.txn_date)
-    nodes.add_ref(
-        add, "TransferFromAccountRef", full_name=transfer.from_account_name,
-        full_name_max=ACCOUNT_FULL_NAME_MAX_LEN,
-    )
-    nodes.add_ref(
-        add, "TransferToAccountRef", full_name=transfer.to_account_name, full_name_max=ACCOUNT_FULL_NAME_MAX_LEN
-    )
+    nodes.add_account_ref(add, "TransferFromAccountRef", transfer.from_account_name)
+    nodes.add_account_ref(add, "TransferToAccountRef", transfer.to_account_name)
     nodes.add_amount(add, "Amount", transfer.amount)
     nodes.add_text(add, "Memo", transfer.memo, MEMO_MAX_LEN, multiline=True)
     return nodes.to_text(request)
@@ -68,17 +62,16 @@ class Transfer:
     memo: str | None
 
 
+def read_transfer(ret: nodes.Element) -> Transfer:
+    return Transfer(
+        **nodes.txn_header(ret),
+        from_account_name=nodes.ref_of(ret, "TransferFromAccountRef")[1],
+        to_account_name=nodes.ref_of(ret, "TransferToAccountRef")[1],
+        amount=nodes.amount_of(ret, "Amount"),
+        memo=nodes.text_of(ret, "Memo"),
+    )
+
+
 def parse_transfers(rs_xml: str) -> list[Transfer]:
     """Every TransferRet in a TransferQueryRs/AddRs."""
-    transfers = []
-    for ret in nodes.rets(rs_xml, "TransferRet"):
-        transfers.append(
-            Transfer(
-                **nodes.txn_header(ret),
-                from_account_name=nodes.ref_of(ret, "TransferFromAccountRef")[1],
-                to_account_name=nodes.ref_of(ret, "TransferToAccountRef")[1],
-                amount=nodes.amount_of(ret, "Amount"),
-                memo=nodes.text_of(ret, "Memo"),
-            )
-        )
-    return transfers
+    return [read_transfer(ret) for ret in nodes.rets(rs_xml, "TransferRet")]

@@ -3,7 +3,7 @@ PaymentMethodAdd/Query, ItemQuery and ItemServiceAdd/ItemOtherChargeAdd."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from decimal import Decimal
 
 from lxml import etree
@@ -30,7 +30,6 @@ from ml_connector.simulator.wire import (
     _reject,
     _required,
     _required_text,
-    _rs,
     _sub,
     _text,
     _texts,
@@ -73,14 +72,22 @@ def handlers(session: Session) -> dict[str, Handler]:
     }
 
 
+def _of_types(
+    request: etree._Element, type_tag: str, type_of: Callable[[L], str | None]
+) -> Callable[[list[L]], list[L]]:
+    """A list query's own filter on the record's type (AccountType, PaymentMethodType): the records of the
+    types the request names in ``type_tag`` elements, every record when it names none."""
+    types = set(_texts(request, type_tag))
+    return lambda matched: [r for r in matched if not types or type_of(r) in types]
+
+
 class ListRequests(Requests):
     """HostQuery, CompanyQuery, PreferencesQuery and the account, payment-method and item lists."""
 
     # -- host, company, preferences -----------------------------------------------------------------------
 
     def _host_query(self, request: etree._Element) -> etree._Element:
-        rs = _rs(request)
-        host = etree.SubElement(rs, "HostRet")
+        host = etree.Element("HostRet")
         _sub(host, "ProductName", "QuickBooks Pro 2024 (ml-connector simulator)")
         _sub(host, "MajorVersion", "34")
         _sub(host, "MinorVersion", "0")
@@ -89,22 +96,20 @@ class ListRequests(Requests):
             _sub(host, "SupportedQBXMLVersion", version)
         _sub(host, "IsAutomaticLogin", "false")
         _sub(host, "QBFileMode", "SingleUser")
-        return rs
+        return _with_ret(request, host)
 
     def _company_query(self, request: etree._Element) -> etree._Element:
-        rs = _rs(request)
-        ret = etree.SubElement(rs, "CompanyRet")
+        ret = etree.Element("CompanyRet")
         _sub(ret, "IsSampleCompany", "false")
         _sub(ret, "CompanyName", self.company.name)
         _sub(ret, "LegalCompanyName", self.company.name)
         _sub(ret, "FirstMonthFiscalYear", "January")
         _sub(ret, "FirstMonthIncomeTaxYear", "January")
         _sub(ret, "TaxForm", "OtherOrNone")
-        return rs
+        return _with_ret(request, ret)
 
     def _preferences_query(self, request: etree._Element) -> etree._Element:
-        rs = _rs(request)
-        ret = etree.SubElement(rs, "PreferencesRet")
+        ret = etree.Element("PreferencesRet")
         accounting = etree.SubElement(ret, "AccountingPreferences")
         for tag in ("IsUsingAccountNumbers", "IsRequiringAccounts", "IsUsingClassTracking"):
             _sub(accounting, tag, "false")
@@ -121,9 +126,10 @@ class ListRequests(Requests):
         rights = etree.SubElement(ret, "CurrentAppAccessRights")
         _sub(rights, "IsAutomaticLoginAllowed", "true")
         _sub(rights, "IsPersonalDataAccessAllowed", "false")
-        return rs
+        return _with_ret(request, ret)
 
-    # -- customers ----------------------------------------------------------------------------------------
+    # -- accounts -----------------------------------------------------------------------------------------
+
     def _account_add(self, request: etree._Element) -> etree._Element:
         add = _required(request, "AccountAdd")
         _reject(
@@ -151,36 +157,10 @@ class ListRequests(Requests):
 
     def _account_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        return self._typed_list_query(
-            request,
-            company.accounts,
-            company.find_account,
-            self._account_ret,
-            "AccountType",
-            lambda a: a.account_type,
-            unsupported=("CurrencyFilter",),
-        )
-
-    def _typed_list_query(
-        self,
-        request: etree._Element,
-        records: Mapping[str, L],
-        find: Callable[..., L | None],
-        ret: Callable[[L], etree._Element],
-        type_tag: str,
-        type_of: Callable[[L], str | None],
-        *,
-        unsupported: tuple[str, ...] = (),
-    ) -> etree._Element:
-        """Accounts and payment methods: a list query that also filters on the record's type (`type_tag`)."""
-        types = set(_texts(request, type_tag))
         return self._list_query(
-            request,
-            records,
-            find,
-            ret,
-            unsupported=unsupported,
-            narrow=lambda matched: [r for r in matched if not types or type_of(r) in types],
+            request, company.accounts, company.find_account, self._account_ret,
+            unsupported=("CurrencyFilter",),
+            narrow=_of_types(request, "AccountType", lambda a: a.account_type),
         )
 
     def _account_ret(self, account: Account) -> etree._Element:
@@ -215,13 +195,9 @@ class ListRequests(Requests):
 
     def _payment_method_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        return self._typed_list_query(
-            request,
-            company.payment_methods,
-            company.find_payment_method,
-            self._payment_method_ret,
-            "PaymentMethodType",
-            lambda m: m.payment_method_type,
+        return self._list_query(
+            request, company.payment_methods, company.find_payment_method, self._payment_method_ret,
+            narrow=_of_types(request, "PaymentMethodType", lambda m: m.payment_method_type),
         )
 
     def _payment_method_ret(self, method: PaymentMethod) -> etree._Element:
