@@ -20,6 +20,7 @@ from activities.sync_pages import (
     PageInput,
     PageSummary,
     PageTally,
+    PhaseTimer,
     RequestCounter,
     SyncActivityBase,
     WriteBackItem,
@@ -45,6 +46,7 @@ class CustomerPageActivities(SyncActivityBase):
         counter = RequestCounter(gateway)
         field_ = link_field_of(self.settings)
         company = inp.company_id
+        timer = PhaseTimer()
 
         # Reading the page and its links and storing the creates' intents is one transaction: on SQLite every
         # transaction queues for the single write lock (BEGIN IMMEDIATE) behind the gateway and the
@@ -66,6 +68,7 @@ class CustomerPageActivities(SyncActivityBase):
         if adopting:  # asks Stripe, so outside any transaction; rare (a lost database)
             decisions.update(self._resolve_adoptions(customers, decisions, company))
             intents = self._intents(company, rules.create_intents(company, decisions))
+        timer.lap("read")
 
         def push(customer: Customer, decision: CustomerDecision) -> str:
             state = decision.state or {}
@@ -88,9 +91,11 @@ class CustomerPageActivities(SyncActivityBase):
         ]
         outcomes = self._parallel([partial(push, c, d) for c, d in to_push])
         pushed = dict(zip((c.list_id for c, _ in to_push), outcomes, strict=True))
+        timer.lap("stripe")
 
         tally = PageTally("customer", log)
         write_backs: list[WriteBackItem] = []
+        created: list[str] = []
         now = utcnow()
         with Session(self.engine) as db:
             for customer, decision, link, outcome in tally.settled(
@@ -101,7 +106,7 @@ class CustomerPageActivities(SyncActivityBase):
                 if outcome is not None:
                     link = _upsert_link(db, link, company, customer, outcome, decision.fingerprint, now)
                     if decision.action is CustomerAction.CREATE:
-                        self._forget_intent(db, rules.create_key(company, customer.list_id))
+                        created.append(rules.create_key(company, customer.list_id))
                 elif link is not None:
                     link.qb_edit_sequence = customer.edit_sequence
                     link.qb_full_name = customer.full_name
@@ -132,7 +137,10 @@ class CustomerPageActivities(SyncActivityBase):
                             has_field=field_.dataext_name in customer.data_ext,
                         )
                     )
+            self._forget_intents(db, created)
             db.commit()
+        timer.lap("store")
+        log.info("customer page %d: %s, %d Stripe requests", inp.page_no, timer, counter.used)
         seen = (c.time_modified for c in customers)
         return finish_page(outcomes, tally.totals, seen, counter.used, write_backs)
 

@@ -89,6 +89,7 @@ class InvoicePageActivities(pages.SyncActivityBase):
 
         tally = pages.PageTally("invoice", log)
         stamp = utcnow()
+        created: list[str] = []
         with Session(self.engine) as db:
             for inv, decision, link, outcome in tally.settled(
                 invoices, lambda i: i.txn_id, decisions, links, results
@@ -101,7 +102,7 @@ class InvoicePageActivities(pages.SyncActivityBase):
                     link.state = outcome.state
                     if outcome.content_fingerprint is not None:
                         link.content_fingerprint = outcome.content_fingerprint
-                    self._forget_intent(db, steps_rules.create_key(company, inv.txn_id))
+                    created.append(steps_rules.create_key(company, inv.txn_id))
                     stale = steps_rules.replayed_older_create(outcome.content_fingerprint, decision.content)
                 if stale:
                     # An earlier attempt's create was replayed; this read's content goes out next poll.
@@ -112,6 +113,7 @@ class InvoicePageActivities(pages.SyncActivityBase):
                     link.qb_ref_number = (inv.ref_number or "")[:20]
                     link.updated_at = stamp
                     db.add(link)
+            self._forget_intents(db, created)
             db.commit()
         seen = (inv.time_modified for inv in invoices)
         return pages.finish_page(outcomes, tally.totals, seen, counter.used)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +30,8 @@ from typing import Any, Protocol, TypeVar
 
 import stripe
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from ml_connector.config import Settings
@@ -205,6 +208,43 @@ class RequestCounter:
         return self.gateway.stats().limiter.acquired - self.start
 
 
+# How long one Stripe request may take, on average, while the sync still sends at the full rate limit: the pool
+# has rate × this many threads. Stripe's own round trips for creates and updates are a few hundred
+# milliseconds; on a busy host the worker's threads also wait for the CPU. With 16 threads (the old fixed size)
+# a PostgreSQL-backed first sync on two busy cores reached 87–91 % of its limit, with 50 (100/s × 0.5 s)
+# 99 % (measured: bench/RESULTS.md).
+STRIPE_ROUND_TRIP_BUDGET_SECONDS = 0.5
+MIN_STRIPE_THREADS, MAX_STRIPE_THREADS = 8, 64
+
+
+def stripe_threads(rate_per_s: float | None) -> int:
+    """Threads for a worker's Stripe pool: enough that the rate limiter, not the round trip, bounds the pace."""
+    if rate_per_s is None:
+        return MIN_STRIPE_THREADS
+    wanted = math.ceil(rate_per_s * STRIPE_ROUND_TRIP_BUDGET_SECONDS)
+    return max(MIN_STRIPE_THREADS, min(MAX_STRIPE_THREADS, wanted))
+
+
+class PhaseTimer:
+    """Where a page's time went, for the log line an operator reads when a sync is slower than its rate limit:
+    how long the activity waited for a worker slot after it was scheduled, then each phase in turn."""
+
+    def __init__(self) -> None:
+        info = activity.info()
+        started = info.started_time or info.current_attempt_scheduled_time
+        scheduled = info.current_attempt_scheduled_time
+        self.laps: list[tuple[str, float]] = [("queued", max(0.0, (started - scheduled).total_seconds()))]
+        self._last = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.laps.append((phase, now - self._last))
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{phase} {seconds * 1000:.0f} ms" for phase, seconds in self.laps)
+
+
 class SyncActivityBase:
     """Holds the Stripe gateway (and its process-wide limiter), the database and a thread pool for Stripe
     (``pool``: one the sync's activity classes share, so a worker's Stripe threads stay bounded)."""
@@ -215,12 +255,14 @@ class SyncActivityBase:
         engine: Engine,
         gateway: StripeGateway | None,
         *,
-        threads: int = 16,
+        threads: int | None = None,
         pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self._gateway = gateway
+        if threads is None:
+            threads = stripe_threads(gateway.limiter.rate_per_s if gateway is not None else None)
         self.pool = pool or ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mlc-stripe")
 
     @property
@@ -273,8 +315,12 @@ class SyncActivityBase:
         return stored
 
     @staticmethod
-    def _forget_intent(db: Session, intent_key: str) -> None:
-        """The create's link is stored (in the caller's transaction): its intent has done its job."""
-        intent = db.get(StripeWriteIntent, intent_key)
-        if intent is not None:
-            db.delete(intent)
+    def _forget_intents(db: Session, intent_keys: Sequence[str]) -> None:
+        """The creates' links are stored (in the caller's transaction): their intents have done their job.
+
+        One statement for the page, after its links: a lookup per create would flush and round-trip to the
+        database once per customer, and on PostgreSQL, with the page's neighbours busy on Stripe threads in the
+        same process, those hundreds of round trips cost seconds in which this page sends nothing to Stripe
+        (measured: bench/RESULTS.md)."""
+        if intent_keys:
+            db.exec(delete(StripeWriteIntent).where(col(StripeWriteIntent.key).in_(list(intent_keys))))  # type: ignore[call-overload]

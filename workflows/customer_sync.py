@@ -7,7 +7,8 @@ months. A poll:
 
 1. queues an iterator CustomerQuery for customers modified since the watermark minus an overlap (the first
    run reads everything); the gateway fetches every page inside the Web Connector session;
-2. syncs the stored pages one activity per page (``sync_customer_page``, ``PAGES_IN_FLIGHT`` at once):
+2. syncs the stored pages one activity per page (``sync_customer_page``, ``PAGES_IN_FLIGHT`` at once, a page
+   that finishes early starting the next at once):
    Stripe creates/updates with deterministic idempotency keys, links stored, only small summaries come back,
    folded into one ``PageTotals`` (counts, newest TimeModified, oldest failure to read again);
 3. writes the Stripe id of newly linked customers back into QuickBooks (custom field or Notes) while later
@@ -72,6 +73,7 @@ INVOICE_PAGES_PIPELINED = "invoice-pages-pipelined"
 # Runs that started before this patch started every page's write-backs at once, also just before continuing
 # as new; they replay that way.
 WRITE_BACKS_CARRIED = "write-backs-carried-across-continue-as-new"
+PAGES_REFILLED = "pages-refilled-as-they-finish"  # a page that finishes early starts the next (``_Pipeline``)
 # Past this share of ``history_limit`` a run that will continue as new mid-poll stops starting write-backs.
 CARRY_WRITE_BACKS_AFTER = 0.75
 
@@ -109,25 +111,51 @@ class PollProgress:
 
 class _Pipeline:
     """The pages of one stored iterator answer, up to ``width`` in flight: the page awaited and the next ones,
-    so while one page waits for the database the others keep Stripe's rate limiter busy."""
+    so while one page waits for the database the others keep Stripe's rate limiter busy.
 
-    def __init__(self, start: Callable[[int], Awaitable[PageSummary]], pages: int, width: int) -> None:
+    Pages are taken (folded, their write-backs started) in order. With ``refill`` a page that finishes before
+    the one awaited starts the next page at once, so ``width`` pages keep working while a slow page holds up
+    the fold; without it (histories recorded before ``PAGES_REFILLED``) new pages start only as pages are
+    taken, and a slow first page left the others finished and Stripe idle (measured: bench/RESULTS.md).
+    ``hold`` stops refilling, for a run about to continue as new."""
+
+    def __init__(
+        self, start: Callable[[int], Awaitable[PageSummary]], pages: int, width: int, *, refill: bool = False
+    ) -> None:
         self._start = start
         self._pages = pages
         self._width = width
+        self._refill = refill
         self._running: dict[int, asyncio.Task[PageSummary]] = {}
+        self._working = 0  # pages started and not finished
+        self._highest = -1  # the highest page started
+        self.hold = False
 
     def top_up(self, first: int) -> None:
         for page_no in range(first, min(first + self._width, self._pages)):
             if page_no not in self._running:
-                self._running[page_no] = asyncio.create_task(self._run(page_no))
+                self._launch(page_no)
+
+    def _launch(self, page_no: int) -> None:
+        self._working += 1
+        self._highest = max(self._highest, page_no)
+        self._running[page_no] = asyncio.create_task(self._run(page_no))
 
     async def _run(self, page_no: int) -> PageSummary:
-        return await self._start(page_no)
+        try:
+            return await self._start(page_no)
+        finally:
+            self._working -= 1
+            if self._refill and not self.hold:
+                while self._working < self._width and self._highest + 1 < self._pages:
+                    self._launch(self._highest + 1)
 
     async def take(self, page_no: int) -> PageSummary:
         """Page ``page_no``'s summary (starting it if it is not in flight yet)."""
-        task = self._running.pop(page_no, None) or asyncio.create_task(self._run(page_no))
+        task = self._running.pop(page_no, None)
+        if task is None:
+            self._launch(page_no)
+            task = self._running.pop(page_no)
         return await task
 
     @property
@@ -308,12 +336,14 @@ class CustomerSyncWorkflow:
             lambda page_no: self._page(CustomerPageActivities.sync_customer_page, request_id, page_no),
             progress.customer_pages,
             PAGES_IN_FLIGHT,
+            refill=workflow.patched(PAGES_REFILLED),
         )
         totals = progress.customer_totals()
         self._start_carried_write_backs(progress, link_field)
         while progress.next_customer_page < progress.customer_pages:
             page_no = progress.next_customer_page
             wrap_up = self._history_is_long()  # continue as new after this page: start no more
+            pipeline.hold = wrap_up
             if not wrap_up:
                 pipeline.top_up(page_no)
             summary = await pipeline.take(page_no)
@@ -467,6 +497,7 @@ class CustomerSyncWorkflow:
             lambda page_no: self._page(InvoicePageActivities.sync_invoice_page, request_id, page_no),
             pages,
             width,
+            refill=width > 1 and workflow.patched(PAGES_REFILLED),
         )
         totals = PageTotals()
         for page_no in range(pages):

@@ -17,9 +17,13 @@ gateway's reconciliation page calls Stripe outside any activity; one activity pe
 Temporal round trips than the requests themselves.
 
 Cost: processes coalesce. Within a process, callers queue locally and one of them (the leader) reserves slots
-for everybody waiting (at most a tenth of a second's worth) in one statement, so a sync running at 100/s
-makes about ten database round trips per second, not a hundred; the next leader reserves while the previous
-batch is still being sent, so the database round trip never leaves the limit idle.
+for everybody waiting in one statement, and always a tenth of a second's worth at least (``prefetch``): the
+slots nobody is waiting for yet are banked, and callers that arrive while a banked slot is still ahead take it
+without a database round trip. So a sync running at 100/s makes about ten round trips per second, not a
+hundred, even when its callers arrive one at a time — without the bank, each lone caller cost one serialized
+round trip, and on a busy host (threads waiting for the GIL after each round trip) that alone held a
+PostgreSQL-backed sync to about 80 % of its limit (measured: bench/RESULTS.md). A banked slot whose time has
+passed is dropped, never sent late, so requests are never bunched; a dropped slot can only lower the rate.
 
 * **PostgreSQL**: the ``stripe_rate_slot`` table (migration 0005); the upsert locks the row for microseconds.
 * **SQLite** (every process on one host): the same table in a small side file ``<database>-stripe-rate``,
@@ -161,6 +165,7 @@ class SharedRateLimiter:
         rate_per_s: float,
         *,
         max_batch: int | None = None,
+        prefetch: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         lead_timeout: float = LEAD_TIMEOUT_SECONDS,
@@ -174,6 +179,8 @@ class SharedRateLimiter:
         self.max_batch = max_batch if max_batch is not None else max(1, int(self.rate_per_s // 10))
         if self.max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        # Slots reserved per round trip at least; the ones nobody waits for yet are banked (0: no bank).
+        self.prefetch = self.max_batch if prefetch is None else prefetch
         self._clock = clock
         self._sleep = sleep
         self._lead_timeout = lead_timeout
@@ -184,17 +191,21 @@ class SharedRateLimiter:
         self._waited = 0
         self._waited_seconds = 0.0
         self._reservations = 0
+        self._bank: deque[float] = deque()  # reserved slots nobody has taken yet, earliest first
+        self._dropped = 0
 
     def acquire(self, max_wait: float | None = None) -> float:
         """Block until this request's slot; returns the seconds slept. With ``max_wait``, raise
         :class:`RateLimitTimeout` instead of sleeping longer (the slot then goes unused)."""
         ticket = _Ticket()
         with self._lock:
-            self._waiting.append(ticket)
-            if not self._leading:
-                self._leading = True
-                ticket.wake.set()  # nobody is reserving: this caller does
-        while True:
+            ticket.at = self._take_banked()
+            if ticket.at is None:
+                self._waiting.append(ticket)
+                if not self._leading:
+                    self._leading = True
+                    ticket.wake.set()  # nobody is reserving: this caller does
+        while ticket.at is None:
             if not ticket.wake.wait(self._lead_timeout):
                 # Nobody reserved for this caller in all that time: the lead was lost (its holder's thread
                 # was interrupted, e.g. an activity cancelled in its thread). Take it; a second reservation
@@ -227,16 +238,30 @@ class SharedRateLimiter:
         """As :meth:`acquire`, on a worker thread so the event loop keeps running."""
         return await asyncio.to_thread(self.acquire, max_wait)
 
+    def _take_banked(self) -> float | None:
+        """The earliest banked slot still ahead (called under the lock); slots already past are dropped."""
+        now = self._clock()
+        while self._bank and self._bank[0] < now:
+            self._bank.popleft()
+            self._dropped += 1
+        return self._bank.popleft() if self._bank else None
+
     def _reserve_for_waiting(self) -> None:
         """Run by the leader, whose ticket is first in line: one reservation for up to ``max_batch`` waiting
-        callers, then the lead passes to the next caller in line (if any)."""
+        callers (``prefetch`` slots at least, the rest banked), then the lead passes to the next caller in
+        line (if any)."""
         with self._lock:
             batch = [self._waiting.popleft() for _ in range(min(self.max_batch, len(self._waiting)))]
+        count = max(len(batch), self.prefetch) if batch else 0
         try:
-            delay = self.store.reserve(self.account, len(batch), self.interval)
+            delay = self.store.reserve(self.account, count, self.interval)
             first = self._clock() + delay
             for i, ticket in enumerate(batch):
                 ticket.at = first + i * self.interval
+            if count > len(batch):
+                banked = [first + i * self.interval for i in range(len(batch), count)]
+                with self._lock:
+                    self._bank = deque(sorted([*self._bank, *banked]))
         except Exception as exc:  # the database is unreachable: every caller of this batch sees it
             for ticket in batch:
                 ticket.error = exc
@@ -262,6 +287,12 @@ class SharedRateLimiter:
         """Database round trips so far (each served one or more callers)."""
         with self._lock:
             return self._reservations
+
+    @property
+    def dropped(self) -> int:
+        """Banked slots whose time passed with nobody to take them (each lowered the rate, never raised it)."""
+        with self._lock:
+            return self._dropped
 
 
 def account_key(api_key: str, account_id: str = "") -> str:

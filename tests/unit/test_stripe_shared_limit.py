@@ -58,8 +58,8 @@ class MemoryStore:
 def test_two_limiters_on_one_schedule_hand_out_evenly_spaced_slots():
     clock = FakeClock()
     store = MemoryStore(clock)
-    a = SharedRateLimiter(store, "test:acct", 20, clock=clock, sleep=clock.sleep)
-    b = SharedRateLimiter(store, "test:acct", 20, clock=clock, sleep=clock.sleep)
+    a = SharedRateLimiter(store, "test:acct", 20, prefetch=0, clock=clock, sleep=clock.sleep)
+    b = SharedRateLimiter(store, "test:acct", 20, prefetch=0, clock=clock, sleep=clock.sleep)
     waits = [limiter.acquire() for limiter in (a, b, a, b, b, a)]
     # Slots at 0, 50, 100, ... ms whichever process asks: the two share one schedule.
     assert waits == pytest.approx([0.0, 0.05, 0.10, 0.15, 0.20, 0.25])
@@ -92,7 +92,7 @@ def test_waiting_callers_are_served_by_one_reservation_each_batch():
             return super().reserve(account, count, interval)
 
     store = SlowStore(clock)
-    limiter = SharedRateLimiter(store, "test:acct", 100, max_batch=10, clock=clock, sleep=clock.sleep)
+    limiter = SharedRateLimiter(store, "test:acct", 100, max_batch=10, prefetch=0, clock=clock, sleep=clock.sleep)
     waits: list[float] = []
     lock = threading.Lock()
 
@@ -117,10 +117,48 @@ def test_waiting_callers_are_served_by_one_reservation_each_batch():
     assert sorted(waits) == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06])
 
 
-def test_a_reservation_never_covers_more_than_max_batch_callers():
+def test_a_lone_caller_reserves_a_tenth_of_a_second_and_the_next_callers_take_those_slots_without_a_round_trip():
+    """Callers arriving one at a time (a sync's threads coming back from Stripe) would otherwise cost one
+    serialized database round trip each, and on a busy host that alone held a sync to 80 % of its limit."""
     clock = FakeClock()
     store = MemoryStore(clock)
     limiter = SharedRateLimiter(store, "test:acct", 100, clock=clock, sleep=clock.sleep)
+    assert limiter.prefetch == 10
+    waits = [limiter.acquire() for _ in range(11)]
+    assert store.calls == [10, 10], "ten slots a round trip; the eleventh caller reserved the next ten"
+    assert waits == pytest.approx([i * 0.01 for i in range(11)])
+    assert store.next_at["test:acct"] == pytest.approx(500.0 + 20 * 0.01)
+
+
+def test_a_banked_slot_whose_time_has_passed_is_dropped_never_sent_late():
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    limiter = SharedRateLimiter(store, "test:acct", 100, clock=clock, sleep=clock.sleep)
+    assert limiter.acquire() == 0.0  # banks the slots at 500.01 … 500.09
+    clock.now = 500.055
+    assert limiter.acquire() == pytest.approx(0.005), "the next slot still ahead, not one already past"
+    assert limiter.dropped == 5
+    assert store.calls == [10]
+
+
+def test_processes_with_banks_still_share_one_evenly_spaced_schedule():
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    a = SharedRateLimiter(store, "test:acct", 100, clock=clock, sleep=clock.sleep)
+    b = SharedRateLimiter(store, "test:acct", 100, clock=clock, sleep=clock.sleep)
+    slots = []
+    for limiter in (a, b, a, b, b, a, b):
+        slots.append(clock.now + limiter.acquire())
+    assert len(set(slots)) == len(slots), "no slot handed out twice"
+    ordered = sorted(slots)
+    assert min(later - earlier for earlier, later in zip(ordered, ordered[1:])) >= 0.01 - 1e-9
+    assert store.calls == [10, 10], "each process reserved once and took its own slots"
+
+
+def test_a_reservation_never_covers_more_than_max_batch_callers():
+    clock = FakeClock()
+    store = MemoryStore(clock)
+    limiter = SharedRateLimiter(store, "test:acct", 100, prefetch=0, clock=clock, sleep=clock.sleep)
     assert limiter.max_batch == 10  # a tenth of a second's worth
     threads = [threading.Thread(target=limiter.acquire) for _ in range(40)]
     for thread in threads:
@@ -163,7 +201,7 @@ def test_a_leader_interrupted_while_reserving_fails_its_batch_and_hands_the_lead
             return super().reserve(account, count, interval)
 
     store = InterruptedStore(clock)
-    limiter = SharedRateLimiter(store, "test:acct", 100, max_batch=10, clock=clock, sleep=clock.sleep)
+    limiter = SharedRateLimiter(store, "test:acct", 100, max_batch=10, prefetch=0, clock=clock, sleep=clock.sleep)
     outcomes: list[object] = []
     lock = threading.Lock()
 
@@ -213,7 +251,9 @@ def test_a_lead_lost_with_its_thread_is_taken_over_after_the_lead_timeout():
     waits ``lead_timeout``, then reserves for the line itself."""
     clock = FakeClock()
     store = MemoryStore(clock)
-    limiter = SharedRateLimiter(store, "test:acct", 100, clock=clock, sleep=clock.sleep, lead_timeout=0.05)
+    limiter = SharedRateLimiter(
+        store, "test:acct", 100, prefetch=0, clock=clock, sleep=clock.sleep, lead_timeout=0.05
+    )
     with limiter._lock:
         limiter._waiting.append(_Ticket())  # the vanished leader's ticket
         limiter._leading = True

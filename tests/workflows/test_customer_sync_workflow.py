@@ -13,6 +13,7 @@ is covered by tests/integration/test_customer_sync_end_to_end.py and test_custom
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class StandIns:
     answers: dict[str, Answer] = field(default_factory=dict)
     customer_page_errors: int = 0  # the first N customer page attempts fail (then Temporal retries)
     invoice_page_gate: asyncio.Event | None = None  # invoice page 0 waits for it (pipelining test)
+    customer_page_gate: asyncio.Event | None = None  # customer page 0 waits for it (refill test)
     # What was asked
     qb_requests: list[str] = field(default_factory=list)
     qb_bodies: list[str] = field(default_factory=list)
@@ -83,6 +85,7 @@ class StandIns:
     forgotten: list[int] = field(default_factory=list)
     marked: list[str] = field(default_factory=list)
     invoice_page_0_saw: list[int] = field(default_factory=list)
+    customer_page_0_saw: list[int] = field(default_factory=list)
     runs_of_pages: dict[int, str] = field(default_factory=dict)  # customer page → run id that synced it
     runs_of_mods: dict[str, str] = field(default_factory=dict)  # ListID written back → run id that wrote it
 
@@ -125,6 +128,13 @@ class StandIns:
         assert inp.request_id == CUSTOMER_REQUEST
         self.customer_page_calls.append(inp.page_no)
         self.runs_of_pages[inp.page_no] = activity.info().workflow_run_id
+        if self.customer_page_gate is not None:
+            if inp.page_no == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.customer_page_gate.wait(), timeout=5)
+                self.customer_page_0_saw = list(self.customer_page_calls)
+            elif inp.page_no == len(self.customer_pages) - 1:
+                self.customer_page_gate.set()
         if self.customer_page_errors > 0:
             self.customer_page_errors -= 1
             raise ApplicationError("Stripe answered 500")
@@ -251,6 +261,22 @@ async def test_every_customer_page_is_synced_once_and_the_poll_adds_them_up(temp
     assert status.last_summary is not None
     assert status.last_summary.customers == {"create": 4, "unchanged": 2, "update": 1, "stripe_requests": 5}
     assert status.last_summary.stripe_requests == 5
+
+
+async def test_pages_that_finish_early_start_the_next_ones_while_a_slow_page_is_still_running(temporal_client):
+    """Step 2, the pipeline: six pages in flight; while page 0 is still running, pages 1-5 finish and pages
+    6-8 start at once (before, a page started only when the one before it was folded, and Stripe sat idle
+    behind a slow page). Pages are still folded in order."""
+    stand_ins = StandIns(
+        customer_pages=[_page(f"2026-03-01T1{n}:00:00", create=1, requests=1) for n in range(9)],
+        customer_page_gate=asyncio.Event(),
+    )
+    status = await _sync(temporal_client, stand_ins)
+    assert sorted(stand_ins.customer_page_0_saw) == list(range(9)), "every page started before page 0 ended"
+    assert sorted(stand_ins.customer_page_calls) == list(range(9)), "each page once"
+    assert status.customer_watermark == "2026-03-01T18:00:00"
+    assert status.last_summary is not None
+    assert status.last_summary.customers == {"create": 9, "stripe_requests": 9}
 
 
 async def test_a_poll_reads_from_the_watermark_minus_the_overlap(temporal_client):
