@@ -26,6 +26,9 @@ from ml_connector.simulator.webconnector import (
 
 @dataclass(frozen=True)
 class CliOptions:
+    """The parsed command line. Its fields are the parser's ``dest`` names, so `parse_options` builds it
+    straight from the namespace: an option added to one and not the other fails at once."""
+
     url: str
     username: str
     password_env: str
@@ -81,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--every",
+        dest="every_minutes",
         type=_positive_float,
         default=None,
         metavar="MINUTES",
@@ -92,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the company file path reported to the server in sendRequestXML",
     )
     parser.add_argument("--max-sessions", type=_non_negative_int, default=50)
-    parser.add_argument("--noop-wait", type=float, default=5.0, metavar="SECONDS")
+    parser.add_argument("--noop-wait", dest="noop_wait_seconds", type=float, default=5.0, metavar="SECONDS")
     parser.add_argument(
         "--recovery-answer",
         choices=["last", "nothing", "600", "all"],
@@ -108,19 +112,7 @@ def parse_options(argv: Sequence[str] | None = None) -> CliOptions:
     args = parser.parse_args(argv)
     if args.seed_invoices and not args.seed_customers:
         parser.error("--seed-invoices needs --seed-customers: every invoice belongs to a customer")
-    return CliOptions(
-        url=args.url,
-        username=args.username,
-        password_env=args.password_env,
-        company_json=args.company_json,
-        seed_customers=args.seed_customers,
-        seed_invoices=args.seed_invoices,
-        every_minutes=args.every,
-        company_file=args.company_file,
-        max_sessions=args.max_sessions,
-        noop_wait_seconds=args.noop_wait,
-        recovery_answer=args.recovery_answer,
-    )
+    return CliOptions(**vars(args))
 
 
 def read_password(variable: str, environ: Mapping[str, str]) -> str:
