@@ -33,7 +33,7 @@ from ml_connector.fakestripe.params import (
     reject_unknown,
     string,
 )
-from ml_connector.fakestripe.resources import apply_metadata, matches, record_update, retrieve, set_strings
+from ml_connector.fakestripe.resources import apply_metadata, matches, record_update, set_strings
 from ml_connector.fakestripe.store import Obj, RequestInfo, Store, random_token
 
 _DAY = 86400
@@ -83,10 +83,6 @@ def create_invoice(call: Call) -> Obj:
     recalculate(inv)
     store.record_event("invoice.created", inv, call.info)
     return store.present(inv)
-
-
-def retrieve_invoice(call: Call) -> Obj:
-    return retrieve(call, "invoice")
 
 
 def update_invoice(call: Call) -> Obj:

@@ -22,7 +22,7 @@ from ml_connector.fakestripe.params import (
     string,
     string_list,
 )
-from ml_connector.fakestripe.resources import apply_metadata, matches, record_update
+from ml_connector.fakestripe.resources import addressed, apply_metadata, matches, record_update
 from ml_connector.fakestripe.resources import delete as delete_resource
 from ml_connector.fakestripe.store import Obj
 
@@ -73,9 +73,8 @@ def retrieve(call: Call) -> Obj:
 
 def update(call: Call) -> Obj:
     params = call.params
-    reject_unknown(params, _EDITABLE)
     store = call.store
-    cust = store.get("customer", call.path["id"], call.livemode)
+    cust = addressed(call, "customer", _EDITABLE)
     before = store.present(cust)
     for name, limit in (("email", 512), ("name", 256), ("description", 5000), ("phone", 20)):
         given, value = nullable_string(params, name)

@@ -24,14 +24,10 @@ from ml_connector.fakestripe.params import (
     string,
     string_list,
 )
-from ml_connector.fakestripe.resources import apply_metadata, delete, retrieve, set_strings
+from ml_connector.fakestripe.resources import addressed, apply_metadata, delete, set_strings
 from ml_connector.fakestripe.store import Obj
 
 MAX_TYPES = 20
-
-
-def retrieve_event(call: Call) -> Obj:
-    return retrieve(call, "event")
 
 
 def list_events(call: Call) -> Obj:
@@ -74,15 +70,12 @@ def create_webhook_endpoint(call: Call) -> Obj:
     return created
 
 
-def retrieve_webhook_endpoint(call: Call) -> Obj:
-    return retrieve(call, "webhook_endpoint")
-
-
 def update_webhook_endpoint(call: Call) -> Obj:
     params = call.params
-    reject_unknown(params, {"description", "disabled", "enabled_events", "metadata", "url"})
     store = call.store
-    endpoint = store.get("webhook_endpoint", call.path["id"], call.livemode)
+    endpoint = addressed(
+        call, "webhook_endpoint", {"description", "disabled", "enabled_events", "metadata", "url"}
+    )
     if "url" in params:
         endpoint["url"] = _url(params, required=True)
     if "enabled_events" in params:

@@ -25,7 +25,7 @@ from ml_connector.fakestripe.params import (
     reject_unknown,
     string,
 )
-from ml_connector.fakestripe.resources import apply_metadata, matches, record_update, retrieve, set_strings
+from ml_connector.fakestripe.resources import addressed, apply_metadata, matches, record_update, set_strings
 from ml_connector.fakestripe.store import Obj, Store
 
 
@@ -76,16 +76,11 @@ def create_item(call: Call) -> Obj:
     return store.present(item)
 
 
-def retrieve_item(call: Call) -> Obj:
-    return retrieve(call, "invoiceitem")
-
-
 def update_item(call: Call) -> Obj:
     params = call.params
-    reject_unknown(params, {"amount", "description", "discountable", "metadata", "period", "quantity",
-                            "quantity_decimal", "unit_amount_decimal"})
     store = call.store
-    item = store.get("invoiceitem", call.path["id"], call.livemode)
+    item = addressed(call, "invoiceitem", {"amount", "description", "discountable", "metadata", "period",
+                                          "quantity", "quantity_decimal", "unit_amount_decimal"})
     inv = _editable_parent(store, item)
     before = store.present(item)
     if {"amount", "quantity", "quantity_decimal", "unit_amount_decimal"} & set(params):
@@ -119,9 +114,8 @@ def update_item(call: Call) -> Obj:
 
 
 def delete_item(call: Call) -> Obj:
-    reject_unknown(call.params, ())
     store = call.store
-    item = store.get("invoiceitem", call.path["id"], call.livemode)
+    item = addressed(call, "invoiceitem", ())
     inv = _editable_parent(store, item)
     store.mark_deleted(item["id"])
     store.record_event("invoiceitem.deleted", item, call.info)

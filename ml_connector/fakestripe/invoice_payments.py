@@ -11,12 +11,8 @@ from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.errors import invalid, missing_param
 from ml_connector.fakestripe.listing import list_object, page
 from ml_connector.fakestripe.params import choice, created_filter, in_bounds, mapping, reject_unknown, string
-from ml_connector.fakestripe.resources import matches, retrieve
+from ml_connector.fakestripe.resources import addressed, matches
 from ml_connector.fakestripe.store import Obj, Store
-
-
-def retrieve_invoice_payment(call: Call) -> Obj:
-    return retrieve(call, "invoice_payment")
 
 
 def list_invoice_payments(call: Call) -> Obj:
@@ -56,8 +52,7 @@ def _payment_filter(payment: Obj | None) -> tuple[str, str] | None:
 
 
 def payments_list_of_invoice(call: Call) -> Obj:
-    reject_unknown(call.params, {"ending_before", "limit", "starting_after", "status"})
-    inv = call.store.get("invoice", call.path["id"], call.livemode)
+    inv = addressed(call, "invoice", {"ending_before", "limit", "starting_after", "status"})
     return page(call.store, _of_invoice(call.store, inv), call.params, f"/v1/invoices/{inv['id']}/payments",
                 "invoice_payment")
 

@@ -30,10 +30,10 @@ from ml_connector.fakestripe.params import (
 )
 from ml_connector.fakestripe.payouts import balance_transactions_of_payout
 from ml_connector.fakestripe.resources import (
+    addressed,
     apply_metadata,
     list_matching,
     matches,
-    retrieve,
     set_strings,
     update_fields,
 )
@@ -92,16 +92,11 @@ def create_payment_intent(call: Call) -> Obj:
     return store.present(pi)
 
 
-def retrieve_payment_intent(call: Call) -> Obj:
-    return retrieve(call, "payment_intent", allowed={"client_secret"})
-
-
 def update_payment_intent(call: Call) -> Obj:
     params = call.params
-    reject_unknown(params, {"amount", "currency", "customer", "description", "metadata", "payment_method",
-                            "receipt_email", "statement_descriptor"})
     store = call.store
-    pi = store.get("payment_intent", call.path["id"], call.livemode)
+    pi = addressed(call, "payment_intent", {"amount", "currency", "customer", "description", "metadata",
+                                           "payment_method", "receipt_email", "statement_descriptor"})
     if payment_intent_is_invoiced(store, pi) and set(params) - {"metadata", "expand"}:
         raise state_error("This PaymentIntent belongs to an invoice; only its metadata can be updated.")
     money_fields = {"amount", "currency", "customer", "payment_method"} & set(params)
@@ -129,9 +124,10 @@ def update_payment_intent(call: Call) -> Obj:
 
 def confirm_payment_intent(call: Call) -> Obj:
     params = call.params
-    reject_unknown(params, {"error_on_requires_action", "off_session", "payment_method", "return_url"})
     store = call.store
-    pi = store.get("payment_intent", call.path["id"], call.livemode)
+    pi = addressed(
+        call, "payment_intent", {"error_on_requires_action", "off_session", "payment_method", "return_url"}
+    )
     if pi["status"] not in _CONFIRMABLE:
         raise state_error(
             f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}.",
@@ -148,9 +144,8 @@ def confirm_payment_intent(call: Call) -> Obj:
 
 def cancel_payment_intent(call: Call) -> Obj:
     params = call.params
-    reject_unknown(params, {"cancellation_reason"})
     store = call.store
-    pi = store.get("payment_intent", call.path["id"], call.livemode)
+    pi = addressed(call, "payment_intent", {"cancellation_reason"})
     if payment_intent_is_invoiced(store, pi):
         raise state_error("This PaymentIntent belongs to an invoice; void the invoice instead.")
     if pi["status"] not in _CANCELABLE:
@@ -170,10 +165,6 @@ def list_payment_intents(call: Call) -> Obj:
 
 
 # -- charges ----------------------------------------------------------------------------------------
-
-
-def retrieve_charge(call: Call) -> Obj:
-    return retrieve(call, "charge")
 
 
 def update_charge(call: Call) -> Obj:
@@ -210,10 +201,6 @@ def create_refund(call: Call) -> Obj:
     return store.present(refund)
 
 
-def retrieve_refund(call: Call) -> Obj:
-    return retrieve(call, "refund")
-
-
 def update_refund(call: Call) -> Obj:
     return update_fields(call, "refund", "refund.updated")
 
@@ -223,10 +210,6 @@ def list_refunds(call: Call) -> Obj:
 
 
 # -- balance transactions and payment methods -------------------------------------------------------
-
-
-def retrieve_balance_transaction(call: Call) -> Obj:
-    return retrieve(call, "balance_transaction")
 
 
 def list_balance_transactions(call: Call) -> Obj:
@@ -247,10 +230,6 @@ def list_balance_transactions(call: Call) -> Obj:
     if payout_id is not None:
         items = balance_transactions_of_payout(call, payout_id, items)
     return page(call.store, items, params, "/v1/balance_transactions", "balance_transaction")
-
-
-def retrieve_payment_method(call: Call) -> Obj:
-    return retrieve(call, "payment_method")
 
 
 def _currency(params: Params) -> str:

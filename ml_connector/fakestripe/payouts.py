@@ -27,7 +27,7 @@ from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.errors import invalid, state_error
 from ml_connector.fakestripe.money import available_on, settle
 from ml_connector.fakestripe.params import reject_unknown
-from ml_connector.fakestripe.resources import list_matching, retrieve
+from ml_connector.fakestripe.resources import list_matching
 from ml_connector.fakestripe.store import Obj, Store, previous_attributes
 
 DISPUTE_FEE = 1500
@@ -186,10 +186,6 @@ def set_payout_status(store: Store, livemode: bool, payout_id: str, status: str)
         return store.present(payout)
 
 
-def retrieve_payout(call: Call) -> Obj:
-    return retrieve(call, "payout")
-
-
 def list_payouts(call: Call) -> Obj:
     return list_matching(call, "payout", "/v1/payouts", equal=("status",), allowed=("arrival_date", "destination"))
 
@@ -272,10 +268,6 @@ def close_dispute(store: Store, livemode: bool, dispute_id: str, outcome: str) -
                            previous_attributes(before, store.present(dispute)))
         store.record_event("charge.dispute.closed", dispute, None)
         return store.present(dispute)
-
-
-def retrieve_dispute(call: Call) -> Obj:
-    return retrieve(call, "dispute")
 
 
 def list_disputes(call: Call) -> Obj:

@@ -7,7 +7,7 @@ mechanics Stripe applies the same way to all of them, written once so that a fix
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from ml_connector.fakestripe import objects
 from ml_connector.fakestripe.context import Call
@@ -26,17 +26,31 @@ from ml_connector.fakestripe.store import Obj, previous_attributes
 _PAGING = frozenset({"created", "ending_before", "limit", "starting_after"})
 
 
+def addressed(call: Call, kind: str, allowed: Collection[str]) -> Obj:
+    """The stored object the path's ``{id}`` names, once the parameters are known to be ones the endpoint takes.
+
+    Every ``/v1/<resource>/{id}`` endpoint starts this way, in this order: Stripe reports an unknown parameter
+    before it looks the object up, so a bad request for a missing id is a 400, not a 404.
+    """
+    reject_unknown(call.params, allowed)
+    return call.store.get(kind, call.path["id"], call.livemode)
+
+
 def retrieve(call: Call, kind: str, *, allowed: Collection[str] = ()) -> Obj:
     """``GET /v1/<resource>/{id}``: the object as the API presents it (404 for an unknown or deleted id)."""
-    reject_unknown(call.params, allowed)
-    return call.store.present(call.store.get(kind, call.path["id"], call.livemode))
+    return call.store.present(addressed(call, kind, allowed))
+
+
+def retriever(kind: str, *, allowed: Collection[str] = ()) -> Callable[[Call], Obj]:
+    """The handler of a ``GET /v1/<resource>/{id}`` that is nothing but `retrieve` of `kind`: the route table
+    names the kind instead of each resource module wrapping `retrieve` in a function of its own."""
+    return lambda call: retrieve(call, kind, allowed=allowed)
 
 
 def delete(call: Call, kind: str, *, event: str | None = None) -> Obj:
     """``DELETE /v1/<resource>/{id}``: mark it deleted, say so in `event` if the resource has one."""
-    reject_unknown(call.params, ())
     store = call.store
-    obj = store.get(kind, call.path["id"], call.livemode)
+    obj = addressed(call, kind, ())
     store.mark_deleted(obj["id"])
     if event is not None:
         store.record_event(event, obj, call.info)
@@ -71,8 +85,7 @@ def update_fields(call: Call, kind: str, event: str, *, strings: Sequence[str] =
     """``POST /v1/<resource>/{id}`` for a resource whose only editable fields are metadata and the nullable
     strings in `strings` (charges, refunds): apply them, and report what changed in `event`."""
     params = call.params
-    reject_unknown(params, {"metadata", *strings})
-    obj = call.store.get(kind, call.path["id"], call.livemode)
+    obj = addressed(call, kind, {"metadata", *strings})
     before = call.store.present(obj)
     set_strings(params, obj, strings)
     apply_metadata(params, obj)

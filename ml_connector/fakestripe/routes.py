@@ -17,6 +17,7 @@ from ml_connector.fakestripe import (
 )
 from ml_connector.fakestripe.context import Call
 from ml_connector.fakestripe.listing import Includable
+from ml_connector.fakestripe.resources import retriever
 from ml_connector.fakestripe.store import Obj
 
 Handler = Callable[[Call], Obj]
@@ -33,6 +34,12 @@ class Route:
         return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.template) + "$")
 
 
+# Objects whose ``GET /v1/<kind>s/{id}`` is a plain `retrieve`: Stripe names the path after the object.
+_RETRIEVED_AS_IS = (
+    "invoice", "invoiceitem", "invoice_payment", "charge", "refund", "balance_transaction", "payment_method",
+    "payout", "dispute", "event", "webhook_endpoint",
+)
+
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/customers", customers.create),
     Route("GET", "/v1/customers", customers.list_customers),
@@ -41,7 +48,6 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "/v1/customers/{id}", customers.delete),
     Route("POST", "/v1/invoices", billing.create_invoice),
     Route("GET", "/v1/invoices", billing.list_invoices),
-    Route("GET", "/v1/invoices/{id}", billing.retrieve_invoice),
     Route("POST", "/v1/invoices/{id}", billing.update_invoice),
     Route("DELETE", "/v1/invoices/{id}", billing.delete_invoice),
     Route("GET", "/v1/invoices/{id}/lines", billing.list_lines),
@@ -53,39 +59,30 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/invoices/{id}/mark_uncollectible", billing.mark_uncollectible),
     Route("POST", "/v1/invoiceitems", invoice_items.create_item),
     Route("GET", "/v1/invoiceitems", invoice_items.list_items),
-    Route("GET", "/v1/invoiceitems/{id}", invoice_items.retrieve_item),
     Route("POST", "/v1/invoiceitems/{id}", invoice_items.update_item),
     Route("DELETE", "/v1/invoiceitems/{id}", invoice_items.delete_item),
     Route("GET", "/v1/invoice_payments", invoice_payments.list_invoice_payments),
-    Route("GET", "/v1/invoice_payments/{id}", invoice_payments.retrieve_invoice_payment),
     Route("POST", "/v1/payment_intents", payments.create_payment_intent),
     Route("GET", "/v1/payment_intents", payments.list_payment_intents),
-    Route("GET", "/v1/payment_intents/{id}", payments.retrieve_payment_intent),
+    Route("GET", "/v1/payment_intents/{id}", retriever("payment_intent", allowed={"client_secret"})),
     Route("POST", "/v1/payment_intents/{id}", payments.update_payment_intent),
     Route("POST", "/v1/payment_intents/{id}/confirm", payments.confirm_payment_intent),
     Route("POST", "/v1/payment_intents/{id}/cancel", payments.cancel_payment_intent),
     Route("GET", "/v1/charges", payments.list_charges),
-    Route("GET", "/v1/charges/{id}", payments.retrieve_charge),
     Route("POST", "/v1/charges/{id}", payments.update_charge),
     Route("POST", "/v1/refunds", payments.create_refund),
     Route("GET", "/v1/refunds", payments.list_refunds),
-    Route("GET", "/v1/refunds/{id}", payments.retrieve_refund),
     Route("POST", "/v1/refunds/{id}", payments.update_refund),
     Route("GET", "/v1/balance_transactions", payments.list_balance_transactions),
-    Route("GET", "/v1/balance_transactions/{id}", payments.retrieve_balance_transaction),
-    Route("GET", "/v1/payment_methods/{id}", payments.retrieve_payment_method),
     Route("GET", "/v1/balance", payouts.retrieve_balance),
     Route("GET", "/v1/payouts", payouts.list_payouts),
-    Route("GET", "/v1/payouts/{id}", payouts.retrieve_payout),
     Route("GET", "/v1/disputes", payouts.list_disputes),
-    Route("GET", "/v1/disputes/{id}", payouts.retrieve_dispute),
     Route("GET", "/v1/events", events.list_events),
-    Route("GET", "/v1/events/{id}", events.retrieve_event),
     Route("POST", "/v1/webhook_endpoints", events.create_webhook_endpoint),
     Route("GET", "/v1/webhook_endpoints", events.list_webhook_endpoints),
-    Route("GET", "/v1/webhook_endpoints/{id}", events.retrieve_webhook_endpoint),
     Route("POST", "/v1/webhook_endpoints/{id}", events.update_webhook_endpoint),
     Route("DELETE", "/v1/webhook_endpoints/{id}", events.delete_webhook_endpoint),
+    *(Route("GET", f"/v1/{kind}s/{{id}}", retriever(kind)) for kind in _RETRIEVED_AS_IS),
 )
 
 # Fields Stripe omits unless asked for with ``expand``.
