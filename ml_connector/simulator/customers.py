@@ -16,9 +16,8 @@ from ml_connector.simulator.company import (
     not_found,
 )
 from ml_connector.simulator.queries import (
-    Handler,
     Requests,
-    Session,
+    answers,
 )
 from ml_connector.simulator.wire import (
     _NO_MATCH,
@@ -97,22 +96,10 @@ _CUSTOMER_TEXT_FIELDS = frozenset(
 )
 
 
-def handlers(session: Session) -> dict[str, Handler]:
-    requests = CustomerRequests(session)
-    return {
-        "CustomerQueryRq": requests._customer_query,
-        "CustomerAddRq": requests._customer_add,
-        "CustomerModRq": requests._customer_mod,
-        "DataExtDefAddRq": requests._data_ext_def_add,
-        "DataExtDefQueryRq": requests._data_ext_def_query,
-        "DataExtAddRq": requests._data_ext_add,
-        "DataExtModRq": requests._data_ext_mod,
-    }
-
-
 class CustomerRequests(Requests):
     """CustomerQuery/Add/Mod and the data extensions on customers."""
 
+    @answers("CustomerQueryRq")
     def _customer_query(self, request: etree._Element) -> etree._Element:
         company = self.company
         owners = _texts(request, "OwnerID")
@@ -132,6 +119,7 @@ class CustomerRequests(Requests):
             narrow=by_balance,
         )
 
+    @answers("CustomerAddRq")
     def _customer_add(self, request: etree._Element) -> etree._Element:
         changes = self._customer_changes(_required(request, "CustomerAdd"), "Customer")
         customer = self.company.add_customer(
@@ -149,6 +137,7 @@ class CustomerRequests(Requests):
         )
         return _with_ret(request, self._customer_ret(customer, ()))
 
+    @answers("CustomerModRq")
     def _customer_mod(self, request: etree._Element) -> etree._Element:
         mod = _required(request, "CustomerMod")
         list_id = _required_text(mod, "ListID")
@@ -245,6 +234,7 @@ class CustomerRequests(Requests):
                     self._data_ext_ret(ret, definition, value)
         return ret
 
+    @answers("DataExtDefAddRq")
     def _data_ext_def_add(self, request: etree._Element) -> etree._Element:
         add = _required(request, "DataExtDefAdd")
         _reject(add, "DataExtListRequire", "DataExtTxnRequire", "DataExtFormatString")
@@ -256,6 +246,7 @@ class CustomerRequests(Requests):
         )
         return _with_ret(request, _data_ext_def_ret(definition))
 
+    @answers("DataExtDefQueryRq")
     def _data_ext_def_query(self, request: etree._Element) -> etree._Element:
         owners = {o.upper() for o in _texts(request, "OwnerID")}
         objects = set(_texts(request, "AssignToObject"))
@@ -273,9 +264,11 @@ class CustomerRequests(Requests):
             rs.append(_data_ext_def_ret(definition))
         return rs
 
+    @answers("DataExtAddRq")
     def _data_ext_add(self, request: etree._Element) -> etree._Element:
         return self._data_ext_write(request, _required(request, "DataExtAdd"), must_exist=False)
 
+    @answers("DataExtModRq")
     def _data_ext_mod(self, request: etree._Element) -> etree._Element:
         return self._data_ext_write(request, _required(request, "DataExtMod"), must_exist=True)
 

@@ -14,10 +14,9 @@ from ml_connector.simulator.company import (
     PaymentMethod,
 )
 from ml_connector.simulator.queries import (
-    Handler,
     L,
     Requests,
-    Session,
+    answers,
 )
 from ml_connector.simulator.wire import (
     _amt,
@@ -56,22 +55,6 @@ SUPPORTED_QBXML_VERSIONS = (
 )
 
 
-def handlers(session: Session) -> dict[str, Handler]:
-    requests = ListRequests(session)
-    return {
-        "HostQueryRq": requests._host_query,
-        "CompanyQueryRq": requests._company_query,
-        "PreferencesQueryRq": requests._preferences_query,
-        "AccountAddRq": requests._account_add,
-        "AccountQueryRq": requests._account_query,
-        "PaymentMethodAddRq": requests._payment_method_add,
-        "PaymentMethodQueryRq": requests._payment_method_query,
-        "ItemQueryRq": requests._item_query,
-        "ItemServiceAddRq": requests._item_add,
-        "ItemOtherChargeAddRq": requests._item_add,
-    }
-
-
 def _of_types(
     request: etree._Element, type_tag: str, type_of: Callable[[L], str | None]
 ) -> Callable[[list[L]], list[L]]:
@@ -86,6 +69,7 @@ class ListRequests(Requests):
 
     # -- host, company, preferences -----------------------------------------------------------------------
 
+    @answers("HostQueryRq")
     def _host_query(self, request: etree._Element) -> etree._Element:
         host = etree.Element("HostRet")
         _sub(host, "ProductName", "QuickBooks Pro 2024 (ml-connector simulator)")
@@ -98,6 +82,7 @@ class ListRequests(Requests):
         _sub(host, "QBFileMode", "SingleUser")
         return _with_ret(request, host)
 
+    @answers("CompanyQueryRq")
     def _company_query(self, request: etree._Element) -> etree._Element:
         ret = etree.Element("CompanyRet")
         _sub(ret, "IsSampleCompany", "false")
@@ -108,6 +93,7 @@ class ListRequests(Requests):
         _sub(ret, "TaxForm", "OtherOrNone")
         return _with_ret(request, ret)
 
+    @answers("PreferencesQueryRq")
     def _preferences_query(self, request: etree._Element) -> etree._Element:
         ret = etree.Element("PreferencesRet")
         accounting = etree.SubElement(ret, "AccountingPreferences")
@@ -130,6 +116,7 @@ class ListRequests(Requests):
 
     # -- accounts -----------------------------------------------------------------------------------------
 
+    @answers("AccountAddRq")
     def _account_add(self, request: etree._Element) -> etree._Element:
         add = _required(request, "AccountAdd")
         _reject(
@@ -155,6 +142,7 @@ class ListRequests(Requests):
         )
         return _with_ret(request, self._account_ret(account))
 
+    @answers("AccountQueryRq")
     def _account_query(self, request: etree._Element) -> etree._Element:
         company = self.company
         return self._list_query(
@@ -184,6 +172,7 @@ class ListRequests(Requests):
         _sub(ret, "TotalBalance", balance)
         return ret
 
+    @answers("PaymentMethodAddRq")
     def _payment_method_add(self, request: etree._Element) -> etree._Element:
         add = _required(request, "PaymentMethodAdd")
         method = self.company.add_payment_method(
@@ -193,6 +182,7 @@ class ListRequests(Requests):
         )
         return _with_ret(request, self._payment_method_ret(method))
 
+    @answers("PaymentMethodQueryRq")
     def _payment_method_query(self, request: etree._Element) -> etree._Element:
         company = self.company
         return self._list_query(
@@ -208,9 +198,11 @@ class ListRequests(Requests):
         _sub(ret, "PaymentMethodType", method.payment_method_type)
         return ret
 
+    @answers("ItemQueryRq")
     def _item_query(self, request: etree._Element) -> etree._Element:
         return self._list_query(request, self.company.items, self.company.find_item, self._item_ret)
 
+    @answers("ItemServiceAddRq", "ItemOtherChargeAddRq")
     def _item_add(self, request: etree._Element) -> etree._Element:
         """ItemServiceAdd / ItemOtherChargeAdd, SalesOrPurchase branch; item names are unique across every
         item type (3100)."""

@@ -29,7 +29,8 @@ Times in date filters are wall-clock times in the company's zone; an offset on a
 as QuickBooks is observed to do (PROTOCOL.md section 10).
 
 This module is the document level; the requests themselves are answered per entity by ``customers``,
-``transactions``, ``lists`` and ``ledger``, each registering its ``handlers(...)`` into the dispatch table.
+``transactions``, ``lists`` (their `Requests` subclasses' ``handlers()``) and ``ledger`` (``handlers(ledger)``),
+all registered into one dispatch table.
 """
 
 from __future__ import annotations
@@ -103,9 +104,9 @@ class QuickBooksProcessor:
         self._schema = load_schema() if validate_schema else None
         self._session = Session(company)
         self._handlers: dict[str, Handler] = {
-            **lists.handlers(self._session),
-            **customers.handlers(self._session),
-            **transactions.handlers(self._session),
+            **lists.ListRequests(self._session).handlers(),
+            **customers.CustomerRequests(self._session).handlers(),
+            **transactions.TransactionRequests(self._session).handlers(),
         }
         # Journal entries, deposits, transfers, credit memos and card refunds (clearing-account mode).
         self.ledger = CompanyLedger(company)

@@ -1,8 +1,9 @@
 """What the simulator's handler modules share: one session's state, the query machinery (selection,
 ListFilter/TxnFilter, iterators), references to list records, and the write-time fault switches.
 
-Each handler module (``customers``, ``transactions``, ``lists``) subclasses :class:`Requests` and exposes a
-``handlers(session)`` table, the way ``ledger.handlers(ledger)`` does; ``processor.py`` registers them all.
+Each handler module (``customers``, ``transactions``, ``lists``) subclasses :class:`Requests` and marks the
+method answering each ``*Rq`` with `answers`; ``processor.py`` registers every subclass's `Requests.handlers`
+table, next to ``ledger.handlers(ledger)``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,24 @@ X = TypeVar("X", bound=_TxnRecord)
 R = TypeVar("R")
 
 Handler = Callable[[etree._Element], etree._Element]
+M = TypeVar("M", bound=Callable[..., etree._Element])
+
+_ANSWERS: dict[Callable[..., etree._Element], tuple[str, ...]] = {}
+"""`Requests` method (the function, unbound) -> the request names it answers; filled by `answers`."""
+
+
+def answers(*request_names: str) -> Callable[[M], M]:
+    """Mark a `Requests` method as the handler of these ``*Rq`` elements.
+
+    The request name stands on the method that answers it, so adding a request is one change in one place;
+    `Requests.handlers` collects the marks into the dispatch table.
+    """
+
+    def mark(method: M) -> M:
+        _ANSWERS[method] = request_names
+        return method
+
+    return mark
 
 
 @dataclass(slots=True)
@@ -101,6 +120,15 @@ class Requests:
         self._iterators = session.iterators
         self._locks = session.locks
         self._pending_edits = session.pending_edits
+
+    def handlers(self) -> dict[str, Handler]:
+        """The dispatch table of this class's `answers`-marked methods, bound to this session."""
+        table: dict[str, Handler] = {}
+        for cls in reversed(type(self).__mro__):
+            for attribute, value in vars(cls).items():
+                for request_name in _ANSWERS.get(value, ()) if callable(value) else ():
+                    table[request_name] = getattr(self, attribute)
+        return table
 
     # -- fault switches -----------------------------------------------------------------------------------
 

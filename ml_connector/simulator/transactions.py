@@ -18,10 +18,9 @@ from ml_connector.simulator.company import (
     not_found,
 )
 from ml_connector.simulator.queries import (
-    Handler,
     Requests,
-    Session,
     _Selection,
+    answers,
 )
 from ml_connector.simulator.wire import (
     _NO_MATCH,
@@ -50,18 +49,6 @@ from ml_connector.simulator.wire import (
     _wall_clock,
     _with_ret,
 )
-
-
-def handlers(session: Session) -> dict[str, Handler]:
-    requests = TransactionRequests(session)
-    return {
-        "InvoiceAddRq": requests._invoice_add,
-        "InvoiceQueryRq": requests._invoice_query,
-        "ReceivePaymentAddRq": requests._receive_payment_add,
-        "ReceivePaymentQueryRq": requests._receive_payment_query,
-        "TxnDelRq": requests._txn_del,
-        "TxnDeletedQueryRq": requests._txn_deleted_query,
-    }
 
 
 class TransactionRequests(Requests):
@@ -105,6 +92,7 @@ class TransactionRequests(Requests):
     )
     _INVOICE_LINE_FIELDS = frozenset({"ItemRef", "Desc", "Quantity", "Rate", "Amount"})
 
+    @answers("InvoiceAddRq")
     def _invoice_add(self, request: etree._Element) -> etree._Element:
         add = _required(request, "InvoiceAdd")
         for child in add:
@@ -147,6 +135,7 @@ class TransactionRequests(Requests):
         )
         return _with_ret(request, self._invoice_ret(invoice, include_lines=True, include_linked=False))
 
+    @answers("InvoiceQueryRq")
     def _invoice_query(self, request: etree._Element) -> etree._Element:
         company = self.company
         include_lines = _flag(request, "IncludeLineItems", default=False)
@@ -208,6 +197,7 @@ class TransactionRequests(Requests):
 
     # -- payments -----------------------------------------------------------------------------------------
 
+    @answers("ReceivePaymentAddRq")
     def _receive_payment_add(self, request: etree._Element) -> etree._Element:
         add = _required(request, "ReceivePaymentAdd")
         _reject(add, "CreditCardTxnInfo")
@@ -250,6 +240,7 @@ class TransactionRequests(Requests):
         )
         return _with_ret(request, self._receive_payment_ret(payment, include_lines=True))
 
+    @answers("ReceivePaymentQueryRq")
     def _receive_payment_query(self, request: etree._Element) -> etree._Element:
         company = self.company
         include_lines = _flag(request, "IncludeLineItems", default=False)
@@ -303,6 +294,7 @@ class TransactionRequests(Requests):
                         _ref_element(applied, "DiscountAccountRef", account.list_id, account.name)
         return ret
 
+    @answers("TxnDelRq")
     def _txn_del(self, request: etree._Element) -> etree._Element:
         txn_type = _required_text(request, "TxnDelType")
         txn_id = _required_text(request, "TxnID")
@@ -323,6 +315,7 @@ class TransactionRequests(Requests):
         _sub(rs, "RefNumber", deleted.ref_number)
         return rs
 
+    @answers("TxnDeletedQueryRq")
     def _txn_deleted_query(self, request: etree._Element) -> etree._Element:
         """The deletions of the requested types, oldest first, in the DeletedDateRangeFilter's wall-clock
         window (no iterator: qbXML has none for this query)."""
