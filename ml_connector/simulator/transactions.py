@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from lxml import etree
 
@@ -51,8 +52,28 @@ from ml_connector.simulator.wire import (
 )
 
 
+class _TxnHeader(TypedDict):
+    """TxnDate, RefNumber, Memo and ExternalGUID: what an InvoiceAdd and a ReceivePaymentAdd both carry and
+    `TxnRecord` stores, read one way for both (a missing TxnDate is left to the company: today)."""
+
+    txn_date: date | None
+    ref_number: str | None
+    memo: str | None
+    external_guid: str | None
+
+
 class TransactionRequests(Requests):
     """Invoices, received payments and their deletion."""
+
+    @staticmethod
+    def _read_txn_header(add: etree._Element) -> _TxnHeader:
+        """The reading side of `_txn_head`: the header fields of an InvoiceAdd or ReceivePaymentAdd."""
+        return _TxnHeader(
+            txn_date=_date(add, "TxnDate"),
+            ref_number=_text(add, "RefNumber"),
+            memo=_text(add, "Memo"),
+            external_guid=_text(add, "ExternalGUID"),
+        )
 
     def _txn_head(self, ret: etree._Element, record: Invoice | ReceivePayment) -> Customer:
         """The *Ret elements an invoice and a payment share, up to RefNumber; returns the customer."""
@@ -121,12 +142,9 @@ class TransactionRequests(Requests):
             customer.list_id,
             lines,
             ar_account_id=ar_account.list_id if ar_account else None,
-            txn_date=_date(add, "TxnDate"),
-            ref_number=_text(add, "RefNumber"),
+            **self._read_txn_header(add),
             due_date=_date(add, "DueDate"),
             po_number=_text(add, "PONumber"),
-            memo=_text(add, "Memo"),
-            external_guid=_text(add, "ExternalGUID"),
             is_pending=_flag(add, "IsPending", default=False),
             is_to_be_printed=_flag(add, "IsToBePrinted", default=False),
             is_to_be_emailed=_flag(add, "IsToBeEmailed", default=False),
@@ -231,11 +249,8 @@ class TransactionRequests(Requests):
             auto_apply=_flag(add, "IsAutoApply", default=False),
             ar_account_id=ar_account.list_id if ar_account else None,
             deposit_to_account_id=deposit.list_id if deposit else None,
-            txn_date=_date(add, "TxnDate"),
-            ref_number=_text(add, "RefNumber"),
+            **self._read_txn_header(add),
             payment_method_id=method.list_id if method else None,
-            memo=_text(add, "Memo"),
-            external_guid=_text(add, "ExternalGUID"),
             exchange_rate=_rate(add),
         )
         return _with_ret(request, self._receive_payment_ret(payment, include_lines=True))
