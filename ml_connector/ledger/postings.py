@@ -93,15 +93,11 @@ class RefundEntry:
     def refund(self, credit_memo_txn_id: str) -> ARRefundCreditCardAdd:
         memo = self.credit_memo
         return ARRefundCreditCardAdd(
+            **memo.posting_fields(),
             customer_list_id=memo.customer_list_id,
             refund_from_account_name=self.refund_from_account_name,
             ar_account_name=memo.ar_account_name,
-            txn_date=memo.txn_date,
-            ref_number=memo.ref_number,
             payment_method_name=self.payment_method_name,
-            memo=memo.memo,
-            exchange_rate=memo.exchange_rate,
-            external_guid=memo.external_guid,
             applied=(RefundAppliedTo(credit_memo_txn_id, memo.amount),),
         )
 

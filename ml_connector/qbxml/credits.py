@@ -56,12 +56,9 @@ class CreditMemoAdd(PostingAdd):
 
 
 def credit_memo_add(memo: CreditMemoAdd) -> str:
-    request = nodes.new_request("CreditMemoAddRq")
-    add = nodes.sub(request, "CreditMemoAdd")
-    nodes.add_ref(add, "CustomerRef", list_id=memo.customer_list_id)
-    nodes.add_account_ref(add, "ARAccountRef", memo.ar_account_name)
-    nodes.add_date(add, "TxnDate", memo.txn_date)
-    nodes.add_text(add, "RefNumber", memo.ref_number, REF_NUMBER_MAX_LEN)
+    request, add = nodes.customer_txn_add(
+        "CreditMemo", memo.customer_list_id, memo.ar_account_name, memo.txn_date, memo.ref_number, REF_NUMBER_MAX_LEN
+    )
     nodes.add_text(add, "Memo", memo.memo, MEMO_MAX_LEN, multiline=True)
     nodes.add_quantity(add, "ExchangeRate", memo.exchange_rate)
     nodes.add_guid(add, "ExternalGUID", memo.external_guid)
@@ -180,10 +177,9 @@ def ar_refund_credit_card_add(refund: ARRefundCreditCardAdd) -> str:
     nodes.add_text(add, "Memo", refund.memo, MEMO_MAX_LEN, multiline=True)
     nodes.add_quantity(add, "ExchangeRate", refund.exchange_rate)
     nodes.add_guid(add, "ExternalGUID", refund.external_guid)
-    for applied in refund.applied:
-        element = nodes.sub(add, "RefundAppliedToTxnAdd")
-        nodes.add_id(element, "TxnID", applied.txn_id)
-        nodes.add_amount(element, "RefundAmount", applied.amount)
+    nodes.add_applied_to(
+        add, "RefundAppliedToTxnAdd", "RefundAmount", ((a.txn_id, a.amount) for a in refund.applied)
+    )
     return nodes.to_text(request)
 
 

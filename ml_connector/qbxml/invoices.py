@@ -88,12 +88,9 @@ def invoice_add(
     """An InvoiceAddRq with item lines, in InvoiceAdd's schema order."""
     if not lines:
         raise ValueError("an invoice needs at least one line")
-    request = nodes.new_request("InvoiceAddRq")
-    add = nodes.sub(request, "InvoiceAdd")
-    nodes.add_ref(add, "CustomerRef", list_id=customer_list_id)
-    nodes.add_account_ref(add, "ARAccountRef", ar_account_name)
-    nodes.add_date(add, "TxnDate", txn_date)
-    nodes.add_text(add, "RefNumber", ref_number, INVOICE_REF_NUMBER_MAX_LEN)
+    request, add = nodes.customer_txn_add(
+        "Invoice", customer_list_id, ar_account_name, txn_date, ref_number, INVOICE_REF_NUMBER_MAX_LEN
+    )
     nodes.add_date(add, "DueDate", due_date)
     nodes.add_text(add, "Memo", memo, 4095, multiline=True)
     nodes.add_guid(add, "ExternalGUID", external_guid)
@@ -121,30 +118,18 @@ class InvoiceLine:
 
 
 @dataclass(frozen=True)
-class LinkedTxn:
+class LinkedTxn(nodes.LinkedRet):
     """A transaction linked to the invoice, typically a ReceivePayment applied to it.
 
     QuickBooks reports a payment's ``amount`` as a negative number on the invoice side.
     """
 
-    txn_id: str
-    txn_type: str
-    txn_date: date | None
-    ref_number: str | None
     link_type: str | None
     amount: Decimal | None
 
 
 @dataclass(frozen=True)
-class Invoice:
-    txn_id: str
-    edit_sequence: str
-    txn_number: int | None
-    time_modified: QbDateTime | None
-    customer_list_id: str | None
-    customer_full_name: str | None
-    txn_date: date | None
-    ref_number: str | None
+class Invoice(nodes.CustomerTxnRet):
     due_date: date | None
     subtotal: Decimal | None
     sales_tax_total: Decimal | None
@@ -185,11 +170,7 @@ def _read_lines(ret: nodes.Element) -> tuple[InvoiceLine, ...]:
 
 
 def _read_linked(linked: nodes.Element) -> LinkedTxn:
-    return LinkedTxn(
-        **nodes.linked_header(linked),
-        link_type=nodes.text_of(linked, "LinkType"),
-        amount=nodes.amount_of(linked, "Amount"),
-    )
+    return LinkedTxn(**nodes.linked_header(linked), link_type=nodes.text_of(linked, "LinkType"))
 
 
 def read_invoice(ret: nodes.Element) -> Invoice:

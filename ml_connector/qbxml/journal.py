@@ -13,10 +13,10 @@ a re-run queries by RefNumber and compares the ExternalGUID before posting again
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
-from typing import Literal, Unpack
+from typing import Any, Literal, Unpack
 
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
@@ -69,6 +69,11 @@ class PostingAdd:
         if self.ref_number is not None and len(self.ref_number) > REF_NUMBER_MAX_LEN:
             # Cutting it would make it collide with another posting's; the caller derives a short one.
             raise ValueError(f"RefNumber is longer than {REF_NUMBER_MAX_LEN} characters: {self.ref_number!r}")
+
+    def posting_fields(self) -> dict[str, Any]:
+        """These fields alone, as keyword arguments for another Add of the same posting: a card refund
+        carries its credit memo's, so that both are found again by the same RefNumber and ExternalGUID."""
+        return {f.name: getattr(self, f.name) for f in fields(PostingAdd)}
 
 
 @dataclass(frozen=True, kw_only=True)

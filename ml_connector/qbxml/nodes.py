@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -264,6 +265,38 @@ def add_payment_method_ref(parent: Element, full_name: str | None) -> None:
     add_ref(parent, "PaymentMethodRef", full_name=full_name, full_name_max=PAYMENT_METHOD_NAME_MAX_LEN)
 
 
+def customer_txn_add(
+    kind: str,
+    customer_list_id: str,
+    ar_account_name: str | None,
+    txn_date: date | None,
+    ref_number: str | None,
+    ref_number_max: int,
+) -> tuple[Element, Element]:
+    """A ``{kind}AddRq`` and its ``{kind}Add``, begun with the head that InvoiceAdd, CreditMemoAdd and
+    ReceivePaymentAdd share in the schema: CustomerRef, ARAccountRef, TxnDate, RefNumber, taken in that
+    order. Only the RefNumber length differs by kind, so the caller gives it. The writing twin of
+    :func:`customer_txn_header`."""
+    request = new_request(f"{kind}AddRq")
+    add = sub(request, f"{kind}Add")
+    add_ref(add, "CustomerRef", list_id=customer_list_id)
+    add_account_ref(add, "ARAccountRef", ar_account_name)
+    add_date(add, "TxnDate", txn_date)
+    add_text(add, "RefNumber", ref_number, ref_number_max)
+    return request, add
+
+
+def add_applied_to(
+    parent: Element, tag: str, amount_tag: str, applied: Iterable[tuple[str, Decimal]]
+) -> None:
+    """One ``tag`` element per ``(TxnID, amount)``: how a payment (``AppliedToTxnAdd``/``PaymentAmount``) or a
+    refund (``RefundAppliedToTxnAdd``/``RefundAmount``) names the transactions it settles and by how much."""
+    for txn_id, amount in applied:
+        element = sub(parent, tag)
+        add_id(element, "TxnID", txn_id)
+        add_amount(element, amount_tag, amount)
+
+
 def add_owner_ids(parent: Element, owner_ids: Iterable[str]) -> None:
     """OwnerID elements: ``0`` for public custom fields, or an application GUID for private ones."""
     for owner_id in owner_ids:
@@ -363,6 +396,21 @@ class CustomerTxnHeader(TxnHeader):
     ref_number: str | None
 
 
+@dataclass(frozen=True)
+class CustomerTxnRet:
+    """The head of the values read from those Rets (``Invoice``, ``ReceivePayment``), kept in one place and in
+    the order their fields have always had; :func:`customer_txn_header` reads it."""
+
+    txn_id: str
+    edit_sequence: str
+    txn_number: int | None
+    time_modified: QbDateTime | None
+    customer_list_id: str | None
+    customer_full_name: str | None
+    txn_date: date | None
+    ref_number: str | None
+
+
 def customer_txn_header(ret: Element) -> CustomerTxnHeader:
     customer_list_id, customer_full_name = ref_of(ret, "CustomerRef")
     return CustomerTxnHeader(
@@ -375,12 +423,14 @@ def customer_txn_header(ret: Element) -> CustomerTxnHeader:
 
 
 class LinkedHeader(TypedDict):
-    """What a transaction names another by (LinkedTxn, AppliedToTxnRet): ``Value(**linked_header(el), …)``."""
+    """What a transaction names another by (LinkedTxn, AppliedToTxnRet): ``Value(**linked_header(el), …)``.
+    Both carry the Amount of the link after their one field of their own."""
 
     txn_id: str
     txn_type: str
     txn_date: date | None
     ref_number: str | None
+    amount: Decimal | None
 
 
 def linked_header(element: Element) -> LinkedHeader:
@@ -389,7 +439,19 @@ def linked_header(element: Element) -> LinkedHeader:
         txn_type=text_of(element, "TxnType") or "",
         txn_date=date_of(element, "TxnDate"),
         ref_number=text_of(element, "RefNumber"),
+        amount=amount_of(element, "Amount"),
     )
+
+
+@dataclass(frozen=True)
+class LinkedRet:
+    """The head of the values read from those elements (``LinkedTxn``, ``AppliedToTxn``); ``amount`` is not in
+    it because it stands last in them, after the field each has of its own."""
+
+    txn_id: str
+    txn_type: str
+    txn_date: date | None
+    ref_number: str | None
 
 
 class ListHeader(TypedDict):

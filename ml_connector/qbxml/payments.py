@@ -30,7 +30,6 @@ from typing import Unpack
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.journal import cents, cents_total
 from ml_connector.qbxml.txn_query import ByRefOrCustomer, TxnFilter, txn_query
-from ml_connector.qbxml.values import QbDateTime
 
 REF_NUMBER_MAX_LEN = 20
 
@@ -116,12 +115,9 @@ def receive_payment_add(p: ReceivePaymentAdd) -> str:
     RefNumber is cut to QuickBooks' 20 characters (a Stripe ``pi_…`` id usually fits; if it does not,
     the full id is still in the Memo and the ExternalGUID).
     """
-    request = nodes.new_request("ReceivePaymentAddRq")
-    add = nodes.sub(request, "ReceivePaymentAdd")
-    nodes.add_ref(add, "CustomerRef", list_id=p.customer_list_id)
-    nodes.add_account_ref(add, "ARAccountRef", p.ar_account_name)
-    nodes.add_date(add, "TxnDate", p.txn_date)
-    nodes.add_text(add, "RefNumber", p.ref_number, REF_NUMBER_MAX_LEN)
+    request, add = nodes.customer_txn_add(
+        "ReceivePayment", p.customer_list_id, p.ar_account_name, p.txn_date, p.ref_number, REF_NUMBER_MAX_LEN
+    )
     nodes.add_amount(add, "TotalAmount", p.total_amount)
     if p.exchange_rate is not None:
         nodes.sub(add, "ExchangeRate", format_rate(p.exchange_rate))
@@ -131,10 +127,9 @@ def receive_payment_add(p: ReceivePaymentAdd) -> str:
     nodes.add_guid(add, "ExternalGUID", p.external_guid)
     if p.is_auto_apply or p.leave_unapplied:
         nodes.add_bool(add, "IsAutoApply", p.is_auto_apply)
-    for applied in p.applied:
-        element = nodes.sub(add, "AppliedToTxnAdd")
-        nodes.add_id(element, "TxnID", applied.txn_id)
-        nodes.add_amount(element, "PaymentAmount", applied.payment_amount)
+    nodes.add_applied_to(
+        add, "AppliedToTxnAdd", "PaymentAmount", ((a.txn_id, a.payment_amount) for a in p.applied)
+    )
     return nodes.to_text(request)
 
 
@@ -157,27 +152,15 @@ def receive_payment_query(
 
 
 @dataclass(frozen=True)
-class AppliedToTxn:
+class AppliedToTxn(nodes.LinkedRet):
     """Where part of a payment went, as QuickBooks reports it (AppliedToTxnRet)."""
 
-    txn_id: str
-    txn_type: str
-    txn_date: date | None
-    ref_number: str | None
     balance_remaining: Decimal | None
     amount: Decimal | None
 
 
 @dataclass(frozen=True)
-class ReceivePayment:
-    txn_id: str
-    edit_sequence: str
-    txn_number: int | None
-    time_modified: QbDateTime | None
-    customer_list_id: str | None
-    customer_full_name: str | None
-    txn_date: date | None
-    ref_number: str | None
+class ReceivePayment(nodes.CustomerTxnRet):
     total_amount: Decimal | None
     payment_method_name: str | None
     memo: str | None
@@ -195,9 +178,7 @@ class ReceivePayment:
 
 def _read_applied(element: nodes.Element) -> AppliedToTxn:
     return AppliedToTxn(
-        **nodes.linked_header(element),
-        balance_remaining=nodes.amount_of(element, "BalanceRemaining"),
-        amount=nodes.amount_of(element, "Amount"),
+        **nodes.linked_header(element), balance_remaining=nodes.amount_of(element, "BalanceRemaining")
     )
 
 

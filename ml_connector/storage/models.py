@@ -20,6 +20,23 @@ def _ts(*, nullable: bool = True, index: bool = False) -> Column:  # type: ignor
     return Column(DateTime(timezone=True), nullable=nullable, index=index)
 
 
+class _CompanyRow(SQLModel):
+    """The head of most tables: a database-numbered row that belongs to one company file. Not a table itself;
+    its columns come first in each table that inherits it, as they always stood."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    company_id: str = Field(index=True, max_length=40)
+
+
+def _link_constraints(table: str, qb_column: str, stripe_column: str) -> tuple[UniqueConstraint, ...]:
+    """A link table pairs one QuickBooks record with one Stripe object per company, in both directions, so
+    either id finds at most one row; the constraint names (``uq_<table>_qb``/``_stripe``) are the schema's."""
+    return (
+        UniqueConstraint("company_id", qb_column, name=f"uq_{table}_qb"),
+        UniqueConstraint("company_id", stripe_column, name=f"uq_{table}_stripe"),
+    )
+
+
 class Company(SQLModel, table=True):
     """A QuickBooks company file and what we learnt about it from the Web Connector."""
 
@@ -103,14 +120,12 @@ class QbBatch(SQLModel, table=True):
     status_code: int | None = None
 
 
-class QbRequest(SQLModel, table=True):
+class QbRequest(_CompanyRow, table=True):
     """One qbXML request a workflow wants run in one company file, and, once known, its response."""
 
     __tablename__ = "qb_request"
     __table_args__ = (UniqueConstraint("company_id", "idem_key", name="uq_qb_request_idem"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    company_id: str = Field(index=True, max_length=40)
     idem_key: str = Field(max_length=300)
     name: str = Field(max_length=60)
     body: str = Field(sa_column=Column(Text, nullable=False))
@@ -160,7 +175,7 @@ class QbResponsePage(SQLModel, table=True):
     xml: str = Field(sa_column=Column(Text, nullable=False))
 
 
-class CustomerLink(SQLModel, table=True):
+class CustomerLink(_CompanyRow, table=True):
     """QuickBooks customer ↔ Stripe customer. A cache of links that also live in both systems.
 
     The authoritative copies are the Stripe id on the QuickBooks customer (custom field or Notes) and the
@@ -168,13 +183,8 @@ class CustomerLink(SQLModel, table=True):
     """
 
     __tablename__ = "customer_link"
-    __table_args__ = (
-        UniqueConstraint("company_id", "qb_list_id", name="uq_customer_link_qb"),
-        UniqueConstraint("company_id", "stripe_customer_id", name="uq_customer_link_stripe"),
-    )
+    __table_args__ = _link_constraints("customer_link", "qb_list_id", "stripe_customer_id")
 
-    id: int | None = Field(default=None, primary_key=True)
-    company_id: str = Field(index=True, max_length=40)
     qb_list_id: str = Field(max_length=40)
     stripe_customer_id: str = Field(index=True, max_length=80)
     qb_edit_sequence: str = Field(default="", max_length=20)
@@ -187,17 +197,12 @@ class CustomerLink(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class InvoiceLink(SQLModel, table=True):
+class InvoiceLink(_CompanyRow, table=True):
     """QuickBooks invoice ↔ Stripe invoice, so a Stripe payment is tied back to the exact QuickBooks invoice."""
 
     __tablename__ = "invoice_link"
-    __table_args__ = (
-        UniqueConstraint("company_id", "qb_txn_id", name="uq_invoice_link_qb"),
-        UniqueConstraint("company_id", "stripe_invoice_id", name="uq_invoice_link_stripe"),
-    )
+    __table_args__ = _link_constraints("invoice_link", "qb_txn_id", "stripe_invoice_id")
 
-    id: int | None = Field(default=None, primary_key=True)
-    company_id: str = Field(index=True, max_length=40)
     qb_txn_id: str = Field(max_length=40)
     qb_ref_number: str = Field(default="", max_length=20)
     stripe_invoice_id: str = Field(index=True, max_length=80)
@@ -268,7 +273,7 @@ class AuditEntry(SQLModel, table=True):
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
-class ChargeLink(SQLModel, table=True):
+class ChargeLink(_CompanyRow, table=True):
     """A Stripe charge and the QuickBooks side of it, recorded by the payment workflow when it books the charge.
 
     Refunds and disputes arrive days later naming only the charge; this is how they find the customer and
@@ -278,8 +283,6 @@ class ChargeLink(SQLModel, table=True):
     __tablename__ = "charge_link"
     __table_args__ = (UniqueConstraint("company_id", "charge_id", name="uq_charge_link"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    company_id: str = Field(index=True, max_length=40)
     charge_id: str = Field(index=True, max_length=80)
     payment_key: str = Field(default="", max_length=80)  # the payment workflow's key (pi_… or ch_…)
     qb_customer_list_id: str = Field(max_length=40)
@@ -292,7 +295,7 @@ class ChargeLink(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class LedgerPosting(SQLModel, table=True):
+class LedgerPosting(_CompanyRow, table=True):
     """One QuickBooks transaction that Stripe money became in clearing-account mode, by its posting key.
 
     The key (``fee:txn_…``, ``refund:re_…``, ``payout:po_…``, ``payment:ch_…``; see ml_connector/ledger/ids.py)
@@ -303,8 +306,6 @@ class LedgerPosting(SQLModel, table=True):
     __tablename__ = "ledger_posting"
     __table_args__ = (UniqueConstraint("company_id", "posting_key", name="uq_ledger_posting"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    company_id: str = Field(index=True, max_length=40)
     posting_key: str = Field(max_length=120)
     kind: str = Field(max_length=20)
     source_id: str = Field(default="", index=True, max_length=80)
@@ -318,7 +319,7 @@ class LedgerPosting(SQLModel, table=True):
     posted_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 
-class QbListEntry(SQLModel, table=True):
+class QbListEntry(_CompanyRow, table=True):
     """An account, payment method or item we made sure exists in the company file (found or created).
 
     Checked once per name, so posting never costs a lookup; forgotten when QuickBooks says the reference is
@@ -328,8 +329,6 @@ class QbListEntry(SQLModel, table=True):
     __tablename__ = "qb_list_entry"
     __table_args__ = (UniqueConstraint("company_id", "kind", "name", name="uq_qb_list_entry"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    company_id: str = Field(index=True, max_length=40)
     kind: str = Field(max_length=20)  # account | payment_method | item
     name: str = Field(max_length=200)
     list_id: str = Field(default="", max_length=40)
