@@ -51,6 +51,25 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A second dev server on which every workflow started through its client runs on a virtual clock that
+    jumps ahead whenever nothing is in flight (Temporal's per-workflow time skipping): a workflow test that
+    waits out a debounce or a retry delay takes no wall time. ``start_time_skipping()`` downloads a separate
+    test server, which this machine cannot; this is its successor on the dev server (../shared/RUNTIME.md)."""
+    env = await WorkflowEnvironment.start_time_skipping_v2(
+        dev_server_existing_path=str(temporal_binary()),
+        dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_log_level="error",
+        ui=False,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL database for the whole run, dropped at the end."""
