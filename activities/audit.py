@@ -61,6 +61,9 @@ class LinkQuery:
 
 @dataclass(frozen=True)
 class NewCustomerLink:
+    """A QuickBooks customer the payment workflow has just created for a Stripe customer: linked with origin
+    ``stripe``, so the customer sync never overwrites that Stripe customer (Stripe stays its master)."""
+
     company_id: str
     qb_list_id: str
     stripe_customer_id: str

@@ -52,10 +52,32 @@ class Status(enum.StrEnum):
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One row of the report: what was checked, its verdict, what was seen, and what a person should do.
+
+    Build it with the constructor of its verdict (:meth:`failed`, :meth:`passed` …): a probe's return then
+    reads as its verdict, and only a failure or a warning takes advice, which is all the table shows advice for.
+    """
+
     name: str
     status: Status
     detail: str
     advice: str = ""
+
+    @classmethod
+    def passed(cls, name: str, detail: str) -> CheckResult:
+        return cls(name, Status.OK, detail)
+
+    @classmethod
+    def warned(cls, name: str, detail: str, advice: str) -> CheckResult:
+        return cls(name, Status.WARN, detail, advice)
+
+    @classmethod
+    def failed(cls, name: str, detail: str, advice: str) -> CheckResult:
+        return cls(name, Status.FAIL, detail, advice)
+
+    @classmethod
+    def skipped(cls, name: str, detail: str) -> CheckResult:
+        return cls(name, Status.SKIP, detail)
 
 
 @dataclass(frozen=True)
@@ -94,7 +116,6 @@ class Report:
 # ---- database ----------------------------------------------------------------------------------------
 
 
-
 def check_database(engine: Engine, settings: Settings) -> CheckResult:
     backend = engine.url.get_backend_name()
     where = engine.url.render_as_string(hide_password=True)
@@ -106,22 +127,20 @@ def check_database(engine: Engine, settings: Settings) -> CheckResult:
             if backend == "postgresql"
             else f"Check that {settings.data_dir} exists and is writable (MLC_DATA_DIR / MLC_DATABASE_URL)."
         )
-        return CheckResult("database", Status.FAIL, f"{where}: unreachable ({_short(exc)})", advice)
+        return CheckResult.failed("database", f"{where}: unreachable ({_short(exc)})", advice)
     if status.current is None:
-        return CheckResult(
+        return CheckResult.failed(
             "database",
-            Status.FAIL,
             f"{where}: no schema yet",
             "Run `ml-connector migrate` (the gateway and worker also migrate when they start).",
         )
     if not status.at_head:
-        return CheckResult(
+        return CheckResult.failed(
             "database",
-            Status.FAIL,
             f"{where}: schema at {status.current}, this version needs {status.head}",
             "Run `ml-connector migrate`, or start the gateway of this version once.",
         )
-    return CheckResult("database", Status.OK, f"{backend}, schema at {status.current} (head)")
+    return CheckResult.passed("database", f"{backend}, schema at {status.current} (head)")
 
 
 # ---- Temporal ----------------------------------------------------------------------------------------
@@ -143,10 +162,9 @@ async def check_temporal(settings: Settings, client: Client | None = None) -> Ch
             else f"Is Temporal running at {target}? Check MLC_TEMPORAL_ADDRESS / TEMPORAL_ADDRESS, the TLS or "
             "API key settings (TEMPORAL_API_KEY, TEMPORAL_TLS_*) and the firewall."
         )
-        return CheckResult("temporal", Status.FAIL, f"{target}: unreachable ({_short(exc)})", advice)
-    return CheckResult(
+        return CheckResult.failed("temporal", f"{target}: unreachable ({_short(exc)})", advice)
+    return CheckResult.passed(
         "temporal",
-        Status.OK,
         f"{target}, namespace {settings.temporal_namespace}, task queue {settings.task_queue}",
     )
 
@@ -209,7 +227,7 @@ def check_stripe(settings: Settings) -> list[CheckResult]:
             + "; see https://status.stripe.com.",
             webhook="needs Stripe to be reachable",
         )
-    key = CheckResult("stripe key", Status.OK, f"{mode} mode, authenticates and may read customers ({where})")
+    key = CheckResult.passed("stripe key", f"{mode} mode, authenticates and may read customers ({where})")
     return [key, _check_webhook(settings, client)]
 
 
@@ -218,8 +236,8 @@ def _key_failed(
 ) -> list[CheckResult]:
     """The key check failed; the webhook endpoint, which only the key can read, is skipped saying why."""
     return [
-        CheckResult("stripe key", Status.FAIL, detail, advice),
-        CheckResult("stripe webhook", Status.SKIP, webhook),
+        CheckResult.failed("stripe key", detail, advice),
+        CheckResult.skipped("stripe webhook", webhook),
     ]
 
 
@@ -233,19 +251,17 @@ def _check_webhook(settings: Settings, client: stripe.StripeClient) -> CheckResu
     try:
         endpoint = find_webhook_endpoint(client, url)
     except stripe.PermissionError:
-        return CheckResult(
+        return CheckResult.failed(
             "stripe webhook",
-            Status.FAIL,
             "the key may not list webhook endpoints",
             "Give the restricted key read access to Webhook endpoints (Developers > API keys > edit).",
         )
     except stripe.StripeError as exc:
-        return CheckResult("stripe webhook", Status.FAIL, f"could not list endpoints ({_short(exc)})", "")
+        return CheckResult.failed("stripe webhook", f"could not list endpoints ({_short(exc)})", "")
     setup = "Run `ml-connector stripe webhook-setup`"
     if endpoint is None:
-        return CheckResult(
+        return CheckResult.failed(
             "stripe webhook",
-            Status.FAIL,
             f"no webhook endpoint for {url}",
             f"{setup} to create it, then set MLC_STRIPE_WEBHOOK_SECRET to its signing secret.",
         )
@@ -256,23 +272,19 @@ def _check_webhook(settings: Settings, client: stripe.StripeClient) -> CheckResu
     if missing:
         problems.append("does not send " + ", ".join(missing))
     if problems:
-        return CheckResult(
+        return CheckResult.failed(
             "stripe webhook",
-            Status.FAIL,
             f"{url}: " + "; ".join(problems),
             f"{setup} to enable it and its events.",
         )
     if not settings.stripe.webhook_secrets:
-        return CheckResult(
+        return CheckResult.failed(
             "stripe webhook",
-            Status.FAIL,
             f"endpoint {endpoint.id} exists but MLC_STRIPE_WEBHOOK_SECRET is not set",
             "Copy the endpoint's signing secret (Dashboard > Developers > Webhooks > the endpoint > Reveal) "
             "into MLC_STRIPE_WEBHOOK_SECRET; without it every webhook is refused.",
         )
-    return CheckResult(
-        "stripe webhook", Status.OK, f"{endpoint.id} enabled for {url} with the events we need"
-    )
+    return CheckResult.passed("stripe webhook", f"{endpoint.id} enabled for {url} with the events we need")
 
 
 # ---- public URL and WSDL -----------------------------------------------------------------------------
@@ -282,16 +294,14 @@ def check_public_url(public_url: str) -> CheckResult:
     parts = urlsplit(public_url)
     host = parts.hostname or ""
     if parts.scheme == "https":
-        return CheckResult("public URL", Status.OK, f"{public_url} (https)")
+        return CheckResult.passed("public URL", f"{public_url} (https)")
     if parts.scheme == "http" and host in _LOCAL_HOSTS:
-        return CheckResult(
+        return CheckResult.passed(
             "public URL",
-            Status.OK,
             f"{public_url} (plain http, allowed for localhost only: the Web Connector must run on this machine)",
         )
-    return CheckResult(
+    return CheckResult.failed(
         "public URL",
-        Status.FAIL,
         f"{public_url} is not https",
         "The Web Connector refuses plain http except for localhost. Put ml-connector behind a TLS terminator "
         "with a certificate Windows trusts and set MLC_PUBLIC_URL=https://your-host.",
@@ -306,9 +316,8 @@ def check_wsdl(settings: Settings, *, http: httpx.Client | None = None) -> Check
     try:
         response = http.get(url)
     except httpx.HTTPError as exc:
-        return CheckResult(
+        return CheckResult.warned(
             "served WSDL",
-            Status.WARN,
             f"{url}: gateway not reachable ({type(exc).__name__})",
             "Start the gateway (`ml-connector gateway` or `ml-connector dev`) and run check again; if it runs, "
             "check DNS, the reverse proxy and the firewall for MLC_PUBLIC_URL.",
@@ -317,9 +326,8 @@ def check_wsdl(settings: Settings, *, http: httpx.Client | None = None) -> Check
         if owned:
             http.close()
     if response.status_code != 200:
-        return CheckResult(
+        return CheckResult.failed(
             "served WSDL",
-            Status.FAIL,
             f"{url}: HTTP {response.status_code}",
             "The URL does not reach ml-connector's gateway: check the reverse proxy's route to /qbwc.",
         )
@@ -331,20 +339,18 @@ def check_wsdl(settings: Settings, *, http: httpx.Client | None = None) -> Check
     except etree.XMLSyntaxError:
         location = ""
     if not location:
-        return CheckResult(
+        return CheckResult.failed(
             "served WSDL",
-            Status.FAIL,
             f"{url}: not a WSDL",
             "Something else answers at MLC_PUBLIC_URL: point the reverse proxy at ml-connector.",
         )
     if location != settings.qbwc_url:
-        return CheckResult(
+        return CheckResult.failed(
             "served WSDL",
-            Status.FAIL,
             f"WSDL points at {location}, expected {settings.qbwc_url}",
             "The gateway answering there runs with a different MLC_PUBLIC_URL: set the same value for both.",
         )
-    return CheckResult("served WSDL", Status.OK, f"{url} points at {location}")
+    return CheckResult.passed("served WSDL", f"{url} points at {location}")
 
 
 # ---- company files -----------------------------------------------------------------------------------
@@ -356,14 +362,12 @@ UNSETTLED_ADVICE = (
 )
 
 
-
 def check_companies(engine: Engine, settings: Settings, now: datetime | None = None) -> list[CheckResult]:
     now = now or datetime.now(UTC)
     if not settings.companies:
         return [
-            CheckResult(
+            CheckResult.failed(
                 "company files",
-                Status.FAIL,
                 "no company file is configured",
                 "Set MLC_QBWC_USERNAME and MLC_QBWC_PASSWORD, or list [[companies]] in the file named by "
                 "MLC_CONFIG.",
@@ -372,7 +376,7 @@ def check_companies(engine: Engine, settings: Settings, now: datetime | None = N
     try:
         rows = company_rows(engine, settings)
     except Exception as exc:  # noqa: BLE001
-        return [CheckResult("company files", Status.SKIP, f"database unreachable ({_short(exc)})")]
+        return [CheckResult.skipped("company files", f"database unreachable ({_short(exc)})")]
     results: list[CheckResult] = []
     for row in rows:
         name = f"company {row.id}"
@@ -381,9 +385,8 @@ def check_companies(engine: Engine, settings: Settings, now: datetime | None = N
             waiting += f", oldest {elapsed(row.queue.oldest_age_seconds(now))} old"
         if row.last_contact_at is None:
             results.append(
-                CheckResult(
+                CheckResult.warned(
                     name,
-                    Status.WARN,
                     f"the Web Connector has not come yet; {waiting}",
                     "Add ml-connector to the Web Connector on the QuickBooks PC: `ml-connector qwc"
                     + (f" --company {row.id}" if len(rows) > 1 else "")
@@ -397,9 +400,8 @@ def check_companies(engine: Engine, settings: Settings, now: datetime | None = N
         advice = row.problem_advice
         if row.overdue(now):
             results.append(
-                CheckResult(
+                CheckResult.warned(
                     name,
-                    Status.WARN,
                     detail,
                     f"The Web Connector should come every {row.poll_minutes} min: is the QuickBooks PC on, the "
                     "Web Connector running and Auto-Run ticked?"
@@ -408,15 +410,15 @@ def check_companies(engine: Engine, settings: Settings, now: datetime | None = N
             )
         elif advice:
             detail += f"; last session: {row.last_session_status}"
-            results.append(CheckResult(name, Status.WARN, detail, advice))
+            results.append(CheckResult.warned(name, detail, advice))
         elif row.unsettled is not None:
             detail += (
                 f"; {row.unsettled.count} request(s) ended without an answer in the last day "
                 f"({row.unsettled.last_kind}: {row.unsettled.last_message})"
             )
-            results.append(CheckResult(name, Status.WARN, detail, UNSETTLED_ADVICE))
+            results.append(CheckResult.warned(name, detail, UNSETTLED_ADVICE))
         else:
-            results.append(CheckResult(name, Status.OK, detail))
+            results.append(CheckResult.passed(name, detail))
     return results
 
 
@@ -427,9 +429,8 @@ async def run_checks(
     settings: Settings, *, client: Client | None = None, engine: Engine | None = None
 ) -> Report:
     results: list[CheckResult] = [
-        CheckResult(
+        CheckResult.passed(
             "configuration",
-            Status.OK,
             f"{len(settings.companies)} company file(s), data in {settings.data_dir}",
         ),
         check_public_url(settings.public_url),
@@ -445,7 +446,7 @@ async def run_checks(
         if database.status is Status.OK:
             results.extend(await asyncio.to_thread(check_companies, engine, settings))
         else:
-            results.append(CheckResult("company files", Status.SKIP, "needs the database"))
+            results.append(CheckResult.skipped("company files", "needs the database"))
     finally:
         if owned:
             engine.dispose()
@@ -460,14 +461,12 @@ def config_failure_report(error: ConfigError, env: Mapping[str, str]) -> Report:
     for problem in problems:
         setting, _, message = problem.partition(": ")
         results.append(
-            CheckResult(
-                "configuration", Status.FAIL, problem, f"Fix {setting}: {message}" if message else problem
-            )
+            CheckResult.failed("configuration", problem, f"Fix {setting}: {message}" if message else problem)
         )
     public = env.get("MLC_PUBLIC_URL")
     if public:
         results.append(check_public_url(public.rstrip("/")))
-    results.append(CheckResult("other checks", Status.SKIP, "need a valid configuration"))
+    results.append(CheckResult.skipped("other checks", "need a valid configuration"))
     return Report(tuple(results))
 
 

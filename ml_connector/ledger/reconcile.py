@@ -39,6 +39,10 @@ class QbTxn:
 
 @dataclass(frozen=True)
 class ReconRow:
+    """One line of the report: the balance transactions one posting covered (or one left unposted), the
+    QuickBooks transaction they became (None when there is none) and the difference; ``note`` says why a
+    row is not matched."""
+
     balance_txn_ids: tuple[str, ...]
     stripe_type: str
     source_id: str

@@ -92,6 +92,9 @@ class AuthStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class AuthDecision:
+    """What ``authenticate`` answers: the status, and with ``none`` how many seconds the Web Connector
+    should wait before it asks again (None: its own schedule)."""
+
     status: AuthStatus
     postpone_seconds: int | None = None
 
@@ -126,6 +129,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class BatchPlan:
+    """The requests :func:`plan_batch` put in one document, in queue order, and that document's onError."""
+
     request_ids: tuple[int, ...]
     on_error: str
     has_writes: bool
@@ -186,6 +191,9 @@ class SentRequest:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What becomes of one request of the answered document: its outcome, the response item it was read
+    from (None when QuickBooks gave none) and the note its waiting workflow and the operator are shown."""
+
     request: int
     outcome: Outcome
     item: ResponseItem | None = None

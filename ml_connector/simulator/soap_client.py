@@ -62,22 +62,28 @@ class SoapFaultDetail:
     detail: str
 
 
-class SoapFault(SoapClientError):
+class SoapServerError(SoapClientError):
+    """The server answered an operation with an error: the message names the operation, as callers log it."""
+
+    def __init__(self, operation: str, error: str) -> None:
+        super().__init__(f"{operation}: {error}")
+        self.operation = operation
+
+
+class SoapFault(SoapServerError):
     """The server answered the call with a SOAP 1.1 Fault (the server said *it* failed)."""
 
     def __init__(self, operation: str, fault: SoapFaultDetail, http_status: int) -> None:
-        super().__init__(f"{operation}: SOAP Fault {fault.faultcode}: {fault.faultstring}")
-        self.operation = operation
+        super().__init__(operation, f"SOAP Fault {fault.faultcode}: {fault.faultstring}")
         self.fault = fault
         self.http_status = http_status
 
 
-class SoapHttpError(SoapClientError):
+class SoapHttpError(SoapServerError):
     """The server answered with an HTTP error status and no SOAP Fault to explain it."""
 
     def __init__(self, operation: str, status_code: int, body_excerpt: str) -> None:
-        super().__init__(f"{operation}: HTTP {status_code}: {body_excerpt}")
-        self.operation = operation
+        super().__init__(operation, f"HTTP {status_code}: {body_excerpt}")
         self.status_code = status_code
         self.body_excerpt = body_excerpt
 
