@@ -231,9 +231,8 @@ class PhaseTimer:
 
     def __init__(self) -> None:
         info = activity.info()
-        started = info.started_time or info.current_attempt_scheduled_time
-        scheduled = info.current_attempt_scheduled_time
-        self.laps: list[tuple[str, float]] = [("queued", max(0.0, (started - scheduled).total_seconds()))]
+        queued = info.started_time - info.current_attempt_scheduled_time
+        self.laps: list[tuple[str, float]] = [("queued", max(0.0, queued.total_seconds()))]
         self._last = time.monotonic()
 
     def lap(self, phase: str) -> None:
