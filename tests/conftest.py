@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,14 +33,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+def _dev_server() -> dict[str, Any]:
+    """How every test environment runs the `temporal` dev server: the project's binary, its search attributes."""
+    return {
+        "dev_server_existing_path": str(temporal_binary()),
+        "search_attributes": list(SEARCH_ATTRIBUTES),
+        "dev_server_log_level": "error",
+        "ui": False,
+    }
+
+
 @pytest_asyncio.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(temporal_binary()),
-        search_attributes=list(SEARCH_ATTRIBUTES),
-        dev_server_log_level="error",
-        ui=False,
-    )
+    env = await WorkflowEnvironment.start_local(**_dev_server())
     try:
         yield env
     finally:
@@ -55,14 +61,12 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A second dev server on which every workflow started through its client runs on a virtual clock that
     jumps ahead whenever nothing is in flight (Temporal's per-workflow time skipping): a workflow test that
-    waits out a debounce or a retry delay takes no wall time. ``start_time_skipping()`` downloads a separate
-    test server, which this machine cannot; this is its successor on the dev server (../shared/RUNTIME.md)."""
+    waits out a debounce or a hold costs about a second a skip instead of the timer's length.
+    ``start_time_skipping()`` downloads a separate test server, which this machine cannot; this is its
+    successor on the dev server (../shared/RUNTIME.md)."""
     env = await WorkflowEnvironment.start_time_skipping_v2(
-        dev_server_existing_path=str(temporal_binary()),
         dev_server_extra_args=["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"],
-        search_attributes=list(SEARCH_ATTRIBUTES),
-        dev_server_log_level="error",
-        ui=False,
+        **_dev_server(),
     )
     try:
         yield env
