@@ -9,7 +9,7 @@ from typing import Any
 from lxml import etree
 
 from ml_connector.simulator import wire
-from ml_connector.simulator.company import (
+from ml_connector.simulator.company.records import (
     UNCHANGED,
     Customer,
     DataExtDef,

@@ -44,7 +44,8 @@ from typing import Any, cast
 from lxml import etree
 
 from ml_connector.simulator import customers, lists, transactions, wire
-from ml_connector.simulator.company import CompanyFile, StatusError, too_long
+from ml_connector.simulator.company import CompanyFile
+from ml_connector.simulator.company.records import StatusError, too_long
 from ml_connector.simulator.ledger import CompanyLedger
 from ml_connector.simulator.ledger import handlers as ledger_handlers
 from ml_connector.simulator.lists import SUPPORTED_QBXML_VERSIONS as SUPPORTED_QBXML_VERSIONS

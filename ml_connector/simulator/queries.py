@@ -17,9 +17,9 @@ from typing import Protocol, TypeVar
 from lxml import etree
 
 from ml_connector.simulator import wire
-from ml_connector.simulator.company import (
+from ml_connector.simulator.company import CompanyFile
+from ml_connector.simulator.company.records import (
     Account,
-    CompanyFile,
     Customer,
     Item,
     PaymentMethod,

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from ml_connector.simulator.company import (
+from ml_connector.simulator.company.records import (
     ZERO,
     StatusError,
     missing_element,
