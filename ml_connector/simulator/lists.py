@@ -3,7 +3,7 @@ PaymentMethodAdd/Query, ItemQuery and ItemServiceAdd/ItemOtherChargeAdd."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from lxml import etree
@@ -39,6 +39,46 @@ SUPPORTED_QBXML_VERSIONS = (
     "13.0",
 )
 
+# The constant parts of the first answers of a session, as (tag, text) pairs in schema order (XSD sequences).
+_HOST_RET = (
+    ("ProductName", "QuickBooks Pro 2024 (ml-connector simulator)"),
+    ("MajorVersion", "34"),
+    ("MinorVersion", "0"),
+    ("Country", "US"),
+    *(("SupportedQBXMLVersion", version) for version in SUPPORTED_QBXML_VERSIONS),
+    ("IsAutomaticLogin", "false"),
+    ("QBFileMode", "SingleUser"),
+)
+# CompanyRet after the company's names: a calendar fiscal and tax year, no tax form.
+_COMPANY_YEAR = (
+    ("FirstMonthFiscalYear", "January"),
+    ("FirstMonthIncomeTaxYear", "January"),
+    ("TaxForm", "OtherOrNone"),
+)
+# PreferencesRet's groups but MultiCurrencyPreferences, which follows the company.
+_ACCOUNTING_PREFERENCES = (
+    ("IsUsingAccountNumbers", "false"),
+    ("IsRequiringAccounts", "false"),
+    ("IsUsingClassTracking", "false"),
+    ("IsUsingAuditTrail", "true"),
+    ("IsAssigningJournalEntryNumbers", "true"),
+)
+_SALES_AND_CUSTOMERS_PREFERENCES = (
+    ("IsTrackingReimbursedExpensesAsIncome", "false"),
+    ("IsAutoApplyingPayments", "false"),
+)
+_APP_ACCESS_RIGHTS = (
+    ("IsAutomaticLoginAllowed", "true"),
+    ("IsPersonalDataAccessAllowed", "false"),
+)
+
+
+def _sub_each(parent: etree._Element, fields: Iterable[tuple[str, str]]) -> etree._Element:
+    """One child element per (tag, text) pair, in order; returns `parent`."""
+    for tag, text in fields:
+        wire.sub(parent, tag, text)
+    return parent
+
 
 def _of_types(
     request: etree._Element, type_tag: str, type_of: Callable[[L], str | None]
@@ -56,16 +96,7 @@ class ListRequests(Requests):
 
     @answers("HostQueryRq")
     def _host_query(self, request: etree._Element) -> etree._Element:
-        host = etree.Element("HostRet")
-        wire.sub(host, "ProductName", "QuickBooks Pro 2024 (ml-connector simulator)")
-        wire.sub(host, "MajorVersion", "34")
-        wire.sub(host, "MinorVersion", "0")
-        wire.sub(host, "Country", "US")
-        for version in SUPPORTED_QBXML_VERSIONS:
-            wire.sub(host, "SupportedQBXMLVersion", version)
-        wire.sub(host, "IsAutomaticLogin", "false")
-        wire.sub(host, "QBFileMode", "SingleUser")
-        return wire.with_ret(request, host)
+        return wire.with_ret(request, _sub_each(etree.Element("HostRet"), _HOST_RET))
 
     @answers("CompanyQueryRq")
     def _company_query(self, request: etree._Element) -> etree._Element:
@@ -73,19 +104,12 @@ class ListRequests(Requests):
         wire.sub(ret, "IsSampleCompany", "false")
         wire.sub(ret, "CompanyName", self.company.name)
         wire.sub(ret, "LegalCompanyName", self.company.name)
-        wire.sub(ret, "FirstMonthFiscalYear", "January")
-        wire.sub(ret, "FirstMonthIncomeTaxYear", "January")
-        wire.sub(ret, "TaxForm", "OtherOrNone")
-        return wire.with_ret(request, ret)
+        return wire.with_ret(request, _sub_each(ret, _COMPANY_YEAR))
 
     @answers("PreferencesQueryRq")
     def _preferences_query(self, request: etree._Element) -> etree._Element:
         ret = etree.Element("PreferencesRet")
-        accounting = etree.SubElement(ret, "AccountingPreferences")
-        for tag in ("IsUsingAccountNumbers", "IsRequiringAccounts", "IsUsingClassTracking"):
-            wire.sub(accounting, tag, "false")
-        wire.sub(accounting, "IsUsingAuditTrail", "true")
-        wire.sub(accounting, "IsAssigningJournalEntryNumbers", "true")
+        _sub_each(etree.SubElement(ret, "AccountingPreferences"), _ACCOUNTING_PREFERENCES)
         multi_currency = etree.SubElement(ret, "MultiCurrencyPreferences")
         wire.sub(multi_currency, "IsMultiCurrencyOn", wire.bool_text(self.company.multicurrency))
         if self.company.multicurrency:
@@ -93,12 +117,8 @@ class ListRequests(Requests):
             wire.add_ref(
                 multi_currency, "HomeCurrencyRef", wire.currency_list_id(home), wire.currency_name(home)
             )
-        sales = etree.SubElement(ret, "SalesAndCustomersPreferences")
-        wire.sub(sales, "IsTrackingReimbursedExpensesAsIncome", "false")
-        wire.sub(sales, "IsAutoApplyingPayments", "false")
-        rights = etree.SubElement(ret, "CurrentAppAccessRights")
-        wire.sub(rights, "IsAutomaticLoginAllowed", "true")
-        wire.sub(rights, "IsPersonalDataAccessAllowed", "false")
+        _sub_each(etree.SubElement(ret, "SalesAndCustomersPreferences"), _SALES_AND_CUSTOMERS_PREFERENCES)
+        _sub_each(etree.SubElement(ret, "CurrentAppAccessRights"), _APP_ACCESS_RIGHTS)
         return wire.with_ret(request, ret)
 
     # -- accounts -----------------------------------------------------------------------------------------
