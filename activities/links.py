@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -26,7 +26,7 @@ from ml_connector.storage.models import CustomerLink, InvoiceLink, utcnow
 from ml_connector.stripe.client import StripeGateway
 from ml_connector.stripe.idempotency import params_fingerprint
 from ml_connector.sync.customers import stripe_state
-from ml_connector.sync.link_field import stripe_id_on
+from ml_connector.sync.link_field import LinkField, LinkFieldKind, stripe_id_on
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,12 @@ class SyncConfig:
     poll_seconds: int
     link_field: str
     dataext_name: str
+
+    @property
+    def link(self) -> LinkField:
+        """Where the Stripe id lives on a QuickBooks customer (``link_field`` is its kind, a plain str in the
+        recorded histories)."""
+        return LinkField(cast(LinkFieldKind, self.link_field), self.dataext_name)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.payment_routing import RoutePayments, RoutingActivities
     from activities.stripe_side import ListPayments, StripeActivities
     from ml_connector.payments.model import PaymentSignal
+    from workflows.policies import STRIPE_CALL, STRIPE_RETRY_BOUNDED
 
 PAGES_PER_RUN = 20
 PHASES = ("payment_intents", "charges")
@@ -49,8 +50,8 @@ class PaymentBackfillWorkflow:
             page = await workflow.execute_activity_method(
                 StripeActivities.list_payments,
                 ListPayments(state.since, state.until, state.phase, state.cursor),
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=2), maximum_attempts=20),
+                start_to_close_timeout=STRIPE_CALL,
+                retry_policy=STRIPE_RETRY_BOUNDED,
             )
             targets = [
                 found

@@ -37,12 +37,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.customer_pages import CustomerPageActivities
     from activities.invoice_pages import InvoicePageActivities
-    from activities.links import LinkActivities, MarkInput, PendingInput, SyncConfig
+    from activities.links import LinkActivities, MarkInput, PendingInput
     from activities.qb_queue import QbActivities
     from activities.sync_pages import PageInput, PageSummary, WriteBackItem
     from ml_connector.qbxml.customers import customer_query
@@ -52,15 +51,12 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.sync.totals import PageTotals
     from ml_connector.sync.watermark import next_watermark, query_from
     from workflows import qb
-    from workflows.write_back import ensure_custom_field, write_stripe_id
+    from workflows.policies import DB_RETRY, DB_TIMEOUT, STRIPE_RETRY
+    from workflows.write_back import ensure_custom_field, sync_config, write_stripe_id
 
 PAGE_TIMEOUT = timedelta(minutes=30)
-SHORT_TIMEOUT = timedelta(minutes=2)
-PAGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=["StripeNotConfigured"],
-)
+# A page is mostly Stripe calls. Without Stripe settings no retry can succeed: the run fails with that message.
+PAGE_RETRY = replace(STRIPE_RETRY, non_retryable_error_types=["StripeNotConfigured"])
 # Each in-flight write-back is a pending activity the workflow task must account for; a few hundred keep the
 # Web Connector's batches full (100 requests) without making every workflow task heavy.
 MAX_WRITE_BACKS_IN_FLIGHT = 300
@@ -252,11 +248,9 @@ class CustomerSyncWorkflow:
     @workflow.run
     async def run(self, inp: CustomerSyncInput) -> None:
         self._state = inp
-        config: SyncConfig = await workflow.execute_activity_method(
-            LinkActivities.customer_sync_config, inp.company_id, start_to_close_timeout=SHORT_TIMEOUT
-        )
+        config = await sync_config(inp.company_id)
         self._interval = timedelta(seconds=inp.poll_seconds or config.poll_seconds)
-        link_field = LinkField(config.link_field, config.dataext_name)  # type: ignore[arg-type]
+        link_field = config.link
         progress = inp.progress
         if progress is None:
             await self._drain_pending_write_backs(link_field)
@@ -362,7 +356,10 @@ class CustomerSyncWorkflow:
                 workflow.continue_as_new(replace(self._state, progress=progress), task_timeout=TASK_TIMEOUT)
         self._start_carried_write_backs(progress, link_field)  # the poll ends here: nothing left to carry
         await workflow.execute_activity_method(
-            QbActivities.qb_forget_pages, progress.customer_request_id, start_to_close_timeout=SHORT_TIMEOUT
+            QbActivities.qb_forget_pages,
+            progress.customer_request_id,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
         )
 
     async def _page(
@@ -411,7 +408,8 @@ class CustomerSyncWorkflow:
             pending = await workflow.execute_activity_method(
                 LinkActivities.pending_write_backs,
                 PendingInput(self._state.company_id, after_id=after, limit=100),
-                start_to_close_timeout=SHORT_TIMEOUT,
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
             )
             if not pending:
                 return
@@ -438,7 +436,8 @@ class CustomerSyncWorkflow:
             await workflow.execute_activity_method(
                 LinkActivities.mark_written_back,
                 MarkInput(self._state.company_id, list_ids),
-                start_to_close_timeout=SHORT_TIMEOUT,
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
             )
 
     async def _settle_write_backs(self) -> None:
@@ -506,7 +505,7 @@ class CustomerSyncWorkflow:
             pipeline.top_up(page_no + 1)
             totals = totals.combine(summary.totals)
         await workflow.execute_activity_method(
-            QbActivities.qb_forget_pages, request_id, start_to_close_timeout=SHORT_TIMEOUT
+            QbActivities.qb_forget_pages, request_id, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
         )
         return totals
 

@@ -25,7 +25,6 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.invoice_reading import InvoiceReadingActivities, ReadInvoices
@@ -41,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.qbxml.errors import StatusClass, classify
     from ml_connector.qbxml.invoices import invoice_query
     from workflows import qb
-    from workflows.policies import QB_ATTEMPT
+    from workflows.policies import DB_RETRY, QB_ATTEMPT
 
 IDLE_FINISH = timedelta(minutes=10)
 GATHER = timedelta(milliseconds=300)  # let a burst of needs arrive before the first read
@@ -116,8 +115,9 @@ class InvoiceReaderWorkflow:
             invoices = await workflow.execute_activity_method(
                 InvoiceReadingActivities.read_invoices,
                 ReadInvoices(readable, inp.home_currency),
+                # Parsing every stored page of the batch, then forgetting them: longer than one database step.
                 start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+                retry_policy=DB_RETRY,
             )
         by_txn = {i.txn_id: i for i in invoices}
         by_ref: dict[str, list[InvoiceSnapshot]] = {}

@@ -22,7 +22,6 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -47,16 +46,15 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.errors import classify
     from workflows import qb
-    from workflows.policies import DB_RETRY, DB_TIMEOUT, QB_ATTEMPT
+    from workflows.policies import DB_RETRY, DB_TIMEOUT, QB_ATTEMPT, STRIPE_RETRY
     from workflows.qb_setup import ensure_in_quickbooks
 
 PERIOD = timedelta(minutes=15)
 DEBOUNCE = timedelta(seconds=2)
 RETRY_AFTER_FAILURE = timedelta(minutes=5)
 PASSES_PER_RUN = 200
-STRIPE = timedelta(minutes=10)
-STRIPE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
-DB = DB_TIMEOUT
+# Planning a pass reads every balance transaction since the watermark, page after page: many Stripe calls.
+PLAN_TIMEOUT = timedelta(minutes=10)
 # A posting whose answer was lost is looked up and, if absent, added again at most this often in one pass.
 MAX_UNCERTAIN_ADDS = 2
 
@@ -134,7 +132,7 @@ class LedgerWorkflow:
             result: PassResult = await workflow.execute_activity_method(
                 LedgerActivities.plan_pass,
                 LedgerInput(inp.company_id, since, sorted(asked), sorted(disputes)),
-                start_to_close_timeout=STRIPE,
+                start_to_close_timeout=PLAN_TIMEOUT,
                 retry_policy=STRIPE_RETRY,
             )
             if not result.clearing_mode:
@@ -219,7 +217,7 @@ class LedgerWorkflow:
             PostingRecorded(
                 company_id, job, found.txn_id, amount, existed, workflow.info().workflow_id, self._last_event
             ),
-            start_to_close_timeout=DB,
+            start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
         )
         self._posted += 1
@@ -255,7 +253,7 @@ class LedgerWorkflow:
         await workflow.execute_activity_method(
             LedgerActivities.failed,
             PostingFailed(company_id, job, error, workflow.info().workflow_id),
-            start_to_close_timeout=DB,
+            start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
         )
 

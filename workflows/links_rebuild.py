@@ -14,12 +14,13 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.links import LinkActivities, RebuildSummary, SyncConfig
+    from activities.links import LinkActivities, RebuildSummary
     from activities.qb_queue import QbActivities
     from activities.sync_pages import PageInput
     from ml_connector.qbxml.customers import customer_query
-    from ml_connector.sync.link_field import LinkField
     from workflows import qb
+    from workflows.policies import DB_RETRY, DB_TIMEOUT, STRIPE_RETRY
+    from workflows.write_back import sync_config
 
 STRIPE_LISTING_TIMEOUT = timedelta(hours=1)
 PAGE_TIMEOUT = timedelta(minutes=10)
@@ -45,14 +46,12 @@ class LinksRebuildResult:
 class LinksRebuildWorkflow:
     @workflow.run
     async def run(self, inp: LinksRebuildInput) -> LinksRebuildResult:
-        config: SyncConfig = await workflow.execute_activity_method(
-            LinkActivities.customer_sync_config, inp.company_id, start_to_close_timeout=timedelta(minutes=2)
-        )
-        link_field = LinkField(config.link_field, config.dataext_name)  # type: ignore[arg-type]
+        link_field = (await sync_config(inp.company_id)).link
         from_stripe: RebuildSummary = await workflow.execute_activity_method(
             LinkActivities.rebuild_links_from_stripe,
             inp.company_id,
             start_to_close_timeout=STRIPE_LISTING_TIMEOUT,
+            retry_policy=STRIPE_RETRY,
         )
         result = await qb.run(
             inp.company_id,
@@ -71,6 +70,9 @@ class LinksRebuildWorkflow:
             for name, count in summary.counts.items():
                 from_qb[name] = from_qb.get(name, 0) + count
         await workflow.execute_activity_method(
-            QbActivities.qb_forget_pages, result.request_id, start_to_close_timeout=timedelta(minutes=2)
+            QbActivities.qb_forget_pages,
+            result.request_id,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
         )
         return LinksRebuildResult(stripe=from_stripe.counts, quickbooks=from_qb)

@@ -81,8 +81,8 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.temporal import STRIPE_CUSTOMER_ID
     from workflows import qb
     from workflows.payment_routing import hand_over, needs_routing
-    from workflows.payment_steps import STRIPE_TIMEOUT, Hold, PaymentSteps, cause
-    from workflows.policies import QB_ATTEMPT
+    from workflows.payment_steps import Hold, PaymentSteps, cause
+    from workflows.policies import QB_ATTEMPT, STRIPE_CALL
     from workflows.qb_customers import add_customer
     from workflows.qb_setup import ensure_in_quickbooks, forget_in_quickbooks
 
@@ -502,7 +502,7 @@ class PaymentWorkflow(PaymentSteps):
             await workflow.execute_activity_method(
                 StripeActivities.mark_payment_posted,
                 PaymentPostedBack(run.inp.company_id, payment, txn_id),
-                start_to_close_timeout=STRIPE_TIMEOUT,
+                start_to_close_timeout=STRIPE_CALL,
                 retry_policy=WRITE_BACK_RETRY,
             )
         except ActivityError as exc:

@@ -13,11 +13,9 @@ workflow always wrote; only where they are written moved.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -27,12 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.payments.trail import Action, Outcome, PaymentStatus
     from ml_connector.stripe.money import to_decimal
     from ml_connector.temporal import PAYMENT_STATUS, QB_TXN_ID
-    from workflows.policies import DB_RETRY, DB_TIMEOUT
-
-STRIPE_TIMEOUT = timedelta(minutes=2)
-STRIPE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), maximum_attempts=20
-)
+    from workflows.policies import DB_RETRY, DB_TIMEOUT, STRIPE_CALL, STRIPE_RETRY_BOUNDED
 
 
 class Hold(Exception):
@@ -101,7 +94,7 @@ class PaymentSteps:
     async def stripe(self, call: Callable[..., Any], arg: Any) -> Any:
         """A Stripe read or write, retried through Stripe's bad minutes (20 attempts, backing off to 5 min)."""
         return await workflow.execute_activity_method(
-            call, arg, start_to_close_timeout=STRIPE_TIMEOUT, retry_policy=STRIPE_RETRY
+            call, arg, start_to_close_timeout=STRIPE_CALL, retry_policy=STRIPE_RETRY_BOUNDED
         )
 
     async def fetch(self, inp: PaymentInput) -> StripePayment | None:

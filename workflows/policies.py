@@ -7,6 +7,7 @@ workflows replay unchanged.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
@@ -17,3 +18,14 @@ DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=t
 # A waiting QuickBooks attempt (`qb.run`) is renewed this often on the paths where a request lost with a
 # crashed worker must reappear soon (payments, ledger postings, invoice reads): one row update a minute.
 QB_ATTEMPT = timedelta(minutes=1)
+
+# One Stripe request through `StripeGateway`, the gateway's own bounded retries (stripe/retry.py) included.
+# A call still running after two minutes hangs on a dead connection: the activity's next attempt starts a
+# fresh one, and every Stripe write carries an idempotency key, so a write tried twice is still one write.
+STRIPE_CALL = timedelta(minutes=2)
+# Once the gateway has given up (an outage, a rate limit longer than a minute): back off to five minutes, so
+# the retries add little to a limit Stripe is already enforcing.
+STRIPE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+# Where a person waits on the outcome (a payment, a backfill), the retries end after 20 attempts (about an
+# hour and a half at the cap) and the failure shows in the Web UI instead of retrying out of sight.
+STRIPE_RETRY_BOUNDED = replace(STRIPE_RETRY, maximum_attempts=20)

@@ -28,7 +28,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.links import LinkActivities, LinkInfo, RecordLinkInput, SyncConfig
+    from activities.links import LinkActivities, LinkInfo, RecordLinkInput
     from activities.stripe_customer import StripeCustomerActivities, StripeCustomerInput, TagCustomerInput
     from activities.sync_pages import WriteBackItem
     from ml_connector.qbwc_server.requests import QbRunResult
@@ -44,12 +44,11 @@ with workflow.unsafe.imports_passed_through():
     from ml_connector.sync.link_field import LinkField
     from ml_connector.sync.stripe_customers import StripeCustomer, name_candidates, qb_fields
     from workflows import qb
+    from workflows.policies import DB_RETRY, DB_TIMEOUT, STRIPE_CALL, STRIPE_RETRY
     from workflows.qb_customers import add_customer
-    from workflows.write_back import ensure_custom_field, write_stripe_id
+    from workflows.write_back import ensure_custom_field, sync_config, write_stripe_id
 
 QUIET_PERIOD = timedelta(minutes=10)
-SHORT_TIMEOUT = timedelta(minutes=2)
-STRIPE_TIMEOUT = timedelta(minutes=5)
 
 
 def workflow_id(company_id: str, stripe_customer_id: str) -> str:
@@ -87,10 +86,7 @@ class StripeCustomerWorkflow:
     async def run(self, inp: StripeCustomerWorkflowInput) -> StripeCustomerResult:
         self._pending += inp.pending_events
         self._events = [*inp.event_ids, *self._events][-10:]
-        config: SyncConfig = await workflow.execute_activity_method(
-            LinkActivities.customer_sync_config, inp.company_id, start_to_close_timeout=SHORT_TIMEOUT
-        )
-        link_field = LinkField(config.link_field, config.dataext_name)  # type: ignore[arg-type]
+        link_field = (await sync_config(inp.company_id)).link
         result = StripeCustomerResult("nothing to do")
         while True:
             try:
@@ -113,10 +109,13 @@ class StripeCustomerWorkflow:
     async def _apply(self, inp: StripeCustomerWorkflowInput, link_field: LinkField) -> StripeCustomerResult:
         ids = StripeCustomerInput(inp.company_id, inp.stripe_customer_id)
         customer: StripeCustomer = await workflow.execute_activity_method(
-            StripeCustomerActivities.fetch_stripe_customer, ids, start_to_close_timeout=STRIPE_TIMEOUT
+            StripeCustomerActivities.fetch_stripe_customer,
+            ids,
+            start_to_close_timeout=STRIPE_CALL,
+            retry_policy=STRIPE_RETRY,
         )
         link: LinkInfo | None = await workflow.execute_activity_method(
-            LinkActivities.find_customer_link, ids, start_to_close_timeout=SHORT_TIMEOUT
+            LinkActivities.find_customer_link, ids, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
         )
         if link is not None and link.origin != "stripe":
             return StripeCustomerResult("came from QuickBooks: QuickBooks stays its master", link.qb_list_id)
@@ -167,7 +166,8 @@ class StripeCustomerWorkflow:
         await workflow.execute_activity_method(
             StripeCustomerActivities.tag_stripe_customer,
             TagCustomerInput(inp.company_id, customer.id, added.list_id),
-            start_to_close_timeout=STRIPE_TIMEOUT,
+            start_to_close_timeout=STRIPE_CALL,
+            retry_policy=STRIPE_RETRY,
         )
         return StripeCustomerResult("added to QuickBooks", added.list_id, added.name)
 
@@ -191,7 +191,8 @@ class StripeCustomerWorkflow:
                 stripe_fingerprint=customer.fingerprint(),
                 written_back=written_back,
             ),
-            start_to_close_timeout=SHORT_TIMEOUT,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
         )
 
     async def _modify(self, company_id: str, list_id: str, fields: CustomerFields) -> QbRunResult:

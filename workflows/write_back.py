@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.links import LinkActivities, SyncConfig
     from activities.sync_pages import WriteBackItem
     from ml_connector.qbwc_server.requests import QbRunResult
     from ml_connector.qbxml.customers import customer_query, parse_customers
@@ -27,12 +28,21 @@ with workflow.unsafe.imports_passed_through():
         write_back_request,
     )
     from workflows import qb
+    from workflows.policies import DB_RETRY, DB_TIMEOUT
 
 # 3180: the custom field value already exists (add raced another add); 3120: the value to modify is gone.
 _RETRY_BY_REREAD = {3180, 3120}
 ALREADY_DEFINED = 3180
 # A DataExtDefAdd whose answer was lost is verified by a DataExtDefQuery and sent again at most this often.
 MAX_UNCERTAIN_DEFINES = 3
+
+
+
+async def sync_config(company_id: str) -> SyncConfig:
+    """The company's sync settings, read at the start of each run so that a change applies to the next one."""
+    return await workflow.execute_activity_method(
+        LinkActivities.customer_sync_config, company_id, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY
+    )
 
 
 async def ensure_custom_field(company_id: str, field: LinkField) -> bool:
