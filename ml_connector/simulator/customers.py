@@ -8,7 +8,8 @@ from typing import Any
 
 from lxml import etree
 
-from ml_connector.simulator.company import (
+from ml_connector.simulator import wire
+from ml_connector.simulator.company.records import (
     UNCHANGED,
     Customer,
     DataExtDef,
@@ -18,28 +19,6 @@ from ml_connector.simulator.company import (
 from ml_connector.simulator.queries import (
     Requests,
     answers,
-)
-from ml_connector.simulator.wire import (
-    _NO_MATCH,
-    _address,
-    _amount_matcher,
-    _amt,
-    _bool,
-    _currency_list_id,
-    _currency_name,
-    _normalise_field,
-    _ref,
-    _ref_element,
-    _reject,
-    _required,
-    _required_text,
-    _rs,
-    _sub,
-    _text,
-    _texts,
-    _to_bool,
-    _unsupported,
-    _with_ret,
 )
 
 
@@ -102,10 +81,10 @@ class CustomerRequests(Requests):
     @answers("CustomerQueryRq")
     def _customer_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        owners = _texts(request, "OwnerID")
+        owners = wire.texts_of(request, "OwnerID")
 
         def by_balance(matched: list[Customer]) -> list[Customer]:
-            balance_match = _amount_matcher(request.find("TotalBalanceFilter"))
+            balance_match = wire.amount_matcher(request.find("TotalBalanceFilter"))
             return [c for c in matched if balance_match(company.total_balance(c))]
 
         return self._list_query(
@@ -121,7 +100,7 @@ class CustomerRequests(Requests):
 
     @answers("CustomerAddRq")
     def _customer_add(self, request: etree._Element) -> etree._Element:
-        changes = self._customer_changes(_required(request, "CustomerAdd"), "Customer")
+        changes = self._customer_changes(wire.required(request, "CustomerAdd"), "Customer")
         customer = self.company.add_customer(
             changes.name or "",
             parent_id=None if changes.parent_id is UNCHANGED else changes.parent_id,
@@ -135,19 +114,19 @@ class CustomerRequests(Requests):
             ),
             external_guid=changes.external_guid,
         )
-        return _with_ret(request, self._customer_ret(customer, ()))
+        return wire.with_ret(request, self._customer_ret(customer, ()))
 
     @answers("CustomerModRq")
     def _customer_mod(self, request: etree._Element) -> etree._Element:
-        mod = _required(request, "CustomerMod")
-        list_id = _required_text(mod, "ListID")
+        mod = wire.required(request, "CustomerMod")
+        list_id = wire.required_text(mod, "ListID")
         if list_id not in self.company.customers:
             raise not_found(list_id)
         self._before_write(list_id, "Customer list", is_mod=True)
         changes = self._customer_changes(mod, "Customer")
         customer = self.company.modify_customer(
             list_id,
-            edit_sequence=_required_text(mod, "EditSequence"),
+            edit_sequence=wire.required_text(mod, "EditSequence"),
             name=changes.name,
             parent_id=changes.parent_id,
             is_active=changes.is_active,
@@ -155,7 +134,7 @@ class CustomerRequests(Requests):
             addresses=changes.addresses,
             preferred_payment_method_id=changes.preferred_payment_method_id,
         )
-        return _with_ret(request, self._customer_ret(customer, ()))
+        return wire.with_ret(request, self._customer_ret(customer, ()))
 
     def _customer_changes(self, element: etree._Element, txn_name: str) -> _CustomerChanges:
         name: str | None = None
@@ -173,15 +152,15 @@ class CustomerRequests(Requests):
             if tag == "Name":
                 name = value
             elif tag == "IsActive":
-                is_active = _to_bool(value)
+                is_active = wire.parse_bool(value)
             elif tag == "ParentRef":
-                list_id, full_name = _ref(element, "ParentRef")
+                list_id, full_name = wire.ref_of(element, "ParentRef")
                 parent = self.company.find_customer(list_id, full_name)
                 if parent is None:
                     raise bad_parent(str(list_id or full_name))
                 parent_id = parent.list_id
             elif tag in _CUSTOMER_TEXT_FIELDS:
-                fields[tag] = _normalise_field(tag, value)
+                fields[tag] = wire.normalise_field(tag, value)
             elif tag in ("BillAddress", "ShipAddress"):
                 addresses[tag] = {str(part.tag): part.text or "" for part in child}
             elif tag == "PreferredPaymentMethodRef":
@@ -190,41 +169,41 @@ class CustomerRequests(Requests):
             elif tag == "ExternalGUID":
                 external_guid = value
             else:
-                raise _unsupported(f"{element.tag}/{tag}")
+                raise wire.unsupported(f"{element.tag}/{tag}")
         return _CustomerChanges(name, is_active, parent_id, fields, addresses, preferred, external_guid)
 
     def _customer_ret(self, customer: Customer, owners: Sequence[str]) -> etree._Element:
         company = self.company
         ret = etree.Element("CustomerRet")
         self._list_core(ret, customer)
-        _sub(ret, "Name", customer.name)
-        _sub(ret, "FullName", customer.full_name)
-        _sub(ret, "IsActive", _bool(customer.is_active))
+        wire.sub(ret, "Name", customer.name)
+        wire.sub(ret, "FullName", customer.full_name)
+        wire.sub(ret, "IsActive", wire.bool_text(customer.is_active))
         if customer.parent_id:
             parent = company.customers[customer.parent_id]
-            _ref_element(ret, "ParentRef", parent.list_id, parent.full_name)
-        _sub(ret, "Sublevel", str(customer.sublevel))
+            wire.add_ref(ret, "ParentRef", parent.list_id, parent.full_name)
+        wire.sub(ret, "Sublevel", str(customer.sublevel))
         for tag in _CUSTOMER_NAME_FIELDS:
-            _sub(ret, tag, customer.fields.get(tag))
+            wire.sub(ret, tag, customer.fields.get(tag))
         for tag in ("BillAddress", "ShipAddress"):
-            _address(ret, tag, customer.addresses.get(tag))
+            wire.add_address(ret, tag, customer.addresses.get(tag))
         for tag in _CUSTOMER_COMM_FIELDS:
-            _sub(ret, tag, customer.fields.get(tag))
-        _sub(ret, "Balance", _amt(customer.balance))
-        _sub(ret, "TotalBalance", _amt(company.total_balance(customer)))
+            wire.sub(ret, tag, customer.fields.get(tag))
+        wire.sub(ret, "Balance", wire.amount_text(customer.balance))
+        wire.sub(ret, "TotalBalance", wire.amount_text(company.total_balance(customer)))
         for tag in _CUSTOMER_TAX_FIELDS:
-            _sub(ret, tag, customer.fields.get(tag))
+            wire.sub(ret, tag, customer.fields.get(tag))
         if customer.preferred_payment_method_id:
             method = company.payment_methods.get(customer.preferred_payment_method_id)
             if method:
-                _ref_element(ret, "PreferredPaymentMethodRef", method.list_id, method.name)
+                wire.add_ref(ret, "PreferredPaymentMethodRef", method.list_id, method.name)
         for tag in _CUSTOMER_JOB_FIELDS:
-            _sub(ret, tag, customer.fields.get(tag))
-        _sub(ret, "ExternalGUID", customer.external_guid)
-        _sub(ret, "TaxRegistrationNumber", customer.fields.get("TaxRegistrationNumber"))
+            wire.sub(ret, tag, customer.fields.get(tag))
+        wire.sub(ret, "ExternalGUID", customer.external_guid)
+        wire.sub(ret, "TaxRegistrationNumber", customer.fields.get("TaxRegistrationNumber"))
         if company.multicurrency:
             code = company.currency_of(customer)
-            _ref_element(ret, "CurrencyRef", _currency_list_id(code), _currency_name(code))
+            wire.add_ref(ret, "CurrencyRef", wire.currency_list_id(code), wire.currency_name(code))
         for owner in owners:
             for definition in company.data_ext_defs:
                 if definition.owner_id.upper() != owner.upper():
@@ -236,20 +215,20 @@ class CustomerRequests(Requests):
 
     @answers("DataExtDefAddRq")
     def _data_ext_def_add(self, request: etree._Element) -> etree._Element:
-        add = _required(request, "DataExtDefAdd")
-        _reject(add, "DataExtListRequire", "DataExtTxnRequire", "DataExtFormatString")
+        add = wire.required(request, "DataExtDefAdd")
+        wire.reject(add, "DataExtListRequire", "DataExtTxnRequire", "DataExtFormatString")
         definition = self.company.add_data_ext_def(
-            _required_text(add, "OwnerID"),
-            _required_text(add, "DataExtName"),
-            _required_text(add, "DataExtType"),
-            _texts(add, "AssignToObject"),
+            wire.required_text(add, "OwnerID"),
+            wire.required_text(add, "DataExtName"),
+            wire.required_text(add, "DataExtType"),
+            wire.texts_of(add, "AssignToObject"),
         )
-        return _with_ret(request, _data_ext_def_ret(definition))
+        return wire.with_ret(request, _data_ext_def_ret(definition))
 
     @answers("DataExtDefQueryRq")
     def _data_ext_def_query(self, request: etree._Element) -> etree._Element:
-        owners = {o.upper() for o in _texts(request, "OwnerID")}
-        objects = set(_texts(request, "AssignToObject"))
+        owners = {o.upper() for o in wire.texts_of(request, "OwnerID")}
+        objects = set(wire.texts_of(request, "AssignToObject"))
         matched = [
             d
             for d in self.company.data_ext_defs
@@ -257,8 +236,8 @@ class CustomerRequests(Requests):
             and (not objects or objects.intersection(d.assign_to_objects))
         ]
         if not matched:
-            return _rs(request, 1, _NO_MATCH)
-        rs = _rs(request)
+            return wire.response(request, 1, wire.NO_MATCH)
+        rs = wire.response(request)
         rs.set("retCount", str(len(matched)))
         for definition in matched:
             rs.append(_data_ext_def_ret(definition))
@@ -266,50 +245,50 @@ class CustomerRequests(Requests):
 
     @answers("DataExtAddRq")
     def _data_ext_add(self, request: etree._Element) -> etree._Element:
-        return self._data_ext_write(request, _required(request, "DataExtAdd"), must_exist=False)
+        return self._data_ext_write(request, wire.required(request, "DataExtAdd"), must_exist=False)
 
     @answers("DataExtModRq")
     def _data_ext_mod(self, request: etree._Element) -> etree._Element:
-        return self._data_ext_write(request, _required(request, "DataExtMod"), must_exist=True)
+        return self._data_ext_write(request, wire.required(request, "DataExtMod"), must_exist=True)
 
     def _data_ext_write(
         self, request: etree._Element, body: etree._Element, *, must_exist: bool
     ) -> etree._Element:
-        _reject(body, "TxnDataExtType", "OtherDataExtType")
-        list_type = _required_text(body, "ListDataExtType")
+        wire.reject(body, "TxnDataExtType", "OtherDataExtType")
+        list_type = wire.required_text(body, "ListDataExtType")
         if list_type != "Customer":
-            raise _unsupported(f"data extensions on {list_type}")
-        owner = _required_text(body, "OwnerID")
-        name = _required_text(body, "DataExtName")
+            raise wire.unsupported(f"data extensions on {list_type}")
+        owner = wire.required_text(body, "OwnerID")
+        name = wire.required_text(body, "DataExtName")
         definition = self.company.find_data_ext_def(owner, name)
         if definition is None:
             raise not_found(name)
         customer = self._customer_ref(body, "ListObjRef", "DataExt")
         self._before_write(customer.list_id, "Customer list", is_mod=must_exist)
-        value = _text(body, "DataExtValue") or ""
+        value = wire.text_of(body, "DataExtValue") or ""
         self.company.set_customer_data_ext(definition, customer, value, must_exist=must_exist)
-        rs = _rs(request)
+        rs = wire.response(request)
         self._data_ext_ret(rs, definition, value)
         return rs
 
     @staticmethod
     def _data_ext_ret(parent: etree._Element, definition: DataExtDef, value: str) -> None:
         ret = etree.SubElement(parent, "DataExtRet")
-        _sub(ret, "OwnerID", definition.owner_id)
-        _sub(ret, "DataExtName", definition.name)
-        _sub(ret, "DataExtType", definition.data_ext_type)
-        _sub(ret, "DataExtValue", value)
+        wire.sub(ret, "OwnerID", definition.owner_id)
+        wire.sub(ret, "DataExtName", definition.name)
+        wire.sub(ret, "DataExtType", definition.data_ext_type)
+        wire.sub(ret, "DataExtValue", value)
 
 
 def _data_ext_def_ret(definition: DataExtDef) -> etree._Element:
     ret = etree.Element("DataExtDefRet")
-    _sub(ret, "OwnerID", definition.owner_id)
-    _sub(ret, "DataExtID", str(definition.data_ext_id))
-    _sub(ret, "DataExtName", definition.name)
-    _sub(ret, "DataExtType", definition.data_ext_type)
+    wire.sub(ret, "OwnerID", definition.owner_id)
+    wire.sub(ret, "DataExtID", str(definition.data_ext_id))
+    wire.sub(ret, "DataExtName", definition.name)
+    wire.sub(ret, "DataExtType", definition.data_ext_type)
     for target in definition.assign_to_objects:
-        _sub(ret, "AssignToObject", target)
-    _sub(ret, "DataExtListRequire", "false")
-    _sub(ret, "DataExtTxnRequire", "false")
-    _sub(ret, "DataExtFormatString", "")
+        wire.sub(ret, "AssignToObject", target)
+    wire.sub(ret, "DataExtListRequire", "false")
+    wire.sub(ret, "DataExtTxnRequire", "false")
+    wire.sub(ret, "DataExtFormatString", "")
     return ret

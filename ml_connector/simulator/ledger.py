@@ -20,7 +20,8 @@ from decimal import Decimal
 
 from lxml import etree
 
-from ml_connector.simulator.company import ZERO, Account, CompanyFile, StatusError, money
+from ml_connector.simulator.company import CompanyFile
+from ml_connector.simulator.company.records import ZERO, Account, StatusError, money
 
 _DEBIT_POSITIVE = frozenset({
     "Bank", "AccountsReceivable", "OtherCurrentAsset", "FixedAsset", "OtherAsset", "Expense", "OtherExpense",

@@ -3,12 +3,13 @@ PaymentMethodAdd/Query, ItemQuery and ItemServiceAdd/ItemOtherChargeAdd."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from lxml import etree
 
-from ml_connector.simulator.company import (
+from ml_connector.simulator import wire
+from ml_connector.simulator.company.records import (
     Account,
     Item,
     PaymentMethod,
@@ -17,22 +18,6 @@ from ml_connector.simulator.queries import (
     L,
     Requests,
     answers,
-)
-from ml_connector.simulator.wire import (
-    _amt,
-    _bool,
-    _currency_list_id,
-    _currency_name,
-    _flag,
-    _price,
-    _ref_element,
-    _reject,
-    _required,
-    _required_text,
-    _sub,
-    _text,
-    _texts,
-    _with_ret,
 )
 
 SUPPORTED_QBXML_VERSIONS = (
@@ -54,13 +39,53 @@ SUPPORTED_QBXML_VERSIONS = (
     "13.0",
 )
 
+# The constant parts of the first answers of a session, as (tag, text) pairs in schema order (XSD sequences).
+_HOST_RET = (
+    ("ProductName", "QuickBooks Pro 2024 (ml-connector simulator)"),
+    ("MajorVersion", "34"),
+    ("MinorVersion", "0"),
+    ("Country", "US"),
+    *(("SupportedQBXMLVersion", version) for version in SUPPORTED_QBXML_VERSIONS),
+    ("IsAutomaticLogin", "false"),
+    ("QBFileMode", "SingleUser"),
+)
+# CompanyRet after the company's names: a calendar fiscal and tax year, no tax form.
+_COMPANY_YEAR = (
+    ("FirstMonthFiscalYear", "January"),
+    ("FirstMonthIncomeTaxYear", "January"),
+    ("TaxForm", "OtherOrNone"),
+)
+# PreferencesRet's groups but MultiCurrencyPreferences, which follows the company.
+_ACCOUNTING_PREFERENCES = (
+    ("IsUsingAccountNumbers", "false"),
+    ("IsRequiringAccounts", "false"),
+    ("IsUsingClassTracking", "false"),
+    ("IsUsingAuditTrail", "true"),
+    ("IsAssigningJournalEntryNumbers", "true"),
+)
+_SALES_AND_CUSTOMERS_PREFERENCES = (
+    ("IsTrackingReimbursedExpensesAsIncome", "false"),
+    ("IsAutoApplyingPayments", "false"),
+)
+_APP_ACCESS_RIGHTS = (
+    ("IsAutomaticLoginAllowed", "true"),
+    ("IsPersonalDataAccessAllowed", "false"),
+)
+
+
+def _sub_each(parent: etree._Element, fields: Iterable[tuple[str, str]]) -> etree._Element:
+    """One child element per (tag, text) pair, in order; returns `parent`."""
+    for tag, text in fields:
+        wire.sub(parent, tag, text)
+    return parent
+
 
 def _of_types(
     request: etree._Element, type_tag: str, type_of: Callable[[L], str | None]
 ) -> Callable[[list[L]], list[L]]:
     """A list query's own filter on the record's type (AccountType, PaymentMethodType): the records of the
     types the request names in ``type_tag`` elements, every record when it names none."""
-    types = set(_texts(request, type_tag))
+    types = set(wire.texts_of(request, type_tag))
     return lambda matched: [r for r in matched if not types or type_of(r) in types]
 
 
@@ -71,55 +96,37 @@ class ListRequests(Requests):
 
     @answers("HostQueryRq")
     def _host_query(self, request: etree._Element) -> etree._Element:
-        host = etree.Element("HostRet")
-        _sub(host, "ProductName", "QuickBooks Pro 2024 (ml-connector simulator)")
-        _sub(host, "MajorVersion", "34")
-        _sub(host, "MinorVersion", "0")
-        _sub(host, "Country", "US")
-        for version in SUPPORTED_QBXML_VERSIONS:
-            _sub(host, "SupportedQBXMLVersion", version)
-        _sub(host, "IsAutomaticLogin", "false")
-        _sub(host, "QBFileMode", "SingleUser")
-        return _with_ret(request, host)
+        return wire.with_ret(request, _sub_each(etree.Element("HostRet"), _HOST_RET))
 
     @answers("CompanyQueryRq")
     def _company_query(self, request: etree._Element) -> etree._Element:
         ret = etree.Element("CompanyRet")
-        _sub(ret, "IsSampleCompany", "false")
-        _sub(ret, "CompanyName", self.company.name)
-        _sub(ret, "LegalCompanyName", self.company.name)
-        _sub(ret, "FirstMonthFiscalYear", "January")
-        _sub(ret, "FirstMonthIncomeTaxYear", "January")
-        _sub(ret, "TaxForm", "OtherOrNone")
-        return _with_ret(request, ret)
+        wire.sub(ret, "IsSampleCompany", "false")
+        wire.sub(ret, "CompanyName", self.company.name)
+        wire.sub(ret, "LegalCompanyName", self.company.name)
+        return wire.with_ret(request, _sub_each(ret, _COMPANY_YEAR))
 
     @answers("PreferencesQueryRq")
     def _preferences_query(self, request: etree._Element) -> etree._Element:
         ret = etree.Element("PreferencesRet")
-        accounting = etree.SubElement(ret, "AccountingPreferences")
-        for tag in ("IsUsingAccountNumbers", "IsRequiringAccounts", "IsUsingClassTracking"):
-            _sub(accounting, tag, "false")
-        _sub(accounting, "IsUsingAuditTrail", "true")
-        _sub(accounting, "IsAssigningJournalEntryNumbers", "true")
+        _sub_each(etree.SubElement(ret, "AccountingPreferences"), _ACCOUNTING_PREFERENCES)
         multi_currency = etree.SubElement(ret, "MultiCurrencyPreferences")
-        _sub(multi_currency, "IsMultiCurrencyOn", _bool(self.company.multicurrency))
+        wire.sub(multi_currency, "IsMultiCurrencyOn", wire.bool_text(self.company.multicurrency))
         if self.company.multicurrency:
             home = self.company.home_currency
-            _ref_element(multi_currency, "HomeCurrencyRef", _currency_list_id(home), _currency_name(home))
-        sales = etree.SubElement(ret, "SalesAndCustomersPreferences")
-        _sub(sales, "IsTrackingReimbursedExpensesAsIncome", "false")
-        _sub(sales, "IsAutoApplyingPayments", "false")
-        rights = etree.SubElement(ret, "CurrentAppAccessRights")
-        _sub(rights, "IsAutomaticLoginAllowed", "true")
-        _sub(rights, "IsPersonalDataAccessAllowed", "false")
-        return _with_ret(request, ret)
+            wire.add_ref(
+                multi_currency, "HomeCurrencyRef", wire.currency_list_id(home), wire.currency_name(home)
+            )
+        _sub_each(etree.SubElement(ret, "SalesAndCustomersPreferences"), _SALES_AND_CUSTOMERS_PREFERENCES)
+        _sub_each(etree.SubElement(ret, "CurrentAppAccessRights"), _APP_ACCESS_RIGHTS)
+        return wire.with_ret(request, ret)
 
     # -- accounts -----------------------------------------------------------------------------------------
 
     @answers("AccountAddRq")
     def _account_add(self, request: etree._Element) -> etree._Element:
-        add = _required(request, "AccountAdd")
-        _reject(
+        add = wire.required(request, "AccountAdd")
+        wire.reject(
             add,
             "DetailAccountType",
             "OpenBalance",
@@ -128,19 +135,19 @@ class ListRequests(Requests):
             "TaxLineID",
             "CurrencyRef",
         )
-        account_type = _required_text(add, "AccountType")
+        account_type = wire.required_text(add, "AccountType")
         parent = self._account_ref(add, "ParentRef", "Account")
         account = self.company.add_account(
-            _required_text(add, "Name"),
+            wire.required_text(add, "Name"),
             account_type,
-            is_active=_flag(add, "IsActive", default=True),
+            is_active=wire.flag_of(add, "IsActive", default=True),
             special_account_type="AccountsReceivable" if account_type == "AccountsReceivable" else None,
-            account_number=_text(add, "AccountNumber"),
-            bank_number=_text(add, "BankNumber"),
-            desc=_text(add, "Desc"),
+            account_number=wire.text_of(add, "AccountNumber"),
+            bank_number=wire.text_of(add, "BankNumber"),
+            desc=wire.text_of(add, "Desc"),
             parent_id=parent.list_id if parent else None,
         )
-        return _with_ret(request, self._account_ret(account))
+        return wire.with_ret(request, self._account_ret(account))
 
     @answers("AccountQueryRq")
     def _account_query(self, request: etree._Element) -> etree._Element:
@@ -155,32 +162,32 @@ class ListRequests(Requests):
         ret = etree.Element("AccountRet")
         self._list_core(ret, account)
         full_name = self.company.account_full_name(account)
-        _sub(ret, "Name", account.name)
-        _sub(ret, "FullName", full_name)
-        _sub(ret, "IsActive", _bool(account.is_active))
+        wire.sub(ret, "Name", account.name)
+        wire.sub(ret, "FullName", full_name)
+        wire.sub(ret, "IsActive", wire.bool_text(account.is_active))
         if account.parent_id is not None:
             parent = self.company.accounts[account.parent_id]
-            _ref_element(ret, "ParentRef", parent.list_id, self.company.account_full_name(parent))
-        _sub(ret, "Sublevel", str(full_name.count(":")))
-        _sub(ret, "AccountType", account.account_type)
-        _sub(ret, "SpecialAccountType", account.special_account_type)
-        _sub(ret, "AccountNumber", account.account_number)
-        _sub(ret, "BankNumber", account.bank_number)
-        _sub(ret, "Desc", account.desc)
-        balance = _amt(self.company.account_balance(account))
-        _sub(ret, "Balance", balance)
-        _sub(ret, "TotalBalance", balance)
+            wire.add_ref(ret, "ParentRef", parent.list_id, self.company.account_full_name(parent))
+        wire.sub(ret, "Sublevel", str(full_name.count(":")))
+        wire.sub(ret, "AccountType", account.account_type)
+        wire.sub(ret, "SpecialAccountType", account.special_account_type)
+        wire.sub(ret, "AccountNumber", account.account_number)
+        wire.sub(ret, "BankNumber", account.bank_number)
+        wire.sub(ret, "Desc", account.desc)
+        balance = wire.amount_text(self.company.account_balance(account))
+        wire.sub(ret, "Balance", balance)
+        wire.sub(ret, "TotalBalance", balance)
         return ret
 
     @answers("PaymentMethodAddRq")
     def _payment_method_add(self, request: etree._Element) -> etree._Element:
-        add = _required(request, "PaymentMethodAdd")
+        add = wire.required(request, "PaymentMethodAdd")
         method = self.company.add_payment_method(
-            _required_text(add, "Name"),
-            _text(add, "PaymentMethodType"),
-            is_active=_flag(add, "IsActive", default=True),
+            wire.required_text(add, "Name"),
+            wire.text_of(add, "PaymentMethodType"),
+            is_active=wire.flag_of(add, "IsActive", default=True),
         )
-        return _with_ret(request, self._payment_method_ret(method))
+        return wire.with_ret(request, self._payment_method_ret(method))
 
     @answers("PaymentMethodQueryRq")
     def _payment_method_query(self, request: etree._Element) -> etree._Element:
@@ -193,9 +200,9 @@ class ListRequests(Requests):
     def _payment_method_ret(self, method: PaymentMethod) -> etree._Element:
         ret = etree.Element("PaymentMethodRet")
         self._list_core(ret, method)
-        _sub(ret, "Name", method.name)
-        _sub(ret, "IsActive", _bool(method.is_active))
-        _sub(ret, "PaymentMethodType", method.payment_method_type)
+        wire.sub(ret, "Name", method.name)
+        wire.sub(ret, "IsActive", wire.bool_text(method.is_active))
+        wire.sub(ret, "PaymentMethodType", method.payment_method_type)
         return ret
 
     @answers("ItemQueryRq")
@@ -207,35 +214,35 @@ class ListRequests(Requests):
         """ItemServiceAdd / ItemOtherChargeAdd, SalesOrPurchase branch; item names are unique across every
         item type (3100)."""
         kind = str(request.tag)[: -len("AddRq")]
-        add = _required(request, f"{kind}Add")
-        _reject(add, "BarCode", "ClassRef", "ParentRef", "UnitOfMeasureSetRef", "SalesAndPurchase")
-        sales = _required(add, "SalesOrPurchase")
-        _reject(sales, "PricePercent")
+        add = wire.required(request, f"{kind}Add")
+        wire.reject(add, "BarCode", "ClassRef", "ParentRef", "UnitOfMeasureSetRef", "SalesAndPurchase")
+        sales = wire.required(add, "SalesOrPurchase")
+        wire.reject(sales, "PricePercent")
         account = self._account_ref(sales, "AccountRef", kind)
-        price = _text(sales, "Price")
+        price = wire.text_of(sales, "Price")
         item = self.company.add_item(
             kind,
-            _required_text(add, "Name"),
-            desc=_text(sales, "Desc"),
+            wire.required_text(add, "Name"),
+            desc=wire.text_of(sales, "Desc"),
             price=Decimal(price) if price else None,
             account_id=account.list_id if account else None,
-            is_active=_flag(add, "IsActive", default=True),
+            is_active=wire.flag_of(add, "IsActive", default=True),
         )
-        return _with_ret(request, self._item_ret(item))
+        return wire.with_ret(request, self._item_ret(item))
 
     def _item_ret(self, item: Item) -> etree._Element:
         ret = etree.Element(f"{item.kind}Ret")
         self._list_core(ret, item)
-        _sub(ret, "Name", item.name)
-        _sub(ret, "FullName", item.name)
-        _sub(ret, "IsActive", _bool(item.is_active))
-        _sub(ret, "Sublevel", "0")
+        wire.sub(ret, "Name", item.name)
+        wire.sub(ret, "FullName", item.name)
+        wire.sub(ret, "IsActive", wire.bool_text(item.is_active))
+        wire.sub(ret, "Sublevel", "0")
         sales = etree.SubElement(ret, "SalesOrPurchase")
-        _sub(sales, "Desc", item.desc)
-        _sub(sales, "Price", _price(item.price) if item.price is not None else None)
+        wire.sub(sales, "Desc", item.desc)
+        wire.sub(sales, "Price", wire.price_text(item.price) if item.price is not None else None)
         if item.account_id:
             account = self.company.accounts[item.account_id]
-            _ref_element(sales, "AccountRef", account.list_id, self.company.account_full_name(account))
+            wire.add_ref(sales, "AccountRef", account.list_id, self.company.account_full_name(account))
         return ret
 
     # -- data extensions ----------------------------------------------------------------------------------

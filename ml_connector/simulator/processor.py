@@ -43,14 +43,14 @@ from typing import Any, cast
 
 from lxml import etree
 
-from ml_connector.simulator import customers, lists, transactions
-from ml_connector.simulator.company import CompanyFile, StatusError, too_long
+from ml_connector.simulator import customers, lists, transactions, wire
+from ml_connector.simulator.company import CompanyFile
+from ml_connector.simulator.company.records import StatusError, too_long
 from ml_connector.simulator.ledger import CompanyLedger
 from ml_connector.simulator.ledger import handlers as ledger_handlers
 from ml_connector.simulator.lists import SUPPORTED_QBXML_VERSIONS as SUPPORTED_QBXML_VERSIONS
 from ml_connector.simulator.queries import Handler, Session
 from ml_connector.simulator.schema import LengthViolation, load_schema, safe_parser, validate
-from ml_connector.simulator.wire import _rs, _unsupported
 
 HRESULT_PARSE_ERROR = "0x80040400"
 HRESULT_UNEXPECTED = "0x80040402"
@@ -260,10 +260,10 @@ class QuickBooksProcessor:
                 raise too_long(violation.value, violation.field)
             handler = self._handlers.get(str(request.tag))
             if handler is None:
-                raise _unsupported(str(request.tag))
+                raise wire.unsupported(str(request.tag))
             rs = handler(request)
         except StatusError as failure:
-            return _rs(request, failure.code, failure.message)
+            return wire.response(request, failure.code, failure.message)
         keep = {e.text for e in request.findall("IncludeRetElement") if e.text}
         if keep:
             for ret in rs:

@@ -16,9 +16,10 @@ from typing import Protocol, TypeVar
 
 from lxml import etree
 
-from ml_connector.simulator.company import (
+from ml_connector.simulator import wire
+from ml_connector.simulator.company import CompanyFile
+from ml_connector.simulator.company.records import (
     Account,
-    CompanyFile,
     Customer,
     Item,
     PaymentMethod,
@@ -26,23 +27,7 @@ from ml_connector.simulator.company import (
     bad_reference,
     not_found,
 )
-from ml_connector.simulator.wire import (
-    Render,
-    _date,
-    _int,
-    _lookup_id,
-    _name_matcher,
-    _page,
-    _range_matcher,
-    _ref,
-    _reject,
-    _rs,
-    _split,
-    _sub,
-    _text,
-    _texts,
-    _wall_clock,
-)
+from ml_connector.simulator.wire import Render
 
 
 class _ListRecord(Protocol):
@@ -95,7 +80,7 @@ class _Iterator:
 
 
 @dataclass(slots=True)
-class _Selection:
+class Selection:
     """What a query matched, in QuickBooks' order, plus a Warn-level status (500) or an error to report."""
 
     ids: list[str]
@@ -148,23 +133,23 @@ class Requests:
     # -- queries: shared machinery ------------------------------------------------------------------------
 
     def _answer_query(
-        self, request: etree._Element, select: Callable[[], _Selection], render: Render
+        self, request: etree._Element, select: Callable[[], Selection], render: Render
     ) -> etree._Element:
         mode = request.get("iterator")
-        max_returned = _int(request, "MaxReturned")
+        max_returned = wire.int_of(request, "MaxReturned")
         if mode in ("Continue", "Stop"):
             return self._continue_iterator(request, mode, max_returned)
         selection = select()
         if mode == "Start":
-            page, rest = _split(selection.ids, max_returned)
+            page, rest = wire.split_at(selection.ids, max_returned)
             iterator_id = "{" + str(uuid.uuid4()).upper() + "}"
             if rest:
                 self._iterators[iterator_id] = _Iterator(str(request.tag), rest, max_returned, render)
-            return _page(
+            return wire.page_response(
                 request, page, render, selection.warning, remaining=len(rest), iterator_id=iterator_id
             )
-        page, _ = _split(selection.ids, max_returned)
-        return _page(request, page, render, selection.warning)
+        page, _ = wire.split_at(selection.ids, max_returned)
+        return wire.page_response(request, page, render, selection.warning)
 
     def _continue_iterator(
         self, request: etree._Element, mode: str, max_returned: int | None
@@ -178,21 +163,21 @@ class Requests:
             )
         if mode == "Stop":
             del self._iterators[iterator_id]
-            rs = _rs(request, 0, "Status OK")
+            rs = wire.response(request, 0, "Status OK")
             rs.set("retCount", "0")
             rs.set("iteratorRemainingCount", "0")
             rs.set("iteratorID", iterator_id)
             return rs
-        page, iterator.remaining = _split(iterator.remaining, max_returned or iterator.page_size)
+        page, iterator.remaining = wire.split_at(iterator.remaining, max_returned or iterator.page_size)
         if not iterator.remaining:
             del self._iterators[iterator_id]
-        return _page(
+        return wire.page_response(
             request, page, iterator.render, None, remaining=len(iterator.remaining), iterator_id=iterator_id
         )
 
     def _by_ids(
         self, requested: Sequence[str], lookup: Callable[[str], str | None], *, missing_is_error: bool
-    ) -> _Selection:
+    ) -> Selection:
         found: list[str] = []
         missing: list[str] = []
         for key in requested:
@@ -202,10 +187,10 @@ class Requests:
             elif object_id not in found:
                 found.append(object_id)
         if not missing:
-            return _Selection(found)
+            return Selection(found)
         if not found and missing_is_error:
-            return _Selection([], not_found(missing[0]))
-        return _Selection(
+            return Selection([], not_found(missing[0]))
+        return Selection(
             found,
             StatusError(
                 500,
@@ -235,14 +220,14 @@ class Requests:
                 return ordered()
             return sorted(records.values(), key=lambda record: record.name.casefold())
 
-        def select() -> _Selection:
-            list_ids, names = _texts(request, "ListID"), _texts(request, "FullName")
+        def select() -> Selection:
+            list_ids, names = wire.texts_of(request, "ListID"), wire.texts_of(request, "FullName")
             if list_ids:
                 return self._by_ids(list_ids, lambda i: i if i in records else None, missing_is_error=False)
             if names:
-                return self._by_ids(names, _lookup_id(find), missing_is_error=False)
-            _reject(request, *unsupported)
-            return _Selection([r.list_id for r in narrow(self._list_filter(request, in_order(), name))])
+                return self._by_ids(names, wire.list_id_lookup(find), missing_is_error=False)
+            wire.reject(request, *unsupported)
+            return Selection([r.list_id for r in narrow(self._list_filter(request, in_order(), name))])
 
         def render(list_id: str) -> etree._Element | None:
             record = records.get(list_id)
@@ -255,11 +240,11 @@ class Requests:
     ) -> list[L]:
         """The ListFilter group: ActiveStatus (default ActiveOnly), From/ToModifiedDate (inclusive, wall
         clock), NameFilter, NameRangeFilter."""
-        status = _text(request, "ActiveStatus") or "ActiveOnly"
-        modified_from = _wall_clock(request, "FromModifiedDate", end=False)
-        modified_to = _wall_clock(request, "ToModifiedDate", end=True)
-        name_match = _name_matcher(request.find("NameFilter"), "Name")
-        name_range = _range_matcher(request.find("NameRangeFilter"), "FromName", "ToName")
+        status = wire.text_of(request, "ActiveStatus") or "ActiveOnly"
+        modified_from = wire.wall_clock_of(request, "FromModifiedDate", end=False)
+        modified_to = wire.wall_clock_of(request, "ToModifiedDate", end=True)
+        name_match = wire.name_matcher(request.find("NameFilter"), "Name")
+        name_range = wire.range_matcher(request.find("NameRangeFilter"), "FromName", "ToName")
         out: list[L] = []
         for record in records:
             if (status == "ActiveOnly" and not record.is_active) or (
@@ -282,19 +267,23 @@ class Requests:
         accounts_of: Callable[[X], Sequence[str]],
     ) -> list[X]:
         """The TxnFilter group; records are returned in TxnDate then TxnNumber order."""
-        _reject(request, "CurrencyFilter")
+        wire.reject(request, "CurrencyFilter")
         modified = request.find("ModifiedDateRangeFilter")
-        modified_from = _wall_clock(modified, "FromModifiedDate", end=False) if modified is not None else None
-        modified_to = _wall_clock(modified, "ToModifiedDate", end=True) if modified is not None else None
+        modified_from = (
+            wire.wall_clock_of(modified, "FromModifiedDate", end=False) if modified is not None else None
+        )
+        modified_to = (
+            wire.wall_clock_of(modified, "ToModifiedDate", end=True) if modified is not None else None
+        )
         dates = request.find("TxnDateRangeFilter")
         if dates is not None:
-            _reject(dates, "DateMacro")
-        date_from = _date(dates, "FromTxnDate") if dates is not None else None
-        date_to = _date(dates, "ToTxnDate") if dates is not None else None
+            wire.reject(dates, "DateMacro")
+        date_from = wire.date_of(dates, "FromTxnDate") if dates is not None else None
+        date_to = wire.date_of(dates, "ToTxnDate") if dates is not None else None
         entities = self._entity_ids(request.find("EntityFilter"))
         accounts = self._account_ids(request.find("AccountFilter"))
-        ref_match = _name_matcher(request.find("RefNumberFilter"), "RefNumber")
-        ref_range = _range_matcher(request.find("RefNumberRangeFilter"), "FromRefNumber", "ToRefNumber")
+        ref_match = wire.name_matcher(request.find("RefNumberFilter"), "RefNumber")
+        ref_range = wire.range_matcher(request.find("RefNumberRangeFilter"), "FromRefNumber", "ToRefNumber")
         check_refs = (
             request.find("RefNumberFilter") is not None or request.find("RefNumberRangeFilter") is not None
         )
@@ -323,17 +312,17 @@ class Requests:
             return None
         company = self.company
         ids: set[str] = set()
-        for list_id in _texts(entity_filter, "ListID"):
+        for list_id in wire.texts_of(entity_filter, "ListID"):
             ids.add(list_id)
-        for full_name in _texts(entity_filter, "FullName"):
+        for full_name in wire.texts_of(entity_filter, "FullName"):
             found = company.find_customer(full_name=full_name)
             if found:
                 ids.add(found.list_id)
         with_children = [
-            company.find_customer(list_id=v) for v in _texts(entity_filter, "ListIDWithChildren")
+            company.find_customer(list_id=v) for v in wire.texts_of(entity_filter, "ListIDWithChildren")
         ]
         with_children += [
-            company.find_customer(full_name=v) for v in _texts(entity_filter, "FullNameWithChildren")
+            company.find_customer(full_name=v) for v in wire.texts_of(entity_filter, "FullNameWithChildren")
         ]
         for parent in with_children:
             if parent is not None:
@@ -344,11 +333,12 @@ class Requests:
     def _account_ids(self, account_filter: etree._Element | None) -> set[str] | None:
         if account_filter is None:
             return None
-        ids = set(_texts(account_filter, "ListID")) | set(_texts(account_filter, "ListIDWithChildren"))
-        for full_name in _texts(account_filter, "FullName") + _texts(account_filter, "FullNameWithChildren"):
-            found = self.company.find_account(full_name=full_name)
-            if found:
-                ids.add(found.list_id)
+        ids = {*wire.texts_of(account_filter, "ListID"), *wire.texts_of(account_filter, "ListIDWithChildren")}
+        for tag in ("FullName", "FullNameWithChildren"):
+            for full_name in wire.texts_of(account_filter, tag):
+                found = self.company.find_account(full_name=full_name)
+                if found:
+                    ids.add(found.list_id)
         return ids
 
     # -- references ---------------------------------------------------------------------------------------
@@ -359,13 +349,13 @@ class Requests:
         accounts_of: Callable[[X], Sequence[str]],
         *,
         is_paid: Callable[[X], bool] | None = None,
-    ) -> _Selection:
+    ) -> Selection:
         """TxnID+ | RefNumber+ | RefNumberCaseSensitive+ | the TxnFilter group (+ PaidStatus for invoices)."""
-        txn_ids = _texts(request, "TxnID")
+        txn_ids = wire.texts_of(request, "TxnID")
         if txn_ids:
             return self._by_ids(txn_ids, lambda t: t if t in records else None, missing_is_error=True)
-        refs = _texts(request, "RefNumber")
-        exact = _texts(request, "RefNumberCaseSensitive")
+        refs = wire.texts_of(request, "RefNumber")
+        exact = wire.texts_of(request, "RefNumberCaseSensitive")
         if refs or exact:
             wanted = {r.casefold() for r in refs}
             matched = [
@@ -374,15 +364,15 @@ class Requests:
                 if r.ref_number is not None and (r.ref_number.casefold() in wanted or r.ref_number in exact)
             ]
             matched.sort(key=lambda r: (r.txn_date, r.txn_number))
-            return _Selection([r.txn_id for r in matched])
+            return Selection([r.txn_id for r in matched])
         matched = self._txn_filter(request, records.values(), accounts_of)
         if is_paid is not None:
-            paid = _text(request, "PaidStatus") or "All"
+            paid = wire.text_of(request, "PaidStatus") or "All"
             if paid == "PaidOnly":
                 matched = [i for i in matched if is_paid(i)]
             elif paid == "NotPaidOnly":
                 matched = [i for i in matched if not is_paid(i)]
-        return _Selection([r.txn_id for r in matched])
+        return Selection([r.txn_id for r in matched])
 
     def _list_ref(
         self,
@@ -393,7 +383,7 @@ class Requests:
         find: Callable[[str | None, str | None], R | None],
     ) -> R:
         """The record a ListID/FullName reference names, or 3140 (an invalid reference in `txn_name`)."""
-        list_id, full_name = _ref(parent, tag)
+        list_id, full_name = wire.ref_of(parent, tag)
         found = find(list_id, full_name)
         if found is None:
             raise bad_reference(list_name, list_id or full_name or "", txn_name)
@@ -420,7 +410,7 @@ class Requests:
         return self._list_ref(parent, tag, txn_name, "Payment Method", self.company.find_payment_method)
 
     def _list_core(self, ret: etree._Element, record: Customer | Account | PaymentMethod | Item) -> None:
-        _sub(ret, "ListID", record.list_id)
-        _sub(ret, "TimeCreated", self.company.format_datetime(record.time_created))
-        _sub(ret, "TimeModified", self.company.format_datetime(record.time_modified))
-        _sub(ret, "EditSequence", record.edit_sequence)
+        wire.sub(ret, "ListID", record.list_id)
+        wire.sub(ret, "TimeCreated", self.company.format_datetime(record.time_created))
+        wire.sub(ret, "TimeModified", self.company.format_datetime(record.time_modified))
+        wire.sub(ret, "EditSequence", record.edit_sequence)

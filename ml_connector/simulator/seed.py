@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from ml_connector.simulator.company import CompanyFile, NewApplication, NewInvoiceLine, money
+from ml_connector.simulator.company import CompanyFile
+from ml_connector.simulator.company.records import NewApplication, NewInvoiceLine, money
 
 AWKWARD_CUSTOMER_NAMES = (
     "O'Brien & Sons",

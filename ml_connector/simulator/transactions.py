@@ -8,7 +8,8 @@ from typing import Any, TypedDict
 
 from lxml import etree
 
-from ml_connector.simulator.company import (
+from ml_connector.simulator import wire
+from ml_connector.simulator.company.records import (
     ZERO,
     Customer,
     Invoice,
@@ -20,35 +21,8 @@ from ml_connector.simulator.company import (
 )
 from ml_connector.simulator.queries import (
     Requests,
-    _Selection,
+    Selection,
     answers,
-)
-from ml_connector.simulator.wire import (
-    _NO_MATCH,
-    _address,
-    _address_of,
-    _amount,
-    _amt,
-    _bool,
-    _currency_list_id,
-    _currency_name,
-    _date,
-    _decimal,
-    _flag,
-    _number,
-    _price,
-    _rate,
-    _ref_element,
-    _reject,
-    _required,
-    _required_text,
-    _rs,
-    _sub,
-    _text,
-    _texts,
-    _unsupported,
-    _wall_clock,
-    _with_ret,
 )
 
 
@@ -69,26 +43,26 @@ class TransactionRequests(Requests):
     def _read_txn_header(add: etree._Element) -> _TxnHeader:
         """The reading side of `_txn_head`: the header fields of an InvoiceAdd or ReceivePaymentAdd."""
         return _TxnHeader(
-            txn_date=_date(add, "TxnDate"),
-            ref_number=_text(add, "RefNumber"),
-            memo=_text(add, "Memo"),
-            external_guid=_text(add, "ExternalGUID"),
+            txn_date=wire.date_of(add, "TxnDate"),
+            ref_number=wire.text_of(add, "RefNumber"),
+            memo=wire.text_of(add, "Memo"),
+            external_guid=wire.text_of(add, "ExternalGUID"),
         )
 
     def _txn_head(self, ret: etree._Element, record: Invoice | ReceivePayment) -> Customer:
         """The *Ret elements an invoice and a payment share, up to RefNumber; returns the customer."""
         company = self.company
-        _sub(ret, "TxnID", record.txn_id)
-        _sub(ret, "TimeCreated", company.format_datetime(record.time_created))
-        _sub(ret, "TimeModified", company.format_datetime(record.time_modified))
-        _sub(ret, "EditSequence", record.edit_sequence)
-        _sub(ret, "TxnNumber", str(record.txn_number))
+        wire.sub(ret, "TxnID", record.txn_id)
+        wire.sub(ret, "TimeCreated", company.format_datetime(record.time_created))
+        wire.sub(ret, "TimeModified", company.format_datetime(record.time_modified))
+        wire.sub(ret, "EditSequence", record.edit_sequence)
+        wire.sub(ret, "TxnNumber", str(record.txn_number))
         customer = company.customers[record.customer_id]
-        _ref_element(ret, "CustomerRef", customer.list_id, customer.full_name)
+        wire.add_ref(ret, "CustomerRef", customer.list_id, customer.full_name)
         ar_account = company.accounts[record.ar_account_id]
-        _ref_element(ret, "ARAccountRef", ar_account.list_id, ar_account.name)
-        _sub(ret, "TxnDate", record.txn_date.isoformat())
-        _sub(ret, "RefNumber", record.ref_number)
+        wire.add_ref(ret, "ARAccountRef", ar_account.list_id, ar_account.name)
+        wire.sub(ret, "TxnDate", record.txn_date.isoformat())
+        wire.sub(ret, "RefNumber", record.ref_number)
         return customer
 
     # -- invoices -----------------------------------------------------------------------------------------
@@ -115,27 +89,27 @@ class TransactionRequests(Requests):
 
     @answers("InvoiceAddRq")
     def _invoice_add(self, request: etree._Element) -> etree._Element:
-        add = _required(request, "InvoiceAdd")
+        add = wire.required(request, "InvoiceAdd")
         for child in add:
             if child.tag not in self._INVOICE_ADD_FIELDS:
-                raise _unsupported(f"InvoiceAdd/{child.tag}")
+                raise wire.unsupported(f"InvoiceAdd/{child.tag}")
         customer = self._customer_ref(add, "CustomerRef", "Invoice")
         ar_account = self._ar_account_ref(add, "Invoice")
         lines: list[NewInvoiceLine] = []
         for line in add.findall("InvoiceLineAdd"):
             for child in line:
                 if child.tag not in self._INVOICE_LINE_FIELDS:
-                    raise _unsupported(f"InvoiceLineAdd/{child.tag}")
+                    raise wire.unsupported(f"InvoiceLineAdd/{child.tag}")
             item_id = None
             if line.find("ItemRef") is not None:
                 item_id = self._list_ref(line, "ItemRef", "Invoice", "Item", self.company.find_item).list_id
             lines.append(
                 NewInvoiceLine(
                     item_id=item_id,
-                    desc=_text(line, "Desc"),
-                    quantity=_decimal(line, "Quantity"),
-                    rate=_decimal(line, "Rate"),
-                    amount=_decimal(line, "Amount"),
+                    desc=wire.text_of(line, "Desc"),
+                    quantity=wire.decimal_of(line, "Quantity"),
+                    rate=wire.decimal_of(line, "Rate"),
+                    amount=wire.decimal_of(line, "Amount"),
                 )
             )
         invoice = self.company.add_invoice(
@@ -143,23 +117,23 @@ class TransactionRequests(Requests):
             lines,
             ar_account_id=ar_account.list_id if ar_account else None,
             **self._read_txn_header(add),
-            due_date=_date(add, "DueDate"),
-            po_number=_text(add, "PONumber"),
-            is_pending=_flag(add, "IsPending", default=False),
-            is_to_be_printed=_flag(add, "IsToBePrinted", default=False),
-            is_to_be_emailed=_flag(add, "IsToBeEmailed", default=False),
-            bill_address=_address_of(add, "BillAddress"),
-            ship_address=_address_of(add, "ShipAddress"),
+            due_date=wire.date_of(add, "DueDate"),
+            po_number=wire.text_of(add, "PONumber"),
+            is_pending=wire.flag_of(add, "IsPending", default=False),
+            is_to_be_printed=wire.flag_of(add, "IsToBePrinted", default=False),
+            is_to_be_emailed=wire.flag_of(add, "IsToBeEmailed", default=False),
+            bill_address=wire.address_of(add, "BillAddress"),
+            ship_address=wire.address_of(add, "ShipAddress"),
         )
-        return _with_ret(request, self._invoice_ret(invoice, include_lines=True, include_linked=False))
+        return wire.with_ret(request, self._invoice_ret(invoice, include_lines=True, include_linked=False))
 
     @answers("InvoiceQueryRq")
     def _invoice_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        include_lines = _flag(request, "IncludeLineItems", default=False)
-        include_linked = _flag(request, "IncludeLinkedTxns", default=False)
+        include_lines = wire.flag_of(request, "IncludeLineItems", default=False)
+        include_linked = wire.flag_of(request, "IncludeLinkedTxns", default=False)
 
-        def select() -> _Selection:
+        def select() -> Selection:
             return self._select_txns(
                 request, company.invoices, lambda i: [i.ar_account_id], is_paid=lambda i: i.is_paid
             )
@@ -174,93 +148,97 @@ class TransactionRequests(Requests):
         company = self.company
         ret = etree.Element("InvoiceRet")
         self._txn_head(ret, invoice)
-        _address(ret, "BillAddress", invoice.bill_address)
-        _address(ret, "ShipAddress", invoice.ship_address)
-        _sub(ret, "IsPending", _bool(invoice.is_pending))
-        _sub(ret, "IsFinanceCharge", "false")
-        _sub(ret, "PONumber", invoice.po_number)
-        _sub(ret, "DueDate", invoice.due_date.isoformat())
-        _sub(ret, "Subtotal", _amt(invoice.subtotal))
-        _sub(ret, "SalesTaxPercentage", "0.00")
-        _sub(ret, "SalesTaxTotal", "0.00")
-        _sub(ret, "AppliedAmount", _amt(-invoice.applied_amount))
-        _sub(ret, "BalanceRemaining", _amt(invoice.balance_remaining))
-        _sub(ret, "Memo", invoice.memo)
-        _sub(ret, "IsPaid", _bool(invoice.is_paid))
-        _sub(ret, "IsToBePrinted", _bool(invoice.is_to_be_printed))
-        _sub(ret, "IsToBeEmailed", _bool(invoice.is_to_be_emailed))
-        _sub(ret, "ExternalGUID", invoice.external_guid)
+        wire.add_address(ret, "BillAddress", invoice.bill_address)
+        wire.add_address(ret, "ShipAddress", invoice.ship_address)
+        wire.sub(ret, "IsPending", wire.bool_text(invoice.is_pending))
+        wire.sub(ret, "IsFinanceCharge", "false")
+        wire.sub(ret, "PONumber", invoice.po_number)
+        wire.sub(ret, "DueDate", invoice.due_date.isoformat())
+        wire.sub(ret, "Subtotal", wire.amount_text(invoice.subtotal))
+        wire.sub(ret, "SalesTaxPercentage", "0.00")
+        wire.sub(ret, "SalesTaxTotal", "0.00")
+        wire.sub(ret, "AppliedAmount", wire.amount_text(-invoice.applied_amount))
+        wire.sub(ret, "BalanceRemaining", wire.amount_text(invoice.balance_remaining))
+        wire.sub(ret, "Memo", invoice.memo)
+        wire.sub(ret, "IsPaid", wire.bool_text(invoice.is_paid))
+        wire.sub(ret, "IsToBePrinted", wire.bool_text(invoice.is_to_be_printed))
+        wire.sub(ret, "IsToBeEmailed", wire.bool_text(invoice.is_to_be_emailed))
+        wire.sub(ret, "ExternalGUID", invoice.external_guid)
         if include_linked:
             for payment_id, amount in invoice.payments.items():
                 payment = company.receive_payments[payment_id]
                 linked = etree.SubElement(ret, "LinkedTxn")
-                _sub(linked, "TxnID", payment.txn_id)
-                _sub(linked, "TxnType", "ReceivePayment")
-                _sub(linked, "TxnDate", payment.txn_date.isoformat())
-                _sub(linked, "RefNumber", payment.ref_number)
-                _sub(linked, "LinkType", "AMTTYPE")
-                _sub(linked, "Amount", _amt(-amount))
+                wire.sub(linked, "TxnID", payment.txn_id)
+                wire.sub(linked, "TxnType", "ReceivePayment")
+                wire.sub(linked, "TxnDate", payment.txn_date.isoformat())
+                wire.sub(linked, "RefNumber", payment.ref_number)
+                wire.sub(linked, "LinkType", "AMTTYPE")
+                wire.sub(linked, "Amount", wire.amount_text(-amount))
         if include_lines:
             for line in invoice.lines:
                 line_ret = etree.SubElement(ret, "InvoiceLineRet")
-                _sub(line_ret, "TxnLineID", line.txn_line_id)
+                wire.sub(line_ret, "TxnLineID", line.txn_line_id)
                 item = company.items.get(line.item_id) if line.item_id else None
                 if item:
-                    _ref_element(line_ret, "ItemRef", item.list_id, item.name)
-                _sub(line_ret, "Desc", line.desc)
-                _sub(line_ret, "Quantity", _number(line.quantity) if line.quantity is not None else None)
-                _sub(line_ret, "Rate", _price(line.rate) if line.rate is not None else None)
-                _sub(line_ret, "Amount", _amt(line.amount))
+                    wire.add_ref(line_ret, "ItemRef", item.list_id, item.name)
+                wire.sub(line_ret, "Desc", line.desc)
+                wire.sub(
+                    line_ret,
+                    "Quantity",
+                    wire.number_text(line.quantity) if line.quantity is not None else None,
+                )
+                wire.sub(line_ret, "Rate", wire.price_text(line.rate) if line.rate is not None else None)
+                wire.sub(line_ret, "Amount", wire.amount_text(line.amount))
         return ret
 
     # -- payments -----------------------------------------------------------------------------------------
 
     @answers("ReceivePaymentAddRq")
     def _receive_payment_add(self, request: etree._Element) -> etree._Element:
-        add = _required(request, "ReceivePaymentAdd")
-        _reject(add, "CreditCardTxnInfo")
+        add = wire.required(request, "ReceivePaymentAdd")
+        wire.reject(add, "CreditCardTxnInfo")
         customer = self._customer_ref(add, "CustomerRef", "ReceivePayment")
         ar_account = self._ar_account_ref(add, "ReceivePayment")
         deposit = self._account_ref(add, "DepositToAccountRef", "ReceivePayment")
         method = self._payment_method_ref(add, "PaymentMethodRef", "ReceivePayment")
         applications: list[NewApplication] = []
         for applied in add.findall("AppliedToTxnAdd"):
-            _reject(applied, "TxnLineDetail", "SetCredit", "DiscountClassRef")
-            txn_id = _required_text(applied, "TxnID")
+            wire.reject(applied, "TxnLineDetail", "SetCredit", "DiscountClassRef")
+            txn_id = wire.required_text(applied, "TxnID")
             if txn_id not in self.company.invoices:
                 raise not_found(txn_id)
             self._before_write(txn_id, "Invoice", is_mod=False)
-            discount = _amount(applied, "DiscountAmount") or ZERO
+            discount = wire.amount_of(applied, "DiscountAmount") or ZERO
             discount_account = self._account_ref(applied, "DiscountAccountRef", "ReceivePayment")
             if discount and discount_account is None:
                 raise missing_element("DiscountAccountRef")
             applications.append(
                 NewApplication(
                     txn_id,
-                    _amount(applied, "PaymentAmount") or ZERO,
+                    wire.amount_of(applied, "PaymentAmount") or ZERO,
                     discount,
                     discount_account.list_id if discount_account else None,
                 )
             )
         payment = self.company.add_receive_payment(
             customer.list_id,
-            total_amount=_amount(add, "TotalAmount"),
+            total_amount=wire.amount_of(add, "TotalAmount"),
             applications=applications,
-            auto_apply=_flag(add, "IsAutoApply", default=False),
+            auto_apply=wire.flag_of(add, "IsAutoApply", default=False),
             ar_account_id=ar_account.list_id if ar_account else None,
             deposit_to_account_id=deposit.list_id if deposit else None,
             **self._read_txn_header(add),
             payment_method_id=method.list_id if method else None,
-            exchange_rate=_rate(add),
+            exchange_rate=wire.exchange_rate_of(add),
         )
-        return _with_ret(request, self._receive_payment_ret(payment, include_lines=True))
+        return wire.with_ret(request, self._receive_payment_ret(payment, include_lines=True))
 
     @answers("ReceivePaymentQueryRq")
     def _receive_payment_query(self, request: etree._Element) -> etree._Element:
         company = self.company
-        include_lines = _flag(request, "IncludeLineItems", default=False)
+        include_lines = wire.flag_of(request, "IncludeLineItems", default=False)
 
-        def select() -> _Selection:
+        def select() -> Selection:
             return self._select_txns(
                 request,
                 company.receive_payments,
@@ -277,44 +255,44 @@ class TransactionRequests(Requests):
         company = self.company
         ret = etree.Element("ReceivePaymentRet")
         customer = self._txn_head(ret, payment)
-        _sub(ret, "TotalAmount", _amt(payment.total_amount))
+        wire.sub(ret, "TotalAmount", wire.amount_text(payment.total_amount))
         if company.multicurrency:
             code = company.currency_of(customer)
-            _ref_element(ret, "CurrencyRef", _currency_list_id(code), _currency_name(code))
-            _sub(ret, "ExchangeRate", f"{payment.exchange_rate or Decimal(1):f}")
-            _sub(ret, "TotalAmountInHomeCurrency", _amt(payment.home_amount))
+            wire.add_ref(ret, "CurrencyRef", wire.currency_list_id(code), wire.currency_name(code))
+            wire.sub(ret, "ExchangeRate", f"{payment.exchange_rate or Decimal(1):f}")
+            wire.sub(ret, "TotalAmountInHomeCurrency", wire.amount_text(payment.home_amount))
         if payment.payment_method_id:
             method = company.payment_methods[payment.payment_method_id]
-            _ref_element(ret, "PaymentMethodRef", method.list_id, method.name)
-        _sub(ret, "Memo", payment.memo)
+            wire.add_ref(ret, "PaymentMethodRef", method.list_id, method.name)
+        wire.sub(ret, "Memo", payment.memo)
         deposit = company.accounts[payment.deposit_to_account_id]
-        _ref_element(ret, "DepositToAccountRef", deposit.list_id, deposit.name)
-        _sub(ret, "UnusedPayment", _amt(payment.unused_payment))
-        _sub(ret, "UnusedCredits", "0.00")
-        _sub(ret, "ExternalGUID", payment.external_guid)
+        wire.add_ref(ret, "DepositToAccountRef", deposit.list_id, deposit.name)
+        wire.sub(ret, "UnusedPayment", wire.amount_text(payment.unused_payment))
+        wire.sub(ret, "UnusedCredits", "0.00")
+        wire.sub(ret, "ExternalGUID", payment.external_guid)
         if include_lines:
             for app in payment.applications:
                 invoice = company.invoices[app.invoice_txn_id]
                 applied = etree.SubElement(ret, "AppliedToTxnRet")
-                _sub(applied, "TxnID", invoice.txn_id)
-                _sub(applied, "TxnType", "Invoice")
-                _sub(applied, "TxnDate", invoice.txn_date.isoformat())
-                _sub(applied, "RefNumber", invoice.ref_number)
-                _sub(applied, "BalanceRemaining", _amt(invoice.balance_remaining))
-                _sub(applied, "Amount", _amt(app.amount))
+                wire.sub(applied, "TxnID", invoice.txn_id)
+                wire.sub(applied, "TxnType", "Invoice")
+                wire.sub(applied, "TxnDate", invoice.txn_date.isoformat())
+                wire.sub(applied, "RefNumber", invoice.ref_number)
+                wire.sub(applied, "BalanceRemaining", wire.amount_text(invoice.balance_remaining))
+                wire.sub(applied, "Amount", wire.amount_text(app.amount))
                 if app.discount_amount:
-                    _sub(applied, "DiscountAmount", _amt(app.discount_amount))
+                    wire.sub(applied, "DiscountAmount", wire.amount_text(app.discount_amount))
                     if app.discount_account_id:
                         account = company.accounts[app.discount_account_id]
-                        _ref_element(applied, "DiscountAccountRef", account.list_id, account.name)
+                        wire.add_ref(applied, "DiscountAccountRef", account.list_id, account.name)
         return ret
 
     @answers("TxnDelRq")
     def _txn_del(self, request: etree._Element) -> etree._Element:
-        txn_type = _required_text(request, "TxnDelType")
-        txn_id = _required_text(request, "TxnID")
+        txn_type = wire.required_text(request, "TxnDelType")
+        txn_id = wire.required_text(request, "TxnID")
         if txn_type not in ("ReceivePayment", "Invoice"):
-            raise _unsupported(f"TxnDel of {txn_type}")
+            raise wire.unsupported(f"TxnDel of {txn_type}")
         records: dict[str, Any] = (
             self.company.receive_payments if txn_type == "ReceivePayment" else self.company.invoices
         )
@@ -322,22 +300,22 @@ class TransactionRequests(Requests):
             raise not_found(txn_id)
         self._before_write(txn_id, txn_type, is_mod=False)
         deleted = self.company.delete_transaction(txn_id)
-        rs = _rs(request)
-        _sub(rs, "TxnDelType", txn_type)
-        _sub(rs, "TxnID", txn_id)
+        rs = wire.response(request)
+        wire.sub(rs, "TxnDelType", txn_type)
+        wire.sub(rs, "TxnID", txn_id)
         when = self.company.deleted_transactions[-1].time_deleted
-        _sub(rs, "TimeDeleted", self.company.format_datetime(when))
-        _sub(rs, "RefNumber", deleted.ref_number)
+        wire.sub(rs, "TimeDeleted", self.company.format_datetime(when))
+        wire.sub(rs, "RefNumber", deleted.ref_number)
         return rs
 
     @answers("TxnDeletedQueryRq")
     def _txn_deleted_query(self, request: etree._Element) -> etree._Element:
         """The deletions of the requested types, oldest first, in the DeletedDateRangeFilter's wall-clock
         window (no iterator: qbXML has none for this query)."""
-        types = set(_texts(request, "TxnDelType"))
+        types = set(wire.texts_of(request, "TxnDelType"))
         window = request.find("DeletedDateRangeFilter")
-        since = _wall_clock(window, "FromDeletedDate", end=False) if window is not None else None
-        until = _wall_clock(window, "ToDeletedDate", end=True) if window is not None else None
+        since = wire.wall_clock_of(window, "FromDeletedDate", end=False) if window is not None else None
+        until = wire.wall_clock_of(window, "ToDeletedDate", end=True) if window is not None else None
         company = self.company
         rets: list[etree._Element] = []
         for record in sorted(company.deleted_transactions, key=lambda d: d.time_deleted):
@@ -345,13 +323,13 @@ class TransactionRequests(Requests):
             if record.txn_type not in types or (since and wall < since) or (until and wall > until):
                 continue
             ret = etree.Element("TxnDeletedRet")
-            _sub(ret, "TxnDelType", record.txn_type)
-            _sub(ret, "TxnID", record.txn_id)
-            _sub(ret, "TimeCreated", company.format_datetime(record.time_created))
-            _sub(ret, "TimeDeleted", company.format_datetime(record.time_deleted))
-            _sub(ret, "RefNumber", record.ref_number)
+            wire.sub(ret, "TxnDelType", record.txn_type)
+            wire.sub(ret, "TxnID", record.txn_id)
+            wire.sub(ret, "TimeCreated", company.format_datetime(record.time_created))
+            wire.sub(ret, "TimeDeleted", company.format_datetime(record.time_deleted))
+            wire.sub(ret, "RefNumber", record.ref_number)
             rets.append(ret)
-        rs = _rs(request) if rets else _rs(request, 1, _NO_MATCH)
+        rs = wire.response(request) if rets else wire.response(request, 1, wire.NO_MATCH)
         rs.set("retCount", str(len(rets)))
         rs.extend(rets)
         return rs

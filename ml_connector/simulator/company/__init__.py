@@ -8,6 +8,9 @@ live in one place instead of being smeared across XML handling.
 The package is split by entity like the request processor: `records.py` (the records and status
 errors), `core.py` (state, clock, identities, names), `customers.py`, `lists.py` (accounts, payment methods,
 items), `transactions.py` (invoices, payments) and `persistence.py` (JSON); `CompanyFile` combines them.
+The package exports `CompanyFile` and the three names its callers outside the simulator use with it
+(`NewInvoiceLine`, `NewApplication`, `StatusError`); the simulator's own modules import records, errors and
+helpers from `records.py`, where they are defined.
 
 Rules are reported by raising `StatusError(code, message)`, which the processor turns into the
 statusCode/statusMessage of one `*Rs` -- exactly how QuickBooks reports a business-rule failure (the
@@ -28,75 +31,10 @@ from __future__ import annotations
 
 from ml_connector.simulator.company.customers import CustomerBook
 from ml_connector.simulator.company.persistence import Persistence
-from ml_connector.simulator.company.records import (
-    CENT,
-    ENTITY_KINDS,
-    ITEM_KINDS,
-    NAME_MAX,
-    UNCHANGED,
-    ZERO,
-    Account,
-    Application,
-    Clock,
-    Customer,
-    DataExtDef,
-    DeletedTransaction,
-    Invoice,
-    InvoiceLine,
-    Item,
-    ListRecord,
-    NewApplication,
-    NewInvoiceLine,
-    OtherEntity,
-    PaymentMethod,
-    ReceivePayment,
-    StatusError,
-    StoredMessageSet,
-    TxnRecord,
-    bad_parent,
-    bad_reference,
-    missing_element,
-    money,
-    name_in_use,
-    not_found,
-    too_long,
-)
+from ml_connector.simulator.company.records import NewApplication, NewInvoiceLine, StatusError
 from ml_connector.simulator.company.transactions import TransactionBook
 
-__all__ = [
-    "CENT",
-    "ENTITY_KINDS",
-    "ITEM_KINDS",
-    "NAME_MAX",
-    "UNCHANGED",
-    "ZERO",
-    "Account",
-    "Application",
-    "Clock",
-    "CompanyFile",
-    "Customer",
-    "DataExtDef",
-    "DeletedTransaction",
-    "Invoice",
-    "InvoiceLine",
-    "Item",
-    "ListRecord",
-    "NewApplication",
-    "NewInvoiceLine",
-    "OtherEntity",
-    "PaymentMethod",
-    "ReceivePayment",
-    "StatusError",
-    "StoredMessageSet",
-    "TxnRecord",
-    "bad_parent",
-    "bad_reference",
-    "missing_element",
-    "money",
-    "name_in_use",
-    "not_found",
-    "too_long",
-]
+__all__ = ["CompanyFile", "NewApplication", "NewInvoiceLine", "StatusError"]
 
 
 class CompanyFile(CustomerBook, TransactionBook, Persistence):
