@@ -27,7 +27,6 @@ from ml_connector.qbxml.journal import (
     check_positive,
 )
 from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
-from ml_connector.qbxml.values import QbDateTime
 
 CHECK_NUMBER_MAX_LEN = 11
 
@@ -106,11 +105,7 @@ class DepositLineRet:
 
 
 @dataclass(frozen=True)
-class Deposit:
-    txn_id: str
-    edit_sequence: str
-    time_modified: QbDateTime | None
-    txn_date: date | None
+class Deposit(nodes.TxnRet):
     deposit_to_account_name: str | None
     memo: str | None
     deposit_total: Decimal | None

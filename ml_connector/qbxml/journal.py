@@ -20,7 +20,7 @@ from typing import Any, Literal, Unpack
 
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
-from ml_connector.qbxml.values import QbDateTime, format_amount
+from ml_connector.qbxml.values import format_amount
 
 REF_NUMBER_MAX_LEN = 11
 MEMO_MAX_LEN = 4095
@@ -165,11 +165,7 @@ class JournalLineRet:
 
 
 @dataclass(frozen=True)
-class JournalEntry:
-    txn_id: str
-    edit_sequence: str
-    time_modified: QbDateTime | None
-    txn_date: date | None
+class JournalEntry(nodes.TxnRet):
     ref_number: str | None
     memo: str | None
     external_guid: str | None

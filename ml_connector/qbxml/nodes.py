@@ -386,6 +386,17 @@ def txn_header(ret: Element) -> TxnHeader:
     )
 
 
+@dataclass(frozen=True)
+class TxnRet:
+    """The head of a value read from a transaction Ret that starts with nothing but the header (``Deposit``,
+    ``JournalEntry``, ``Transfer``): the fields :func:`txn_header` reads, first and in this order."""
+
+    txn_id: str
+    edit_sequence: str
+    time_modified: QbDateTime | None
+    txn_date: date | None
+
+
 class CustomerTxnHeader(TxnHeader):
     """A transaction with a customer and a number (InvoiceRet, ReceivePaymentRet): the header, then
     TxnNumber, CustomerRef and RefNumber, which those Rets carry alike."""

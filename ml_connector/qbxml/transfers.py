@@ -17,7 +17,6 @@ from typing import Unpack
 from ml_connector.qbxml import nodes
 from ml_connector.qbxml.journal import MEMO_MAX_LEN, check_positive
 from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
-from ml_connector.qbxml.values import QbDateTime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,11 +50,7 @@ def transfer_query(**where: Unpack[ByIdsOrDates]) -> str:
 
 
 @dataclass(frozen=True)
-class Transfer:
-    txn_id: str
-    edit_sequence: str
-    time_modified: QbDateTime | None
-    txn_date: date | None
+class Transfer(nodes.TxnRet):
     from_account_name: str | None
     to_account_name: str | None
     amount: Decimal | None
