@@ -70,6 +70,9 @@ class ApiResponse:
 
 @dataclass(frozen=True)
 class _Saved:
+    """The first response to an Idempotency-Key, with the request it answered: the same request again gets it
+    back (``Idempotent-Replayed: true``), another request under the key a 400; dropped after 24 hours."""
+
     method: str
     path: str
     params: Obj

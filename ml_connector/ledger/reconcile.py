@@ -58,6 +58,9 @@ class ReconRow:
 
 @dataclass(frozen=True)
 class ReconReport:
+    """A row per Stripe balance transaction beside what QuickBooks holds for it. Rows not meant to be in
+    QuickBooks yet (``EXPECTED_UNPOSTED``) count in `unposted_total`, not in `stripe_total`."""
+
     title: str
     rows: tuple[ReconRow, ...]
 

@@ -21,6 +21,9 @@ from ml_connector.qbxml.txn_query import ByIdsOrDates, TxnFilter, txn_query
 
 @dataclass(frozen=True, kw_only=True)
 class TransferAdd:
+    """Money moved between two of the company's accounts, by FullName (a payout: clearing account to bank).
+    A non-positive amount or one account on both sides is refused here, before QuickBooks sees it."""
+
     from_account_name: str
     to_account_name: str
     amount: Decimal

@@ -148,6 +148,9 @@ class Item(ListRecord):
 
 @dataclass(slots=True)
 class DataExtDef:
+    """A data extension as DataExtDefAdd defined it. ``owner_id`` "0" is a public one, the "custom field" a
+    user sees in QuickBooks; ``assign_to_objects`` names the records it may be set on (``Customer`` …)."""
+
     owner_id: str
     data_ext_id: int
     name: str
