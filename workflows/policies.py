@@ -27,5 +27,6 @@ STRIPE_CALL = timedelta(minutes=2)
 # the retries add little to a limit Stripe is already enforcing.
 STRIPE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 # Where a person waits on the outcome (a payment, a backfill), the retries end after 20 attempts (about an
-# hour and a half at the cap) and the failure shows in the Web UI instead of retrying out of sight.
+# hour of waiting) and the failure is shown instead of retried out of sight: a payment is held as failed
+# when Stripe cannot be read (`Action.STRIPE_UNREACHABLE`), a backfill fails in the Web UI.
 STRIPE_RETRY_BOUNDED = replace(STRIPE_RETRY, maximum_attempts=20)
