@@ -24,7 +24,9 @@ QB_ATTEMPT = timedelta(minutes=1)
 # fresh one, and every Stripe write carries an idempotency key, so a write tried twice is still one write.
 STRIPE_CALL = timedelta(minutes=2)
 # Once the gateway has given up (an outage, a rate limit longer than a minute): back off to five minutes, so
-# the retries add little to a limit Stripe is already enforcing.
+# the retries add little to a limit Stripe is already enforcing. Unbounded on purpose for the background syncs
+# (customers, ledger, link rebuild): they must catch up once Stripe is back, and meanwhile the Web UI shows
+# the pending activity with its attempt count and last error.
 STRIPE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 # Where a person waits on the outcome (a payment, a backfill), the retries end after 20 attempts (about an
 # hour of waiting) and the failure is shown instead of retried out of sight: a payment is held as failed
